@@ -1,0 +1,301 @@
+"""Backbone registry, offline-first weight resolution and layer listing.
+
+Weights are resolved in this order, and random weights are only ever used when asked for:
+
+1. bundled with an installed package (``efficientnet_lite0``);
+2. a weights file the user imported (hash-checked against torchvision's published prefix);
+3. torchvision's normal cache (``torch.hub.get_dir()/checkpoints``);
+4. torchvision's download, when allowed and online;
+5. otherwise :class:`WeightsUnavailableError`, saying how to import the file on an offline station.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models import feature_extraction
+
+from hamacho_core import efficientnet_lite
+from hamacho_core.paths import user_data_dir
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+BUNDLED, IMPORTED, CACHED, MISSING = "bundled", "imported", "cached", "missing"
+_HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")
+
+
+class WeightsUnavailableError(RuntimeError):
+    """The pretrained weights of a backbone are not on this machine and could not be fetched."""
+
+
+class UnknownBackboneError(ValueError):
+    """The name is neither registered nor a ``torchvision.models`` classification CNN."""
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How to build one backbone and where its pretrained weights come from."""
+
+    name: str
+    build: Callable[[], nn.Module]
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    weights_url: str | None = None  # torchvision's URL; None for bundled weights
+    bundled_weights: Callable[[], Path] | None = None
+    load_weights: Callable[[nn.Module, Path], None] | None = None
+    tracer_kwargs: Callable[[], dict] = field(default=dict)
+    description: str = ""
+
+    @property
+    def weights_filename(self) -> str | None:
+        if self.bundled_weights is not None:
+            return self.bundled_weights().name
+        return self.weights_url.rsplit("/", 1)[-1] if self.weights_url else None
+
+    @property
+    def expected_hash_prefix(self) -> str | None:
+        """The sha256 prefix torchvision puts in its weight file names, if any."""
+        match = _HASH_IN_NAME.search(self.weights_filename or "")
+        return match.group(1) if match else None
+
+
+def _load_torchvision_state(model: nn.Module, path: Path) -> None:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=True)
+
+
+def _load_lite0(model: nn.Module, path: Path) -> None:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(efficientnet_lite.convert_state_dict(state), strict=True)
+
+
+def _torchvision_spec(name: str) -> BackboneSpec:
+    try:
+        builder = torchvision.models.get_model_builder(name)
+    except ValueError as exc:
+        raise UnknownBackboneError(f"unknown backbone {name!r}; known: {', '.join(available_names())}") from exc
+    if name not in torchvision.models.list_models(module=torchvision.models):
+        raise UnknownBackboneError(f"{name!r} is not a torchvision image-classification CNN")
+    weights_enum = torchvision.models.get_model_weights(name)
+    # The original ImageNet weights (V1) are the ones the PatchCore and PaDiM papers used.
+    chosen = getattr(weights_enum, "IMAGENET1K_V1", None) or weights_enum.DEFAULT
+    return BackboneSpec(
+        name=name,
+        build=lambda: builder(weights=None),
+        weights_url=chosen.url,
+        load_weights=_load_torchvision_state,
+        description=f"torchvision {name} ({chosen})",
+    )
+
+
+_LITE0 = BackboneSpec(
+    name=efficientnet_lite.NAME,
+    build=efficientnet_lite.build_architecture,
+    mean=efficientnet_lite.MEAN,
+    std=efficientnet_lite.STD,
+    bundled_weights=efficientnet_lite.weights_path,
+    load_weights=_load_lite0,
+    tracer_kwargs=efficientnet_lite.tracer_kwargs,
+    description="EfficientNet-Lite0, ImageNet weights bundled (works offline)",
+)
+
+#: Backbones offered by default (any other torchvision CNN also works by name).
+FEATURED = ("efficientnet_lite0", "wide_resnet50_2", "resnet18", "resnet50")
+
+
+def available_names() -> list[str]:
+    return list(FEATURED)
+
+
+@cache
+def get_spec(name: str) -> BackboneSpec:
+    """The registered spec, or one built for a ``torchvision.models`` CNN of that name."""
+    if name == _LITE0.name:
+        return _LITE0
+    return _torchvision_spec(name)
+
+
+# --- weight resolution -------------------------------------------------------------------------
+
+
+def imported_weights_dir() -> Path:
+    return user_data_dir() / "weights"
+
+
+def torchvision_cache_dir() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class WeightsStatus:
+    state: str  # bundled / imported / cached / missing
+    path: Path | None
+
+    @property
+    def available(self) -> bool:
+        return self.path is not None
+
+
+def weights_status(name: str) -> WeightsStatus:
+    """Where the backbone's pretrained weights are on this machine (never touches the network)."""
+    spec = get_spec(name)
+    if spec.bundled_weights is not None:
+        path = spec.bundled_weights()
+        return WeightsStatus(BUNDLED, path) if path.is_file() else WeightsStatus(MISSING, None)
+    filename = spec.weights_filename
+    for state, folder in ((IMPORTED, imported_weights_dir()), (CACHED, torchvision_cache_dir())):
+        candidate = folder / filename
+        if candidate.is_file():
+            return WeightsStatus(state, candidate)
+    return WeightsStatus(MISSING, None)
+
+
+def _offline_help(spec: BackboneSpec) -> str:
+    return (
+        f"Pretrained weights for {spec.name!r} are not on this machine and could not be downloaded. "
+        f"On a machine with internet, download {spec.weights_url} and import it here "
+        f"(hamacho backbones --import {spec.name} FILE, or the model manager's 'Import weights file'), "
+        f"or copy it to {torchvision_cache_dir()}. The bundled 'efficientnet_lite0' needs no download."
+    )
+
+
+def resolve_weights(name: str, *, allow_download: bool = True) -> Path:
+    """Path of the pretrained weights, downloading only when allowed (see module docstring)."""
+    spec = get_spec(name)
+    status = weights_status(name)
+    if status.available:
+        return status.path
+    if spec.weights_url is None:
+        raise WeightsUnavailableError(f"bundled weights of {name!r} are missing: reinstall hamacho")
+    if not allow_download:
+        raise WeightsUnavailableError(_offline_help(spec))
+    try:
+        torch.hub.load_state_dict_from_url(spec.weights_url, map_location="cpu", check_hash=True,
+                                           weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any network/HTTP/hash failure means "not available"
+        raise WeightsUnavailableError(f"{_offline_help(spec)} (download failed: {exc})") from exc
+    return weights_status(name).path
+
+
+def import_weights(name: str, source: Path) -> Path:
+    """Copy a user-supplied weights file into the user's weights folder after checking it.
+
+    The sha256 must start with torchvision's published prefix where one is known, and the file
+    must load (without executing code) into the backbone with no missing or unexpected keys.
+    """
+    spec = get_spec(name)
+    source = Path(source)
+    if spec.bundled_weights is not None:
+        raise ValueError(f"{name!r} has bundled weights; nothing to import")
+    if not source.is_file():
+        raise FileNotFoundError(f"weights file not found: {source}")
+    expected = spec.expected_hash_prefix
+    if expected and not file_sha256(source).startswith(expected):
+        raise ValueError(
+            f"{source.name} is not the published {name} weights file (sha256 does not start with {expected})"
+        )
+    try:
+        spec.load_weights(spec.build(), source)
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"{source.name} does not hold {name} weights: {exc}") from exc
+    target_dir = imported_weights_dir()
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / spec.weights_filename
+    fd, tmp = tempfile.mkstemp(dir=target_dir, suffix=".part")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def load_backbone(name: str, *, pretrained: bool = True, allow_download: bool = True) -> nn.Module:
+    """The backbone in eval mode.  ``pretrained=False`` (random weights) only when asked for."""
+    spec = get_spec(name)
+    model = spec.build()
+    if pretrained:
+        spec.load_weights(model, resolve_weights(name, allow_download=allow_download))
+    return model.eval()
+
+
+# --- layers -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    channels: int
+    stride: int
+
+
+def _candidate_nodes(model: nn.Module, tracer_kwargs: dict, max_depth: int) -> list[str]:
+    """Module prefixes (up to ``max_depth`` levels) of the graph's nodes, in execution order."""
+    _, eval_nodes = feature_extraction.get_graph_node_names(model, tracer_kwargs=tracer_kwargs)
+    modules = dict(model.named_modules())
+    last_seen: dict[str, int] = {}
+    for position, node in enumerate(eval_nodes):
+        parts = node.split(".")
+        for depth in range(1, min(max_depth, len(parts)) + 1):
+            prefix = ".".join(parts[:depth])
+            if prefix in modules:
+                last_seen[prefix] = position
+    return sorted(last_seen, key=lambda n: (last_seen[n], -n.count(".")))
+
+
+@lru_cache(maxsize=32)
+def list_layers(name: str, max_depth: int = 2, probe_size: int = 224) -> tuple[LayerInfo, ...]:
+    """Selectable feature layers of a backbone, from its FX graph, with channels and stride."""
+    spec = get_spec(name)
+    model = spec.build().eval()
+    kwargs = spec.tracer_kwargs()
+    nodes = _candidate_nodes(model, kwargs, max_depth)
+    extractor = feature_extraction.create_feature_extractor(model, return_nodes=nodes, tracer_kwargs=kwargs)
+    with torch.inference_mode():
+        outputs = extractor(torch.zeros(1, 3, probe_size, probe_size))
+    layers = []
+    for node in nodes:
+        out = outputs.get(node)
+        if isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[-1] > 1 and probe_size % out.shape[-1] == 0:
+            layers.append(LayerInfo(node, int(out.shape[1]), probe_size // int(out.shape[-1])))
+    return tuple(layers)
+
+
+def _pick_by_stride(layers: tuple[LayerInfo, ...], strides: tuple[int, ...]) -> tuple[str, ...]:
+    """For each stride, the shallowest-named, then latest, layer with that stride."""
+    chosen = []
+    for stride in strides:
+        matches = [(i, info) for i, info in enumerate(layers) if info.stride == stride]
+        if not matches:
+            raise ValueError(f"backbone has no layer at stride {stride}")
+        min_depth = min(info.name.count(".") for _, info in matches)
+        chosen.append([info for _, info in matches if info.name.count(".") == min_depth][-1].name)
+    return tuple(chosen)
+
+
+def default_layers(name: str, model_kind: str = "patchcore") -> tuple[str, ...]:
+    """The papers' choice generalised: last stride-8 and stride-16 stages for PatchCore
+    (``layer2``, ``layer3`` on ResNets), stride 4/8/16 for PaDiM (``layer1``-``layer3``)."""
+    strides = (8, 16) if model_kind == "patchcore" else (4, 8, 16)
+    return _pick_by_stride(list_layers(name), strides)

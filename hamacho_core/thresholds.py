@@ -1,0 +1,98 @@
+"""Thresholds from validation data and the 0.5-centred normalised score scale.
+
+* With defective validation images: the threshold that maximises F1 (scikit-learn's PR curve).
+* With good images only: ``max(max(good), mean(good) + 3 * std(good))`` -- every good validation
+  image passes, with a margin from the spread of the good scores.  Never "flag everything".
+
+Normalised scores are piecewise linear in the raw score: ``low`` -> 0, threshold -> 0.5,
+``high`` -> 1, clipped to [0, 1], where ``low`` is the lowest good validation score and ``high``
+mirrors it (``2 * threshold - low``).  So 0.5 always separates OK from NG, as technicians expect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from sklearn.metrics import precision_recall_curve
+
+F1 = "f1-optimal"
+GOOD_ONLY = "good-only (max, mean+3std)"
+
+
+@dataclass(frozen=True)
+class ScoreScale:
+    """One threshold and its normalisation (image level or pixel level)."""
+
+    threshold: float
+    low: float
+    method: str
+
+    @property
+    def high(self) -> float:
+        return 2.0 * self.threshold - self.low
+
+    def normalize(self, raw: np.ndarray | float) -> np.ndarray:
+        raw = np.asarray(raw, dtype=np.float64)
+        below = 0.5 * (raw - self.low) / max(self.threshold - self.low, 1e-12)
+        above = 0.5 + 0.5 * (raw - self.threshold) / max(self.high - self.threshold, 1e-12)
+        return np.clip(np.where(raw < self.threshold, below, above), 0.0, 1.0).astype(np.float32)
+
+    def with_threshold(self, threshold: float) -> ScoreScale:
+        """The same scale with a user-chosen threshold (e.g. from a slider)."""
+        return ScoreScale(float(threshold), min(self.low, float(threshold) - 1e-6), "manual")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ScoreScale:
+        return cls(float(data["threshold"]), float(data["low"]), str(data["method"]))
+
+
+def good_only_threshold(good_scores: np.ndarray) -> float:
+    good = np.asarray(good_scores, dtype=np.float64)
+    if good.size == 0:
+        raise ValueError("no good scores to set a threshold from")
+    return float(max(good.max(), good.mean() + 3.0 * good.std()))
+
+
+def f1_optimal_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The score threshold with the best F1 for label 1 (anomalous = score >= threshold)."""
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    labels = np.asarray(labels).astype(bool).ravel()
+    if labels.all() or not labels.any():
+        raise ValueError("F1-optimal threshold needs both good and defective samples")
+    precision, recall, thresholds = precision_recall_curve(labels, scores)
+    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+    return float(thresholds[int(np.argmax(f1))])
+
+
+def image_scale(scores: np.ndarray, labels: np.ndarray) -> ScoreScale:
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels).astype(bool)
+    good = scores[~labels]
+    if labels.any() and good.size:
+        threshold, method = f1_optimal_threshold(scores, labels), F1
+    else:
+        threshold, method = good_only_threshold(good if good.size else scores), GOOD_ONLY
+    low = float(good.min()) if good.size else float(scores.min())
+    return ScoreScale(threshold, min(low, threshold - 1e-6), method)
+
+
+def pixel_scale(maps: np.ndarray, labels: np.ndarray, masks: np.ndarray | None,
+                max_pixels: int = 2_000_000, seed: int = 0) -> ScoreScale:
+    """Pixel threshold: F1-optimal over pixels when ground-truth masks of defects are known,
+    otherwise the good-only rule applied to each good image's map maximum."""
+    maps, labels = np.asarray(maps, dtype=np.float32), np.asarray(labels).astype(bool)
+    good_maps = maps[~labels] if (~labels).any() else maps
+    low = float(np.percentile(good_maps, 1.0))
+    if masks is not None and labels.any() and np.asarray(masks).any():
+        values, truth = maps.ravel(), np.asarray(masks).astype(bool).ravel()
+        if values.size > max_pixels:
+            pick = np.random.default_rng(seed).choice(values.size, max_pixels, replace=False)
+            values, truth = values[pick], truth[pick]
+        if truth.any() and not truth.all():
+            threshold = f1_optimal_threshold(values, truth)
+            return ScoreScale(threshold, min(low, threshold - 1e-6), F1)
+    threshold = good_only_threshold(good_maps.reshape(len(good_maps), -1).max(axis=1))
+    return ScoreScale(threshold, min(low, threshold - 1e-6), GOOD_ONLY)
