@@ -68,7 +68,7 @@ def coreset_check(n_points: int, dim: int, ratio: float) -> dict:
 
     model = create_model("patchcore", backbone="efficientnet_lite0", image_size=256)
     feats = []
-    for done, batch in model.iter_batches([s.image for s in _images(n_points // 1024 + 1, 0, 1, 256)]):
+    for _done, batch in model.iter_batches([s.image for s in _images(n_points // 1024 + 1, 0, 1, 256)]):
         emb = model.embed(batch)
         feats.append(emb.permute(0, 2, 3, 1).reshape(-1, emb.shape[1]).numpy())
     features = np.concatenate(feats)[:n_points]
@@ -93,8 +93,10 @@ def coreset_check(n_points: int, dim: int, ratio: float) -> dict:
     t_naive = time.perf_counter() - t0
     return {"points": len(features), "selected": k, "ours_s": round(t_ours, 2), "naive_s": round(t_naive, 2),
             "same_indices": float(np.mean(np.sort(ours) == np.sort(naive))),
-            "radius_ours_projected": covering_radius(proj, ours), "radius_naive_projected": covering_radius(proj, naive),
-            "radius_ours_full": covering_radius(features, ours), "radius_naive_full": covering_radius(features, naive)}
+            "radius_ours_projected": covering_radius(proj, ours),
+            "radius_naive_projected": covering_radius(proj, naive),
+            "radius_ours_full": covering_radius(features, ours),
+            "radius_naive_full": covering_radius(features, naive)}
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ Weights are resolved in this order, and random weights are only ever used when a
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import shutil
@@ -32,6 +33,7 @@ from hamacho_core.paths import user_data_dir
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 BUNDLED, IMPORTED, CACHED, MISSING = "bundled", "imported", "cached", "missing"
+_TRANSFORMER_PREFIXES = ("vit_", "swin_")
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")
 
 
@@ -87,6 +89,9 @@ def _torchvision_spec(name: str) -> BackboneSpec:
         raise UnknownBackboneError(f"unknown backbone {name!r}; known: {', '.join(available_names())}") from exc
     if name not in torchvision.models.list_models(module=torchvision.models):
         raise UnknownBackboneError(f"{name!r} is not a torchvision image-classification CNN")
+    if name.startswith(_TRANSFORMER_PREFIXES):
+        raise UnknownBackboneError(
+            f"{name!r} is a vision transformer (token sequences, not feature maps): choose a CNN backbone")
     weights_enum = torchvision.models.get_model_weights(name)
     # The original ImageNet weights (V1) are the ones the PatchCore and PaDiM papers used.
     chosen = getattr(weights_enum, "IMAGENET1K_V1", None) or weights_enum.DEFAULT
@@ -266,19 +271,36 @@ def _candidate_nodes(model: nn.Module, tracer_kwargs: dict, max_depth: int) -> l
 
 @lru_cache(maxsize=32)
 def list_layers(name: str, max_depth: int = 2, probe_size: int = 224) -> tuple[LayerInfo, ...]:
-    """Selectable feature layers of a backbone, from its FX graph, with channels and stride."""
+    """Selectable feature layers of a backbone, from its FX graph, with channels and stride.
+
+    Shapes are probed with forward hooks, i.e. exactly each module's own output, which is what
+    the feature extractor returns when that layer is chosen.
+    """
     spec = get_spec(name)
     model = spec.build().eval()
-    kwargs = spec.tracer_kwargs()
-    nodes = _candidate_nodes(model, kwargs, max_depth)
-    extractor = feature_extraction.create_feature_extractor(model, return_nodes=nodes, tracer_kwargs=kwargs)
-    with torch.inference_mode():
-        outputs = extractor(torch.zeros(1, 3, probe_size, probe_size))
+    nodes = _candidate_nodes(model, spec.tracer_kwargs(), max_depth)
+    modules = dict(model.named_modules())
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def recorder(node: str):
+        def hook(_module, _inputs, output) -> None:
+            if isinstance(output, torch.Tensor):
+                shapes.setdefault(node, tuple(output.shape))
+        return hook
+
+    hooks = [modules[node].register_forward_hook(recorder(node)) for node in nodes]
+    try:
+        with torch.inference_mode():
+            model(torch.zeros(1, 3, probe_size, probe_size))
+    finally:
+        for hook in hooks:
+            hook.remove()
     layers = []
     for node in nodes:
-        out = outputs.get(node)
-        if isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[-1] > 1 and probe_size % out.shape[-1] == 0:
-            layers.append(LayerInfo(node, int(out.shape[1]), probe_size // int(out.shape[-1])))
+        shape = shapes.get(node)
+        if shape is not None and len(shape) == 4 and shape[-1] > 1:
+            stride = 2 ** round(math.log2(probe_size / shape[-1]))
+            layers.append(LayerInfo(node, int(shape[1]), stride))
     return tuple(layers)
 
 
@@ -288,7 +310,7 @@ def _pick_by_stride(layers: tuple[LayerInfo, ...], strides: tuple[int, ...]) -> 
     for stride in strides:
         matches = [(i, info) for i, info in enumerate(layers) if info.stride == stride]
         if not matches:
-            raise ValueError(f"backbone has no layer at stride {stride}")
+            raise ValueError(f"no layer at stride {stride}: choose layers explicitly")
         min_depth = min(info.name.count(".") for _, info in matches)
         chosen.append([info for _, info in matches if info.name.count(".") == min_depth][-1].name)
     return tuple(chosen)
@@ -298,4 +320,7 @@ def default_layers(name: str, model_kind: str = "patchcore") -> tuple[str, ...]:
     """The papers' choice generalised: last stride-8 and stride-16 stages for PatchCore
     (``layer2``, ``layer3`` on ResNets), stride 4/8/16 for PaDiM (``layer1``-``layer3``)."""
     strides = (8, 16) if model_kind == "patchcore" else (4, 8, 16)
-    return _pick_by_stride(list_layers(name), strides)
+    try:
+        return _pick_by_stride(list_layers(name), strides)
+    except ValueError as exc:
+        raise ValueError(f"backbone {name!r} has no default layers ({exc})") from exc

@@ -8,15 +8,23 @@ import torch
 
 
 class NearestNeighbors:
-    """Exact L2 k-NN over ``bank`` (M x D float32).  ``search`` returns squared distances."""
+    """Exact L2 k-NN over ``bank`` (M x D float32).  ``search`` returns squared distances.
 
-    def __init__(self, bank: np.ndarray, device: torch.device | str = "cpu", query_chunk: int = 4096):
+    ``backend="auto"`` uses faiss on CPU and torch matrix products on CUDA (no faiss-gpu needed);
+    ``"torch"`` forces the latter on any device (tests run that path on CPU).
+    """
+
+    def __init__(self, bank: np.ndarray, device: torch.device | str = "cpu", query_chunk: int = 4096,
+                 backend: str = "auto"):
         self.bank = np.ascontiguousarray(bank, dtype=np.float32)
         if self.bank.ndim != 2 or len(self.bank) == 0:
             raise ValueError("the memory bank must be a non-empty 2-D array")
         self.device = torch.device(device)
         self.query_chunk = query_chunk
-        if self.device.type == "cuda":
+        if backend not in ("auto", "faiss", "torch"):
+            raise ValueError(f"unknown backend {backend!r}")
+        self.backend = backend if backend != "auto" else ("torch" if self.device.type == "cuda" else "faiss")
+        if self.backend == "torch":
             self._bank_t = torch.from_numpy(self.bank).to(self.device)
             self._bank_sq = (self._bank_t * self._bank_t).sum(1)
         else:
@@ -33,7 +41,7 @@ class NearestNeighbors:
     def search(self, queries: np.ndarray | torch.Tensor, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Squared distances (N, k) ascending and bank indices (N, k)."""
         k = min(k, len(self.bank))
-        if self.device.type == "cuda":
+        if self.backend == "torch":
             return self._search_torch(queries, k)
         if isinstance(queries, torch.Tensor):
             queries = queries.detach().cpu().numpy()

@@ -94,6 +94,8 @@ class AnomalyModel:
     kind: ClassVar[str] = ""
     #: True: the image score is the maximum of the final (upsampled, blurred) anomaly map.
     score_is_map_max: ClassVar[bool] = False
+    #: Attributes that make up the fitted state (restored if a fit fails or is cancelled).
+    state_attrs: ClassVar[tuple[str, ...]] = ()
     config: ModelConfig
 
     def __init__(self, config: ModelConfig):
@@ -142,8 +144,14 @@ class AnomalyModel:
             train, validation, holdout_note = self._holdout(images)
         else:
             train = images
-        details = self._fit_features(train, progress, should_stop)
-        self.calibrate(validation, progress=progress, should_stop=should_stop)
+        previous = {name: getattr(self, name) for name in (*self.state_attrs, "image_scale", "pixel_scale")}
+        try:
+            details = self._fit_features(train, progress, should_stop)
+            self.calibrate(validation, progress=progress, should_stop=should_stop)
+        except BaseException:
+            for name, value in previous.items():  # a failed or cancelled fit changes nothing
+                setattr(self, name, value)
+            raise
         source = f"image: {self.image_scale.method}; pixel: {self.pixel_scale.method}{holdout_note}"
         return FitReport(len(train), len(validation.images), source, time.perf_counter() - started, details)
 
@@ -211,9 +219,11 @@ class AnomalyModel:
     def predict(self, image_or_batch: ImageLike | Sequence[ImageLike], *, progress: ProgressFn | None = None,
                 should_stop: StopFn | None = None) -> Prediction:
         """Scores, maps, masks and verdicts for one image (an HxW[xC] array or a path), or for a
-        batch (a sequence of those, or a BxHxW[xC] array)."""
+        batch (a sequence of those, a BxHxWxC array, or a BxHxW grey stack whose last axis is not
+        1, 3 or 4 -- an HxWx3 array is always one colour image)."""
         single = isinstance(image_or_batch, str | Path) or (
-            isinstance(image_or_batch, np.ndarray) and image_or_batch.ndim <= 3)
+            isinstance(image_or_batch, np.ndarray) and (image_or_batch.ndim == 2 or (
+                image_or_batch.ndim == 3 and image_or_batch.shape[-1] in (1, 3, 4))))
         images = [image_or_batch] if single else list(image_or_batch)
         if self.image_scale is None:
             raise NotFittedError("the model has no thresholds: fit or calibrate it first")

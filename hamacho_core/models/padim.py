@@ -64,6 +64,7 @@ def mahalanobis(emb: torch.Tensor, mean: torch.Tensor, inv_cov: torch.Tensor) ->
 class Padim(AnomalyModel):
     kind = "padim"
     score_is_map_max = True
+    state_attrs = ("mean", "inv_cov", "grid")
     config: PadimConfig
 
     def __init__(self, config: PadimConfig | None = None):

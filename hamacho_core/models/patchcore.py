@@ -60,6 +60,7 @@ class PatchEmbedder(nn.Module):
 
 class PatchCore(AnomalyModel):
     kind = "patchcore"
+    state_attrs = ("index",)
     config: PatchCoreConfig
 
     def __init__(self, config: PatchCoreConfig | None = None):
