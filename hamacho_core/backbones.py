@@ -277,7 +277,8 @@ def list_layers(name: str, max_depth: int = 2, probe_size: int = 224) -> tuple[L
     the feature extractor returns when that layer is chosen.
     """
     spec = get_spec(name)
-    model = spec.build().eval()
+    with torch.device("meta"):  # shapes only: no memory for weights or activations
+        model = spec.build().eval()
     nodes = _candidate_nodes(model, spec.tracer_kwargs(), max_depth)
     modules = dict(model.named_modules())
     shapes: dict[str, tuple[int, ...]] = {}
@@ -291,7 +292,7 @@ def list_layers(name: str, max_depth: int = 2, probe_size: int = 224) -> tuple[L
     hooks = [modules[node].register_forward_hook(recorder(node)) for node in nodes]
     try:
         with torch.inference_mode():
-            model(torch.zeros(1, 3, probe_size, probe_size))
+            model(torch.zeros(1, 3, probe_size, probe_size, device="meta"))
     finally:
         for hook in hooks:
             hook.remove()

@@ -27,13 +27,18 @@ from hamacho_core.progress import Cancelled, ProgressFn, StopFn
 _CHUNK = 4096
 
 
+def projection_matrix(in_dim: int, out_dim: int, seed: int = 0) -> np.ndarray:
+    """Seeded Gaussian random projection matrix (Johnson-Lindenstrauss), ``in_dim x out_dim``."""
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((in_dim, out_dim)) / np.sqrt(out_dim)).astype(np.float32)
+
+
 def random_projection(features: np.ndarray, dim: int, seed: int = 0, chunk: int = 65536) -> np.ndarray:
-    """Gaussian random projection (Johnson-Lindenstrauss) of ``features`` to ``dim`` columns."""
+    """``features`` projected to ``dim`` columns (unchanged if already that narrow)."""
     n, d = features.shape
     if dim >= d:
         return np.ascontiguousarray(features, dtype=np.float32)
-    rng = np.random.default_rng(seed)
-    matrix = (rng.standard_normal((d, dim)) / np.sqrt(dim)).astype(np.float32)
+    matrix = projection_matrix(d, dim, seed)
     out = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, chunk):
         np.matmul(features[start:start + chunk], matrix, out=out[start:start + chunk])

@@ -119,6 +119,14 @@ class AnomalyModel:
     def is_fitted(self) -> bool:
         raise NotImplementedError
 
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted state as plain arrays (what a model file stores besides its manifest)."""
+        raise NotImplementedError
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore a fitted state from :meth:`state_arrays` output (shapes are checked)."""
+        raise NotImplementedError
+
     # --- shared flow --------------------------------------------------------------------------
     def iter_batches(self, images: Sequence[ImageLike]) -> Iterator[tuple[int, torch.Tensor]]:
         """(number of images so far, preprocessed batch on the model's device), read lazily."""

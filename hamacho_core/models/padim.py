@@ -91,6 +91,22 @@ class Padim(AnomalyModel):
     def set_statistics(self, mean: torch.Tensor, inv_cov: torch.Tensor, grid: tuple[int, int]) -> None:
         self.mean, self.inv_cov, self.grid = mean.to(self.device), inv_cov.to(self.device), tuple(grid)
 
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean.cpu().numpy(), "inv_cov": self.inv_cov.cpu().numpy(),
+                "channel_idx": self.embedder.channel_idx.cpu().numpy(),
+                "grid": np.asarray(self.grid, dtype=np.int64)}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        channel_idx = np.asarray(arrays["channel_idx"])
+        if not np.array_equal(channel_idx, self.embedder.channel_idx.cpu().numpy()):
+            raise ValueError("stored channel selection differs from this model's (seed or layers changed)")
+        mean, inv_cov = np.asarray(arrays["mean"], np.float32), np.asarray(arrays["inv_cov"], np.float32)
+        grid = tuple(int(v) for v in np.asarray(arrays["grid"]).ravel())
+        d = len(channel_idx)
+        if len(grid) != 2 or mean.shape != (d, grid[0] * grid[1]) or inv_cov.shape != (grid[0] * grid[1], d, d):
+            raise ValueError("PaDiM statistics have inconsistent shapes")
+        self.set_statistics(torch.from_numpy(mean), torch.from_numpy(inv_cov), grid)
+
     @torch.inference_mode()
     def _fit_features(self, images: Sequence[ImageLike], progress: ProgressFn | None,
                       should_stop: StopFn | None) -> dict:

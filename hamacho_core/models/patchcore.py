@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hamacho_core.coreset import greedy_coreset
+from hamacho_core.coreset import greedy_coreset, projection_matrix
 from hamacho_core.features import FeatureExtractor
 from hamacho_core.models.base import AnomalyModel, ImageLike, ModelConfig
 from hamacho_core.nn_index import NearestNeighbors
@@ -30,6 +30,8 @@ class PatchCoreConfig(ModelConfig):
     #: Concatenated features wider than this are reduced by adaptive average pooling over
     #: channels (the paper's 1024 for wide_resnet50_2); None keeps every channel.
     feature_dim: int | None = 1024
+    #: Above this, patch features are not all kept in memory: see ``PatchCore._fit_features``.
+    max_feature_memory_mb: int = 512
 
 
 class PatchEmbedder(nn.Module):
@@ -81,33 +83,88 @@ class PatchCore(AnomalyModel):
     def set_memory_bank(self, bank: np.ndarray) -> None:
         self.index = NearestNeighbors(bank, self.device)
 
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {"memory_bank": self.memory_bank}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        bank = np.asarray(arrays["memory_bank"], dtype=np.float32)
+        expected = self.embedding_dim()
+        if bank.ndim != 2 or bank.shape[1] != expected:
+            raise ValueError(f"memory bank of shape {bank.shape} does not fit this model ({expected} features)")
+        self.set_memory_bank(bank)
+
+    def embedding_dim(self) -> int:
+        """Width of a patch feature for this backbone, these layers and ``feature_dim``."""
+        from hamacho_core.backbones import list_layers
+
+        channels = {info.name: info.channels for info in list_layers(self.config.backbone)}
+        total = sum(channels[layer] for layer in self.layers)
+        cap = self.config.feature_dim
+        return total if cap is None else min(total, cap)
+
     @torch.inference_mode()
     def embed(self, batch: torch.Tensor) -> torch.Tensor:
         return self.embedder(batch)
 
     def _fit_features(self, images: Sequence[ImageLike], progress: ProgressFn | None,
                       should_stop: StopFn | None) -> dict:
-        features: np.ndarray | None = None
+        """Patch features -> coreset -> memory bank, in bounded memory.
+
+        When all patch features would exceed ``max_feature_memory_mb``, only their random
+        projections are kept in a first pass, and the chosen patches' full features are gathered
+        in a second pass (the backbone runs twice; the selection is the same).
+        """
+        cfg = self.config
+        store: np.ndarray | None = None
+        matrix: np.ndarray | None = None
         row = 0
         for done, batch in self.iter_batches(images):
             check_stop(should_stop, "fit")
-            emb = self.embed(batch)
-            flat = emb.permute(0, 2, 3, 1).reshape(-1, emb.shape[1]).cpu().numpy()
-            if features is None:  # preallocate once: patches per image are fixed by the input size
-                features = np.empty((len(images) * (len(flat) // len(batch)), flat.shape[1]), dtype=np.float32)
-            features[row:row + len(flat)] = flat
+            flat = self._patch_rows(batch)
+            if store is None:  # preallocate once: patches per image are fixed by the input size
+                total_rows = len(images) * (len(flat) // len(batch))
+                width = flat.shape[1]
+                if total_rows * width * 4 > cfg.max_feature_memory_mb * 2**20 and cfg.projection_dim < width:
+                    matrix = projection_matrix(width, cfg.projection_dim, cfg.seed)
+                store = np.empty((total_rows, width if matrix is None else cfg.projection_dim), dtype=np.float32)
+            store[row:row + len(flat)] = flat if matrix is None else flat @ matrix
             row += len(flat)
             report(progress, "features", done, len(images))
-        n_select = max(1, min(len(features), int(round(self.config.coreset_ratio * len(features)))))
-        if n_select < len(features):
-            picked = greedy_coreset(features, n_select, projection_dim=self.config.projection_dim,
-                                    seed=self.config.seed, progress=progress, should_stop=should_stop)
-            bank = features[np.sort(picked)]
+        n_select = max(1, min(row, int(round(cfg.coreset_ratio * row))))
+        if n_select == row:
+            picked = np.arange(row)
         else:
-            bank = features
-        del features
+            picked = np.sort(greedy_coreset(store, n_select, projection_dim=None if matrix is not None
+                                            else cfg.projection_dim, seed=cfg.seed,
+                                            progress=progress, should_stop=should_stop))
+        if matrix is None:
+            bank = store[picked]
+        else:
+            del store
+            bank = self._gather_rows(images, picked, progress, should_stop)
         self.set_memory_bank(bank)
-        return {"patches": row, "memory_bank": len(bank), "feature_dim": bank.shape[1]}
+        return {"patches": row, "memory_bank": len(bank), "feature_dim": bank.shape[1],
+                "two_pass": matrix is not None}
+
+    def _patch_rows(self, batch: torch.Tensor) -> np.ndarray:
+        emb = self.embed(batch)
+        return emb.permute(0, 2, 3, 1).reshape(-1, emb.shape[1]).cpu().numpy()
+
+    def _gather_rows(self, images: Sequence[ImageLike], picked: np.ndarray, progress: ProgressFn | None,
+                     should_stop: StopFn | None) -> np.ndarray:
+        """Second pass: full features of the rows in ``picked`` (sorted global row numbers)."""
+        bank: np.ndarray | None = None
+        row = 0
+        for done, batch in self.iter_batches(images):
+            check_stop(should_stop, "fit")
+            flat = self._patch_rows(batch)
+            if bank is None:
+                bank = np.empty((len(picked), flat.shape[1]), dtype=np.float32)
+            lo, hi = np.searchsorted(picked, [row, row + len(flat)])
+            bank[lo:hi] = flat[picked[lo:hi] - row]
+            row += len(flat)
+            report(progress, "memory bank", done, len(images))
+        return bank
 
     def _raw_scores(self, batch: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
         emb = self.embed(batch)

@@ -295,3 +295,16 @@ def test_cancelled_refit_keeps_previous_model(data, stage):
     np.testing.assert_array_equal(model.memory_bank, bank)
     assert (model.image_scale, model.pixel_scale) == scales
     np.testing.assert_array_equal(model.predict(test).image_scores, scores)
+
+
+def test_two_pass_fit_builds_the_same_memory_bank(data):
+    """Over the feature-memory budget, only projections are kept and the bank is gathered in a
+    second backbone pass: the result must be the very same bank and scores."""
+    train, test = data
+    one = lite(coreset_ratio=0.2, projection_dim=64)
+    two = lite(coreset_ratio=0.2, projection_dim=64, max_feature_memory_mb=0)
+    report_one = one.fit(train, validation=keep_all(train))
+    report_two = two.fit(train, validation=keep_all(train))
+    assert not report_one.details["two_pass"] and report_two.details["two_pass"]
+    np.testing.assert_array_equal(one.memory_bank, two.memory_bank)
+    np.testing.assert_array_equal(one.predict(test).image_scores, two.predict(test).image_scores)
