@@ -36,6 +36,111 @@ class TqdmProgress:
             self._stage = None
 
 
+def _print_skipped(skipped) -> None:
+    for item in skipped:
+        print(f"  skipped {item.path}: {item.reason}")
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from hamacho_core.dataset import load_dataset
+    from hamacho_core.jobs import fit_dataset
+    from hamacho_core.model_io import save_model
+
+    progress = TqdmProgress()
+    try:
+        dataset = load_dataset(args.data, progress=progress)
+        progress.close()
+        print(dataset.summary())
+        config = {"backbone": args.backbone, "image_size": args.image_size, "device": args.device,
+                  "center_crop": args.center_crop}
+        if args.layers:
+            config["layers"] = tuple(layer.strip() for layer in args.layers.split(",") if layer.strip())
+        if args.model == "patchcore":
+            config["coreset_ratio"] = args.coreset_ratio
+        if args.offline:
+            config["allow_download"] = False
+        result = fit_dataset(dataset, args.model, progress=progress, **config)
+    finally:
+        progress.close()
+    path = save_model(result.model, args.output, training=result.training)
+    r, m = result.report, result.model
+    print(f"Fitted {args.model} ({m.config.backbone}: {', '.join(m.layers)}) on {r.n_train} images "
+          f"({len(dataset.skipped)} skipped) in {r.seconds:.1f} s")
+    if "memory_bank" in r.details:
+        print(f"Memory bank: {r.details['memory_bank']} of {r.details['patches']} patches")
+    print(f"Thresholds ({r.threshold_source}): image {m.image_scale.threshold:.4g}, "
+          f"pixel {m.pixel_scale.threshold:.4g}  (both shown as 0.5 in normalised scores)")
+    print(f"Saved {path}")
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from hamacho_core.jobs import inspect_paths
+    from hamacho_core.model_io import load_model
+
+    model = load_model(args.model, device=args.device)
+    out_dir = args.out or Path("results")
+    progress = TqdmProgress()
+    try:
+        result = inspect_paths(model, args.paths, out_dir=out_dir, save_images=args.save_images,
+                               recursive=args.recursive, progress=progress)
+    finally:
+        progress.close()
+    n_ng = sum(r.verdict == "NG" for r in result.rows)
+    print(f"Inspected {len(result.rows)} images: {len(result.rows) - n_ng} OK, {n_ng} NG; "
+          f"{len(result.skipped)} skipped")
+    _print_skipped(result.skipped)
+    print(f"Results: {result.csv_path}" + (f" and images in {out_dir}" if args.save_images else ""))
+    return 0 if result.rows or not result.skipped else 1
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from hamacho_core.dataset import load_dataset
+    from hamacho_core.jobs import evaluate_dataset, write_eval_plots
+    from hamacho_core.model_io import load_model
+
+    model = load_model(args.model, device=args.device)
+    progress = TqdmProgress()
+    try:
+        dataset = load_dataset(args.data, progress=progress)
+        progress.close()
+        result = evaluate_dataset(model, dataset, progress=progress)
+    finally:
+        progress.close()
+    out_dir = args.out or Path("eval")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    m = result.metrics
+    report = {**m.to_dict(), "image_threshold": model.image_scale.threshold,
+              "pixel_threshold": model.pixel_scale.threshold, "images": len(result.items),
+              "images_also_used_for_thresholds": result.used_for_thresholds}
+    (out_dir / "metrics.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    plots = write_eval_plots(result, model.image_scale.threshold, out_dir)
+    text = _metrics_text(m, result.used_for_thresholds)
+    (out_dir / "metrics.txt").write_text(text + "\n", encoding="utf-8")
+    print(text)
+    print(f"Written: {out_dir / 'metrics.json'}, {out_dir / 'metrics.txt'}, "
+          + ", ".join(str(p) for p in plots.values()))
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _metrics_text(m, used_for_thresholds: int = 0) -> str:
+    (tn, fp), (fn, tp) = m.confusion
+    lines = [f"Images: {m.n_good} good, {m.n_defective} defective",
+             f"Image AUROC {_fmt(m.image_auroc)}   pixel AUROC {_fmt(m.pixel_auroc)}   F1 {m.image_f1:.4f}",
+             "Confusion (rows = truth):      predicted OK  predicted NG",
+             f"  good                        {tn:12d}  {fp:12d}",
+             f"  defective                   {fn:12d}  {tp:12d}"]
+    if used_for_thresholds:
+        lines.append(f"Note: {used_for_thresholds} of these images also set the thresholds (calibration set).")
+    return "\n".join(lines)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from hamacho_core.demo import run_demo
 
@@ -47,13 +152,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                           image_size=args.image_size, progress=progress)
     finally:
         progress.close()
-    m = result.metrics
-    print(f"Fitted on {result.n_train} good images in {result.fit_seconds:.1f} s"
-          + (f" (memory bank {result.memory_bank} patches)" if result.memory_bank else ""))
-    print(f"Inspected {m.n_good + m.n_defective} test images at {result.inspect_ms_per_image:.0f} ms/image")
-    print(f"Image AUROC {m.image_auroc:.3f}, pixel AUROC {m.pixel_auroc:.3f}, F1 {m.image_f1:.3f}, "
-          f"confusion [[OK->OK, OK->NG], [NG->OK, NG->NG]] = {m.confusion}")
-    print(f"Results: {result.csv_path} (CSV) and overlay images in {result.results_dir}")
+    r = result.fit.report
+    print(f"Fitted on {r.n_train} good images in {r.seconds:.1f} s; model saved to {result.model_path}")
+    print(f"Inspected {len(result.inspection.rows)} test images at {result.inspect_ms_per_image:.0f} ms/image")
+    print(_metrics_text(result.metrics))
+    print(f"Results: {result.inspection.csv_path} (CSV) and overlay/map/mask images in {result.results_dir}")
+    print(f"Next: hamacho inspect {result.model_path} YOUR_FOLDER --save-images")
     return 0
 
 
@@ -79,6 +183,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hamacho", description="Visual anomaly detection for inspection.")
     parser.add_argument("--version", action="version", version=f"hamacho {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    fit = sub.add_parser("fit", help="fit a model on a dataset folder (hamacho or MVTec layout)")
+    fit.add_argument("data", type=Path, help="dataset folder: good/ [bad/ mask/] or MVTec train/ test/ ground_truth/")
+    fit.add_argument("-o", "--output", type=Path, required=True, help="model file to write (.hmc)")
+    fit.add_argument("--model", choices=("patchcore", "padim"), default="patchcore")
+    fit.add_argument("--backbone", default="efficientnet_lite0",
+                     help="efficientnet_lite0 (bundled, default), wide_resnet50_2, resnet18, ... (see 'backbones')")
+    fit.add_argument("--layers", help="comma-separated feature layers (default: the backbone's)")
+    fit.add_argument("--coreset-ratio", type=float, default=0.1, help="PatchCore memory-bank ratio (0.1)")
+    fit.add_argument("--image-size", type=int, default=256)
+    fit.add_argument("--center-crop", type=int, default=None)
+    fit.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    fit.add_argument("--offline", action="store_true", help="never try to download backbone weights")
+    fit.set_defaults(func=_cmd_fit)
+
+    inspect = sub.add_parser("inspect", help="judge images (files or folders) with a model; writes a CSV")
+    inspect.add_argument("model", type=Path, help="model file (.hmc)")
+    inspect.add_argument("paths", nargs="+", type=Path, help="image files and/or folders")
+    inspect.add_argument("--out", type=Path, help="output folder (default: ./results)")
+    inspect.add_argument("--save-images", action="store_true", help="also write overlay, map and mask images")
+    inspect.add_argument("--recursive", action="store_true", help="look into sub-folders too")
+    inspect.add_argument("--device", default=None, help="cpu, cuda or auto (default: as saved)")
+    inspect.set_defaults(func=_cmd_inspect)
+
+    ev = sub.add_parser("eval", help="metrics of a model on a labelled dataset (JSON, text, ROC, histogram)")
+    ev.add_argument("model", type=Path)
+    ev.add_argument("data", type=Path)
+    ev.add_argument("--out", type=Path, help="output folder (default: ./eval)")
+    ev.add_argument("--device", default=None)
+    ev.set_defaults(func=_cmd_eval)
 
     demo = sub.add_parser("demo", help="generate demo data, fit it with the bundled backbone, inspect it")
     demo.add_argument("dir", nargs="?", type=Path, default=Path("hamacho_demo"),

@@ -23,9 +23,18 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageReadError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
     if data.size == 0:
         raise ImageReadError(f"{path}: empty file")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
+    image = decode_image(data)
+    if image is None:
         raise ImageReadError(f"{path}: not a decodable image (corrupt, truncated or another format)")
+    return image
+
+
+def decode_image(data: bytes | np.ndarray) -> np.ndarray | None:
+    """Decode encoded file bytes like :func:`read_image` (RGB(A)/grey, bit depth kept); None if undecodable."""
+    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes | bytearray | memoryview) else data
+    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+    if image is None or image.size == 0:
+        return None
     if image.ndim == 3 and image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     elif image.ndim == 3 and image.shape[2] == 4:

@@ -105,6 +105,8 @@ class AnomalyModel:
         self.device = resolve_device(config.device)
         self.image_scale: thresholds.ScoreScale | None = None
         self.pixel_scale: thresholds.ScoreScale | None = None
+        #: The model file's manifest once saved or loaded (see ``hamacho_core.model_io``).
+        self.manifest: dict | None = None
 
     # --- to implement -------------------------------------------------------------------------
     def _fit_features(self, images: Sequence[ImageLike], progress: ProgressFn | None,

@@ -1,0 +1,243 @@
+"""Whole jobs on datasets and folders (fit, inspect, evaluate), shared by the CLI and the GUI.
+
+Each takes plain ``progress``/``should_stop`` callbacks and returns plain data; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from hamacho_core import visualize
+from hamacho_core.dataset import Dataset, ImageItem, Skipped, collect_images
+from hamacho_core.imageio import read_image, write_image
+from hamacho_core.metrics import Metrics, evaluate
+from hamacho_core.models import AnomalyModel, FitReport, ValidationSet, create_model
+from hamacho_core.progress import ProgressFn, StopFn, check_stop
+
+CSV_FIELDS = ("path", "raw_score", "normalized_score", "verdict", "time_ms")
+
+
+@dataclass
+class FitResult:
+    model: AnomalyModel
+    report: FitReport
+    training: dict  # summary stored in the model file
+
+
+def _split_holdout(items: list[ImageItem], fraction: float, seed: int) -> tuple[list[ImageItem], list[ImageItem]]:
+    if len(items) < 5:
+        return items, []
+    n_hold = max(1, int(round(fraction * len(items))))
+    order = np.random.default_rng(seed).permutation(len(items))
+    held = set(order[:n_hold].tolist())
+    return ([it for i, it in enumerate(items) if i not in held], [it for i, it in enumerate(items) if i in held])
+
+
+def _read_mask(item: ImageItem) -> np.ndarray | None:
+    if item.mask_path is None:
+        return None
+    mask = read_image(item.mask_path)
+    return mask if mask.ndim == 2 else mask.max(axis=2)
+
+
+def fit_dataset(dataset: Dataset, kind: str = "patchcore", *, holdout_fraction: float = 0.2,
+                progress: ProgressFn | None = None, should_stop: StopFn | None = None, **config) -> FitResult:
+    """Fit on the dataset's good training images and set thresholds from a validation set.
+
+    Validation = a seeded ``holdout_fraction`` of the good images plus, in the hamacho layout, the
+    defective images of ``bad/`` (with their masks), so thresholds are F1-optimal when defects are
+    known.  MVTec's ``test/`` is left for evaluation, so its thresholds use the good-only rule.
+    """
+    model = create_model(kind, **config)
+    train, held = _split_holdout(list(dataset.train), holdout_fraction, model.config.seed)
+    val_items = held + ([it for it in dataset.test if it.label == 1] if dataset.layout == "hamacho" else [])
+    validation = None
+    if val_items:
+        validation = ValidationSet([it.path for it in val_items], [it.label for it in val_items],
+                                   [_read_mask(it) for it in val_items])
+    report = model.fit([it.path for it in train], validation=validation, progress=progress,
+                       should_stop=should_stop)
+    training = {
+        "dataset": str(dataset.root), "layout": dataset.layout, "n_train": len(train),
+        "n_validation": len(val_items), "n_skipped": len(dataset.skipped),
+        "train_files": [str(it.path.resolve()) for it in train],
+        "validation_files": [str(it.path.resolve()) for it in val_items],
+        "threshold_source": report.threshold_source, "fit_seconds": round(report.seconds, 2),
+    }
+    training.update({k: v for k, v in report.details.items() if isinstance(v, int | float | str | bool)})
+    return FitResult(model, report, training)
+
+
+@dataclass
+class InspectRow:
+    path: Path
+    raw_score: float
+    normalized_score: float
+    verdict: str
+    time_ms: float
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass
+class InspectResult:
+    rows: list[InspectRow]
+    skipped: list[Skipped]
+    csv_path: Path | None
+
+
+def _unique_stem(path: Path, used: set[str]) -> str:
+    stem = path.stem
+    if stem in used:
+        stem = f"{path.parent.name}_{path.stem}"
+    base, n = stem, 2
+    while stem in used:
+        stem, n = f"{base}_{n}", n + 1
+    used.add(stem)
+    return stem
+
+
+def save_result_images(model: AnomalyModel, image: np.ndarray, anomaly_map: np.ndarray, out_dir: Path,
+                       stem: str) -> dict[str, Path]:
+    """Heatmap overlay (with predicted-mask outline), grayscale map and binary mask at the image's size."""
+    from hamacho_core.preprocess import to_rgb8
+
+    rgb = to_rgb8(image)
+    h, w = rgb.shape[:2]
+    norm = model.pixel_scale.normalize(anomaly_map)
+    norm_full = cv2.resize(norm, (w, h), interpolation=cv2.INTER_LINEAR)
+    mask_full = cv2.resize((anomaly_map >= model.pixel_scale.threshold).astype(np.uint8), (w, h),
+                           interpolation=cv2.INTER_NEAREST).astype(bool)
+    thickness = max(1, round(max(h, w) / 400))
+    outputs = {
+        "overlay": out_dir / f"{stem}_overlay.png",
+        "map": out_dir / f"{stem}_map.png",
+        "mask": out_dir / f"{stem}_mask.png",
+    }
+    write_image(outputs["overlay"], visualize.draw_outline(visualize.overlay(rgb, norm_full), mask_full,
+                                                            thickness=thickness))
+    write_image(outputs["map"], (norm_full * 255 + 0.5).astype(np.uint8))
+    write_image(outputs["mask"], mask_full.astype(np.uint8) * 255)
+    return outputs
+
+
+def inspect_paths(model: AnomalyModel, paths: Sequence[str | Path], *, out_dir: Path | None = None,
+                  save_images: bool = False, recursive: bool = False, progress: ProgressFn | None = None,
+                  should_stop: StopFn | None = None) -> InspectResult:
+    """Judge every readable image under ``paths``; unreadable ones are reported, never fatal.
+
+    With ``out_dir``, writes ``results.csv`` there and, with ``save_images``, per-image overlay,
+    grayscale map and mask PNGs.
+    """
+    files, skipped = collect_images(paths, recursive=recursive, progress=progress, should_stop=should_stop)
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    rows: list[InspectRow] = []
+    used: set[str] = set()
+    for i, path in enumerate(files):
+        check_stop(should_stop, "inspection")
+        started = time.perf_counter()
+        try:
+            image = read_image(path)
+            pred = model.predict(image)
+        except (ValueError, OSError) as exc:  # a file that changed or broke since it was checked
+            skipped.append(Skipped(path, str(exc)))
+            continue
+        elapsed = (time.perf_counter() - started) * 1000
+        row = InspectRow(path, float(pred.image_scores[0]), float(pred.norm_image_scores[0]), pred.verdicts[0],
+                         elapsed)
+        if out_dir is not None and save_images:
+            row.outputs = save_result_images(model, image, pred.anomaly_maps[0], Path(out_dir),
+                                             _unique_stem(path, used))
+        rows.append(row)
+        if progress is not None:
+            progress("inspect", i + 1, len(files))
+    csv_path = write_csv(rows, Path(out_dir) / "results.csv") if out_dir is not None else None
+    return InspectResult(rows, skipped, csv_path)
+
+
+def write_csv(rows: Sequence[InspectRow], path: Path) -> Path:
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CSV_FIELDS)
+        for r in rows:
+            writer.writerow([str(r.path), f"{r.raw_score:.6g}", f"{r.normalized_score:.4f}", r.verdict,
+                             f"{r.time_ms:.1f}"])
+    tmp.replace(path)
+    return path
+
+
+@dataclass
+class EvalResult:
+    metrics: Metrics
+    items: list[ImageItem]
+    image_scores: np.ndarray
+    verdicts: np.ndarray
+    used_for_thresholds: int  # evaluated images that were also in the model's validation set
+
+
+def evaluate_dataset(model: AnomalyModel, dataset: Dataset, *, progress: ProgressFn | None = None,
+                     should_stop: StopFn | None = None) -> EvalResult:
+    """Image/pixel metrics on the dataset's test images plus good images the model did not train on."""
+    training = (model.manifest or {}).get("training", {})
+    trained = set(training.get("train_files", []))
+    calibrated = set(training.get("validation_files", []))
+    items = [it for it in dataset.train if str(it.path.resolve()) not in trained] if dataset.layout == "hamacho" else []
+    items += list(dataset.test)
+    if not items:
+        raise ValueError("nothing to evaluate: every image of this dataset was used for training")
+    pred = model.predict([it.path for it in items], progress=progress, should_stop=should_stop)
+    size = model.preprocess.output_size
+    masks = []
+    for it in items:
+        mask = _read_mask(it)
+        masks.append(model.preprocess.mask(mask) if mask is not None else np.zeros((size, size), bool))
+    labels = np.array([it.label for it in items])
+    has_masks = any(it.mask_path is not None for it in items if it.label == 1)
+    metrics = evaluate(pred.image_scores, pred.is_anomalous, labels,
+                       pred.anomaly_maps if has_masks else None, np.stack(masks) if has_masks else None)
+    overlap = sum(str(it.path.resolve()) in calibrated for it in items)
+    return EvalResult(metrics, items, pred.image_scores, pred.is_anomalous, overlap)
+
+
+def write_eval_plots(result: EvalResult, threshold: float, out_dir: Path) -> dict[str, Path]:
+    """ROC curve and score histogram (good vs defective, threshold line) as PNG files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from hamacho_core.metrics import roc
+
+    labels = np.array([it.label for it in result.items]).astype(bool)
+    paths = {}
+    if labels.any() and not labels.all():
+        fpr, tpr, _ = roc(labels, result.image_scores)
+        fig = Figure(figsize=(5, 5), dpi=100)
+        ax = fig.add_subplot()
+        ax.plot(fpr, tpr, lw=2, label=f"AUROC {result.metrics.image_auroc:.3f}")
+        ax.plot([0, 1], [0, 1], ls="--", color="grey")
+        ax.set(xlabel="False positive rate (good flagged)", ylabel="True positive rate (defects found)",
+               title="ROC (image level)")
+        ax.legend(loc="lower right")
+        paths["roc"] = out_dir / "roc.png"
+        fig.savefig(paths["roc"])
+    fig = Figure(figsize=(7, 4), dpi=100)
+    ax = fig.add_subplot()
+    bins = np.histogram_bin_edges(result.image_scores, bins=30)
+    ax.hist(result.image_scores[~labels], bins=bins, alpha=0.6, label="good", color="tab:green")
+    if labels.any():
+        ax.hist(result.image_scores[labels], bins=bins, alpha=0.6, label="defective", color="tab:red")
+    ax.axvline(threshold, color="black", ls="--", label=f"threshold {threshold:.3g}")
+    ax.set(xlabel="raw image score", ylabel="images", title="Score histogram")
+    ax.legend()
+    paths["histogram"] = out_dir / "histogram.png"
+    fig.savefig(paths["histogram"])
+    return paths

@@ -1,0 +1,281 @@
+"""Portable model files (``.hmc``): one safetensors file per fitted model.
+
+Tensors are the model's :meth:`~AnomalyModel.state_arrays`; the safetensors header's
+``__metadata__`` holds one key, ``hamacho_manifest``, a JSON document describing everything else
+(model kind and config, backbone and the sha256 of its weights file, preprocessing, thresholds,
+training information).  safetensors holds only raw numbers and text: reading a model file never
+unpickles and never executes code.  Saving is atomic (temporary file, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import types
+import typing
+import uuid
+from contextlib import suppress
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import safetensors.numpy
+from safetensors import SafetensorError, safe_open
+
+from hamacho_core import __version__, backbones
+from hamacho_core.models import MODELS, AnomalyModel
+from hamacho_core.models.base import NotFittedError
+from hamacho_core.thresholds import ScoreScale
+
+FORMAT = "hamacho-model"
+SCHEMA_VERSION = 1
+SUFFIX = ".hmc"
+MANIFEST_KEY = "hamacho_manifest"
+_MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
+_REQUIRED = {"model": str, "config": dict, "layers": list, "backbone": dict, "preprocessing": dict,
+             "thresholds": dict, "tensors": dict}
+_hash_cache: dict[tuple[str, int, int], str] = {}
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, not a Hamacho model, damaged, too new, or cannot run here."""
+
+
+def save_model(model: AnomalyModel, path: str | os.PathLike, *, training: dict | None = None) -> Path:
+    """Write a fitted, calibrated ``model`` to ``path`` (kept as given; ``.hmc`` is customary).
+
+    ``training`` is free JSON-able information (image count, file names, layout...).  Models with
+    random backbone weights (``pretrained=False``) are refused: their scores could not be reproduced
+    when loaded.  The write is atomic: on failure (e.g. a full disk) an :class:`OSError` says the
+    file was not written and why, and a file already at ``path`` is left untouched.
+    """
+    path = Path(path)
+    if not model.config.pretrained:
+        raise ValueError("a model with random backbone weights (pretrained=False) cannot be saved: "
+                         "its scores could not be reproduced when loaded")
+    if not model.is_fitted or model.image_scale is None or model.pixel_scale is None:
+        raise NotFittedError("the model is not fitted and calibrated: nothing to save")
+    arrays = {name: np.ascontiguousarray(arr) for name, arr in model.state_arrays().items()}
+    manifest = _build_manifest(model, arrays, training or {})
+    metadata = {MANIFEST_KEY: json.dumps(manifest, default=_json_default, ensure_ascii=False)}
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        mode = os.stat(tmp).st_mode & 0o777  # the umask's usual permissions ...
+        safetensors.numpy.save_file(arrays, tmp, metadata=metadata)
+        os.chmod(tmp, mode)  # ... which safetensors (own temp file + rename) would narrow to 0600
+        with open(tmp, "r+b") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except (OSError, SafetensorError) as exc:
+        raise _write_error(path, exc) from exc
+    finally:
+        with suppress(OSError):
+            os.unlink(tmp)
+    _fsync_dir(path.parent)
+    model.manifest = manifest
+    return path
+
+
+def read_manifest(path: str | os.PathLike) -> dict:
+    """The manifest of a model file, validated (format, schema, integrity of the header), without
+    building the model or reading its tensors.  Raises :class:`ModelFileError`."""
+    return _read_header(Path(path))
+
+
+def load_model(path: str | os.PathLike, *, device: str | None = None, allow_download: bool = False) -> AnomalyModel:
+    """Rebuild a saved model, ready to predict; ``model.manifest`` holds its manifest.
+
+    ``device`` overrides the stored one.  The backbone weights on this machine must be byte-identical
+    (sha256) to those used for training.  Raises :class:`ModelFileError` with a clear message.
+    """
+    path = Path(path)
+    manifest = _read_header(path)
+    model_cls, config_cls = MODELS[manifest["model"]]
+    config = _config_from(manifest, config_cls, device, allow_download)
+    stored = manifest["backbone"]
+    name, weights_info = stored.get("name"), stored.get("weights") or {}
+    if config.backbone != name or not config.pretrained:
+        raise ModelFileError(f"{path.name} is corrupt: inconsistent backbone settings")
+    try:
+        weights = backbones.resolve_weights(name, allow_download=allow_download)
+    except backbones.WeightsUnavailableError as exc:
+        raise ModelFileError(f"this model needs the pretrained weights of backbone {name!r} "
+                             f"({weights_info.get('filename')}), which are missing on this machine. {exc}") from exc
+    except backbones.UnknownBackboneError as exc:
+        raise ModelFileError(f"this model uses backbone {name!r}, unknown to this Hamacho: {exc}") from exc
+    if _sha256(weights) != weights_info.get("sha256"):
+        raise ModelFileError(
+            f"the backbone weights on this machine differ from those the model was trained with "
+            f"({name}: {weights} has sha256 {_sha256(weights)[:12]}..., the model expects "
+            f"{str(weights_info.get('sha256'))[:12]}...); its scores would be meaningless: retrain or "
+            f"install the original weights file")
+    try:
+        model = model_cls(config)
+    except (KeyError, ValueError) as exc:
+        raise ModelFileError(f"{path.name}: the stored model cannot be built here ({exc})") from exc
+    if list(model.layers) != list(manifest["layers"]):
+        raise ModelFileError(f"{path.name}: stored layers {manifest['layers']} do not match {list(model.layers)}")
+    arrays = _read_tensors(path, manifest["tensors"])
+    try:
+        model.load_state_arrays(arrays)
+        model.image_scale = ScoreScale.from_dict(manifest["thresholds"]["image"])
+        model.pixel_scale = ScoreScale.from_dict(manifest["thresholds"]["pixel"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path.name} is corrupt: its stored state does not fit the model ({exc})") from exc
+    model.manifest = manifest
+    return model
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _build_manifest(model: AnomalyModel, arrays: dict[str, np.ndarray], training: dict) -> dict:
+    name = model.config.backbone
+    status = backbones.weights_status(name)
+    if not status.available:
+        raise ValueError(f"the weights file of backbone {name!r} is no longer on this machine: cannot record it")
+    spec = backbones.get_spec(name)
+    return {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "app_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": model.kind,
+        "config": dataclasses.asdict(model.config),
+        "layers": list(model.layers),
+        "backbone": {"name": name, "weights": {"state": status.state, "filename": status.path.name,
+                                               "sha256": _sha256(status.path)}},
+        "preprocessing": {"image_size": model.config.image_size, "center_crop": model.config.center_crop,
+                          "mean": list(spec.mean), "std": list(spec.std)},
+        "thresholds": {"image": model.image_scale.to_dict(), "pixel": model.pixel_scale.to_dict()},
+        "training": training,
+        "tensors": {k: [list(a.shape), a.dtype.name] for k, a in arrays.items()},
+    }
+
+
+def _read_header(path: Path) -> dict:
+    """The manifest, after checking the file's sizes and structure; never unpickles."""
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    size = path.stat().st_size
+    not_ours = ModelFileError(f"{path.name} is not a Hamacho model file")
+    damaged = ModelFileError(f"{path.name} is truncated or corrupt (a damaged Hamacho model file)")
+    if size == 0:
+        raise ModelFileError(f"{path.name} is empty: not a Hamacho model file")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else 0
+        if not 2 <= n <= _MAX_HEADER:  # pickles, zips, random bytes: absurd lengths
+            raise not_ours
+        raw = fh.read(n)
+    if len(raw) < n:
+        raise damaged if raw.startswith(b'{"') else not_ours
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise not_ours from None
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(meta, dict) or MANIFEST_KEY not in meta:
+        raise ModelFileError(f"{path.name} is not a Hamacho model file (no Hamacho manifest)")
+    try:
+        manifest = json.loads(meta[MANIFEST_KEY])
+        fmt, version = manifest.get("format"), manifest.get("schema_version")
+        end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        raise damaged from None
+    if fmt != FORMAT:
+        raise not_ours
+    if not isinstance(version, int) or version < 1:
+        raise damaged
+    if version > SCHEMA_VERSION:
+        raise ModelFileError(f"{path.name} was made by a newer Hamacho (schema {version}), this version reads "
+                             f"up to {SCHEMA_VERSION}: please update")
+    if any(not isinstance(manifest.get(k), t) for k, t in _REQUIRED.items()) or 8 + n + end != size:
+        raise damaged
+    if manifest["model"] not in MODELS:
+        raise ModelFileError(f"{path.name} holds an unknown model kind {manifest['model']!r} "
+                             f"(this version knows {', '.join(MODELS)})")
+    return manifest
+
+
+def _read_tensors(path: Path, expected: dict) -> dict[str, np.ndarray]:
+    try:
+        with safe_open(path, framework="numpy") as f:
+            if set(f.keys()) != set(expected):
+                raise ModelFileError(f"{path.name} is corrupt: tensors {sorted(f.keys())} != {sorted(expected)}")
+            arrays = {key: f.get_tensor(key) for key in expected}
+    except SafetensorError as exc:
+        raise ModelFileError(f"{path.name} is truncated or corrupt ({exc})") from exc
+    for key, (shape, dtype) in expected.items():
+        if list(arrays[key].shape) != list(shape) or arrays[key].dtype.name != dtype:
+            raise ModelFileError(f"{path.name} is corrupt: tensor {key!r} is {arrays[key].dtype.name}"
+                                 f"{list(arrays[key].shape)}, the manifest says {dtype}{list(shape)}")
+    return arrays
+
+
+def _config_from(manifest: dict, config_cls: type, device: str | None, allow_download: bool):
+    """The config dataclass from stored values: known fields only, JSON lists back to tuples."""
+    hints = typing.get_type_hints(config_cls)
+    values = {}
+    for field in dataclasses.fields(config_cls):
+        if field.name in manifest["config"]:
+            value = manifest["config"][field.name]
+            values[field.name] = tuple(value) if isinstance(value, list) and _is_tuple(hints[field.name]) else value
+    if values.get("layers") is None:  # pin the resolved layers: immune to changed defaults
+        values["layers"] = tuple(manifest["layers"])
+    values["allow_download"] = allow_download
+    if device is not None:
+        values["device"] = device
+    try:
+        return config_cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"the stored model settings are invalid: {exc}") from exc
+
+
+def _is_tuple(tp) -> bool:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return any(_is_tuple(arg) for arg in typing.get_args(tp))
+    return tp is tuple or typing.get_origin(tp) is tuple
+
+
+def _sha256(path: Path) -> str:
+    """``backbones.file_sha256``, remembered per (path, size, mtime): weight files are large."""
+    st = os.stat(path)
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _hash_cache:
+        _hash_cache[key] = backbones.file_sha256(Path(path))
+    return _hash_cache[key]
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    raise TypeError(f"training information must be JSON-serialisable, got {type(obj).__name__}: {obj!r}")
+
+
+def _write_error(path: Path, exc: Exception) -> OSError:
+    code = getattr(exc, "errno", None)
+    reason = getattr(exc, "strerror", None) or str(exc)
+    match = re.search(r"os error (\d+)", str(exc))  # safetensors reports I/O errors as text
+    if code is None and match:
+        code = int(match.group(1))
+        reason = os.strerror(code)
+    message = f"the model file {path} was not written: {reason} (any earlier file there is unchanged)"
+    return OSError(code, message) if code is not None else OSError(message)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable where the platform allows it (POSIX); best effort."""
+    with suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,246 @@
+"""Model files (.hmc): exact round trips, refusal of pickles and damaged or foreign files, clear
+messages for newer schemas and missing or different backbone weights, atomic saving."""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import os
+import pathlib
+import pickle
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import safetensors.numpy
+import torch
+from safetensors import safe_open
+
+from hamacho_core import __version__, backbones
+from hamacho_core.model_io import MANIFEST_KEY, ModelFileError, load_model, read_manifest, save_model
+from hamacho_core.models import create_model
+from hamacho_core.models.base import NotFittedError
+from hamacho_core.synthetic import make_samples
+
+S = 64
+TRAINING = {"n_images": 8, "files": ["good_000.png", "良品_001.png"], "layout": "folder", "skipped": 0}
+
+
+@pytest.fixture(scope="module")
+def data():
+    train = [s.image for s in make_samples("part", 8, 0, size=S, seed=31)]
+    test = [s.image for s in make_samples("part", 3, 3, size=S, seed=32)]
+    return train, test
+
+
+@pytest.fixture(scope="module", params=["patchcore", "padim"])
+def fitted(request, data):
+    model = create_model(request.param, backbone="efficientnet_lite0", image_size=S)
+    model.fit(data[0])
+    return model
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, data):
+    """A valid PatchCore model file (for the damage tests)."""
+    model = create_model("patchcore", backbone="efficientnet_lite0", image_size=S)
+    model.fit(data[0])
+    return save_model(model, tmp_path_factory.mktemp("saved") / "model.hmc", training=TRAINING)
+
+
+def rewrite(src: pathlib.Path, dst: pathlib.Path, edit=None, metadata: dict | None = None) -> pathlib.Path:
+    """Copy a model file, letting ``edit`` change its manifest (or replacing the metadata)."""
+    with safe_open(src, framework="numpy") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        meta = f.metadata()
+    if metadata is None:
+        manifest = json.loads(meta[MANIFEST_KEY])
+        edit(manifest)
+        metadata = {MANIFEST_KEY: json.dumps(manifest)}
+    dst.write_bytes(safetensors.numpy.save(tensors, metadata=metadata))
+    return dst
+
+
+def test_round_trip_is_exact(fitted, data, tmp_path):
+    path = save_model(fitted, tmp_path / "m.hmc", training=TRAINING)
+    loaded = load_model(path)
+    assert type(loaded) is type(fitted)
+    assert loaded.config == dataclasses.replace(fitted.config, layers=fitted.layers, allow_download=False)
+    before, after = fitted.predict(data[1]), loaded.predict(data[1])
+    for name in ("image_scores", "norm_image_scores", "anomaly_maps", "masks", "is_anomalous"):
+        np.testing.assert_array_equal(getattr(after, name), getattr(before, name), err_msg=name)
+    assert after.verdicts == before.verdicts
+    assert loaded.image_scale == fitted.image_scale and loaded.pixel_scale == fitted.pixel_scale
+
+
+def test_manifest_content(fitted, tmp_path):
+    path = save_model(fitted, tmp_path / "model.bin", training=TRAINING)  # the suffix does not matter
+    manifest = read_manifest(path)
+    assert manifest["format"] == "hamacho-model" and manifest["schema_version"] == 1
+    assert manifest["app_version"] == __version__ and manifest["created"].endswith("+00:00")
+    assert manifest["model"] == fitted.kind and manifest["layers"] == list(fitted.layers)
+    bundled = backbones.resolve_weights("efficientnet_lite0", allow_download=False)
+    assert manifest["backbone"] == {"name": "efficientnet_lite0", "weights": {
+        "state": "bundled", "filename": bundled.name, "sha256": backbones.file_sha256(bundled)}}
+    assert manifest["preprocessing"]["image_size"] == S and len(manifest["preprocessing"]["mean"]) == 3
+    assert manifest["thresholds"] == {"image": fitted.image_scale.to_dict(), "pixel": fitted.pixel_scale.to_dict()}
+    assert manifest["training"] == TRAINING
+    arrays = fitted.state_arrays()
+    assert manifest["tensors"] == {k: [list(a.shape), a.dtype.name] for k, a in arrays.items()}
+    assert load_model(path).manifest == manifest == fitted.manifest
+    if os.name == "posix":  # readable by other accounts as any file the user creates (umask)
+        umask = os.umask(0o22)
+        os.umask(umask)
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+class Touch:
+    """Unpickling this creates ``marker``: the classic code-execution payload."""
+
+    def __init__(self, marker: pathlib.Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return pathlib.Path.touch, (self.marker,)
+
+
+def test_pickles_are_never_unpickled(tmp_path):
+    proof = tmp_path / "proof"
+    pickle.loads(pickle.dumps(Touch(proof)))  # the payload really works ...
+    assert proof.exists()
+    marker = tmp_path / "pwned"
+    (tmp_path / "model.hmc").write_bytes(pickle.dumps(Touch(marker)))
+    torch.save({"state": Touch(marker), "x": torch.zeros(3)}, tmp_path / "torch.hmc")  # zip + pickle
+    for name in ("model.hmc", "torch.hmc"):
+        for reader in (read_manifest, load_model):
+            with pytest.raises(ModelFileError, match="not a Hamacho model file"):
+                reader(tmp_path / name)
+    assert not marker.exists()  # ... but was never run
+
+
+def test_damaged_and_foreign_files(saved, tmp_path):
+    data = saved.read_bytes()
+    cases = {
+        "half.hmc": (data[: len(data) // 2], "truncated or corrupt"),
+        "short.hmc": (data[:-1], "truncated or corrupt"),
+        "header_cut.hmc": (data[:40], "truncated or corrupt"),
+        "random.hmc": (np.random.default_rng(0).bytes(4096), "not a Hamacho model file"),
+        "text.hmc": (b"\x10\x00\x00\x00\x00\x00\x00\x00hello, world!!!!", "not a Hamacho model file"),
+        "empty.hmc": (b"", "empty"),
+    }
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        for reader in (read_manifest, load_model):
+            with pytest.raises(ModelFileError, match=message):
+                reader(tmp_path / name)
+    with pytest.raises(ModelFileError, match="not found"):
+        load_model(tmp_path / "absent.hmc")
+    plain = tmp_path / "plain.safetensors"
+    plain.write_bytes(safetensors.numpy.save({"x": np.zeros(3, np.float32)}, metadata={"a": "b"}))
+    with pytest.raises(ModelFileError, match="no Hamacho manifest"):
+        read_manifest(plain)
+    rewrite(saved, tmp_path / "garbled.hmc", metadata={MANIFEST_KEY: "{not json"})
+    with pytest.raises(ModelFileError, match="corrupt"):
+        read_manifest(tmp_path / "garbled.hmc")
+
+
+def test_manifest_problems(saved, tmp_path):
+    def schema(m):
+        m["schema_version"] = 99
+
+    def kind(m):
+        m["model"] = "fastflow"
+
+    def shape(m):
+        m["tensors"]["memory_bank"][0][0] += 1
+
+    def dtype(m):
+        m["tensors"]["memory_bank"][1] = "float64"
+
+    def foreign(m):
+        m["format"] = "something-else"
+
+    expectations = [(schema, r"made by a newer Hamacho \(schema 99\), this version reads up to 1: please update"),
+                    (kind, "unknown model kind 'fastflow'"), (shape, "corrupt: tensor 'memory_bank'"),
+                    (dtype, "corrupt: tensor 'memory_bank'"), (foreign, "not a Hamacho model file")]
+    for edit, message in expectations:
+        with pytest.raises(ModelFileError, match=message):
+            load_model(rewrite(saved, tmp_path / f"{edit.__name__}.hmc", edit))
+
+
+def test_backbone_weights_must_match(saved, tmp_path):
+    def other_sha(m):
+        m["backbone"]["weights"]["sha256"] = "0" * 64
+
+    with pytest.raises(ModelFileError, match="differ from those the model was trained with"):
+        load_model(rewrite(saved, tmp_path / "sha.hmc", other_sha))
+
+
+def test_missing_backbone_weights_say_how_to_import(saved, tmp_path):
+    def resnet(m):  # the isolated TORCH_HOME / HAMACHO_HOME hold no resnet18 weights
+        m["config"].update(backbone="resnet18", layers=["layer2", "layer3"])
+        m["layers"] = ["layer2", "layer3"]
+        m["backbone"] = {"name": "resnet18", "weights": {"state": "cached", "filename": "resnet18-f37072fd.pth",
+                                                         "sha256": "f37072fd" + "0" * 56}}
+
+    with pytest.raises(ModelFileError, match=r"(?s)'resnet18' \(resnet18-f37072fd.pth\).*missing.*import"):
+        load_model(rewrite(saved, tmp_path / "resnet.hmc", resnet))
+
+
+def test_refuses_unfitted_and_random_weight_models(tmp_path):
+    unfitted = create_model("patchcore", backbone="efficientnet_lite0", image_size=S)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        save_model(unfitted, tmp_path / "u.hmc")
+    random = create_model("padim", backbone="efficientnet_lite0", image_size=S, pretrained=False)
+    with pytest.raises(ValueError, match="random backbone weights"):
+        save_model(random, tmp_path / "r.hmc")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_save_keeps_the_old_file(saved, tmp_path, monkeypatch):
+    model = load_model(saved)
+    target = shutil.copy(saved, tmp_path / "model.hmc")
+    good = target.read_bytes()
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full_disk)  # a real full disk: see the tmpfs test below
+    with pytest.raises(OSError, match="was not written: No space left on device") as info:
+        save_model(model, target)
+    assert info.value.errno == errno.ENOSPC
+    assert target.read_bytes() == good and sorted(p.name for p in tmp_path.iterdir()) == ["model.hmc"]
+
+
+@pytest.fixture
+def tiny_filesystem(tmp_path):
+    """A real 1 MiB tmpfs (needs root on Linux; skipped where mounting is impossible)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if not sys.platform.startswith("linux") or not shutil.which("mount") or os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root on Linux")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_full_disk_keeps_the_old_file(saved, tiny_filesystem):
+    model = load_model(saved)
+    target = save_model(model, tiny_filesystem / "model.hmc")
+    good = target.read_bytes()
+    with open(tiny_filesystem / "filler", "wb", buffering=0) as fh, pytest.raises(OSError):  # fill the disk for real
+        while True:
+            fh.write(b"\0" * 4096)
+    with pytest.raises(OSError, match="was not written: No space left on device") as info:
+        save_model(model, target, training={"retry": True})
+    assert info.value.errno == errno.ENOSPC
+    assert target.read_bytes() == good
+    assert sorted(p.name for p in tiny_filesystem.iterdir()) == ["filler", "model.hmc"]
+    assert read_manifest(target)["training"] == {}
