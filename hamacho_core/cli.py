@@ -179,6 +179,13 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    # A separate process: the core (and this command line) never imports Qt.
+    return subprocess.call([sys.executable, "-m", "hamacho_gui", *args.gui_args])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hamacho", description="Visual anomaly detection for inspection.")
     parser.add_argument("--version", action="version", version=f"hamacho {__version__}")
@@ -222,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--backbone", default="efficientnet_lite0")
     demo.add_argument("--image-size", type=int, default=256)
     demo.set_defaults(func=_cmd_demo)
+
+    gui = sub.add_parser("gui", help="start the desktop application (same as hamacho-gui)")
+    gui.add_argument("gui_args", nargs="*", help="optional dataset folder to open")
+    gui.set_defaults(func=_cmd_gui)
 
     bb = sub.add_parser("backbones", help="list backbones, their weights on this machine and layers")
     bb.add_argument("--import", dest="import_weights", nargs=2, metavar=("NAME", "FILE"),

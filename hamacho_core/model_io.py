@@ -123,6 +123,8 @@ def load_model(path: str | os.PathLike, *, device: str | None = None, allow_down
         model.load_state_arrays(arrays)
         model.image_scale = ScoreScale.from_dict(manifest["thresholds"]["image"])
         model.pixel_scale = ScoreScale.from_dict(manifest["thresholds"]["pixel"])
+        review = manifest["thresholds"].get("review")
+        model.review_threshold = None if review is None else float(review)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path.name} is corrupt: its stored state does not fit the model ({exc})") from exc
     model.manifest = manifest
@@ -150,7 +152,8 @@ def _build_manifest(model: AnomalyModel, arrays: dict[str, np.ndarray], training
                                                "sha256": _sha256(status.path)}},
         "preprocessing": {"image_size": model.config.image_size, "center_crop": model.config.center_crop,
                           "mean": list(spec.mean), "std": list(spec.std)},
-        "thresholds": {"image": model.image_scale.to_dict(), "pixel": model.pixel_scale.to_dict()},
+        "thresholds": {"image": model.image_scale.to_dict(), "pixel": model.pixel_scale.to_dict(),
+                       "review": model.review_threshold},
         "training": training,
         "tensors": {k: [list(a.shape), a.dtype.name] for k, a in arrays.items()},
     }

@@ -20,7 +20,7 @@ from hamacho_core.preprocess import Preprocess
 from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
 
 ImageLike = np.ndarray | str | Path
-OK, NG = "OK", "NG"
+OK, NG, REVIEW = "OK", "NG", "REVIEW"
 
 
 @dataclass
@@ -52,18 +52,22 @@ class Prediction:
     anomaly_maps: np.ndarray  # (B, H, W) raw, float32
     masks: np.ndarray  # (B, H, W) bool, raw map >= pixel threshold
     is_anomalous: np.ndarray  # (B,) bool
+    #: (B,) bool: below the NG threshold but at or above the optional review threshold.
+    needs_review: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.image_scores)
 
     def __getitem__(self, i: int) -> Prediction:
         s = slice(i, i + 1) if i >= 0 else slice(len(self) + i, len(self) + i + 1)
+        review = None if self.needs_review is None else self.needs_review[s]
         return Prediction(self.image_scores[s], self.norm_image_scores[s], self.anomaly_maps[s],
-                          self.masks[s], self.is_anomalous[s])
+                          self.masks[s], self.is_anomalous[s], review)
 
     @property
     def verdicts(self) -> list[str]:
-        return [NG if flag else OK for flag in self.is_anomalous]
+        review = self.needs_review if self.needs_review is not None else np.zeros(len(self), bool)
+        return [NG if flag else (REVIEW if rev else OK) for flag, rev in zip(self.is_anomalous, review, strict=True)]
 
 
 @dataclass
@@ -105,6 +109,8 @@ class AnomalyModel:
         self.device = resolve_device(config.device)
         self.image_scale: thresholds.ScoreScale | None = None
         self.pixel_scale: thresholds.ScoreScale | None = None
+        #: Optional lower image threshold: scores in [review, image threshold) are sent to human review.
+        self.review_threshold: float | None = None
         #: The model file's manifest once saved or loaded (see ``hamacho_core.model_io``).
         self.manifest: dict | None = None
 
@@ -219,12 +225,17 @@ class AnomalyModel:
         self.image_scale = thresholds.image_scale(scores, labels)
         self.pixel_scale = thresholds.pixel_scale(maps, labels, masks)
 
-    def set_thresholds(self, image: float | None = None, pixel: float | None = None) -> None:
+    def set_thresholds(self, image: float | None = None, pixel: float | None = None,
+                       review: float | None = None, clear_review: bool = False) -> None:
         """Replace thresholds by user-chosen raw values (normalisation follows them)."""
-        if image is not None:
+        if image is not None and image != self.image_scale.threshold:
             self.image_scale = self.image_scale.with_threshold(image)
-        if pixel is not None:
+        if pixel is not None and pixel != self.pixel_scale.threshold:
             self.pixel_scale = self.pixel_scale.with_threshold(pixel)
+        if clear_review:
+            self.review_threshold = None
+        elif review is not None:
+            self.review_threshold = min(float(review), self.image_scale.threshold)
 
     def predict(self, image_or_batch: ImageLike | Sequence[ImageLike], *, progress: ProgressFn | None = None,
                 should_stop: StopFn | None = None) -> Prediction:
@@ -244,6 +255,8 @@ class AnomalyModel:
             anomaly_maps=maps,
             masks=maps >= self.pixel_scale.threshold,
             is_anomalous=scores >= self.image_scale.threshold,
+            needs_review=(scores >= self.review_threshold) & (scores < self.image_scale.threshold)
+            if self.review_threshold is not None else np.zeros(len(scores), bool),
         )
 
 

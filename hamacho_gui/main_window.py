@@ -1,0 +1,334 @@
+"""The main window: assembles the panels, runs jobs through one TaskRunner, keeps the results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QTabWidget
+
+from hamacho_core import __version__
+from hamacho_core.dataset import Dataset, load_dataset
+from hamacho_core.imageio import read_image
+from hamacho_core.metrics import evaluate
+from hamacho_core.model_io import load_model, save_model
+from hamacho_core.models import AnomalyModel
+from hamacho_gui import tasks
+from hamacho_gui.dataset_panel import DatasetPanel
+from hamacho_gui.results_panel import ResultItem, ResultsPanel
+from hamacho_gui.settings import open_settings
+from hamacho_gui.threshold_panel import ThresholdPanel
+from hamacho_gui.training_panel import TrainingPanel
+from hamacho_gui.verdicts import Thresholds, verdicts
+from hamacho_gui.viewer import ImageViewer
+from hamacho_gui.workers import TaskRunner
+
+
+class MainWindow(QMainWindow):
+    """Dataset + training on the left, the image in the middle, results and thresholds on the right."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle(f"Hamacho {__version__}")
+        self.settings = open_settings()
+        self.runner = TaskRunner(self)
+        self.model: AnomalyModel | None = None
+        self.training: dict = {}
+        self.results: list[ResultItem] = []
+        self.current_thresholds: Thresholds | None = None
+        self._current_row = -1
+        self._mask_cache: dict[int, np.ndarray | None] = {}
+
+        self.viewer = ImageViewer()
+        self.dataset_panel = DatasetPanel()
+        self.training_panel = TrainingPanel()
+        self.results_panel = ResultsPanel()
+        self.threshold_panel = ThresholdPanel()
+        self.setCentralWidget(self.viewer)
+        left = QTabWidget()
+        left.addTab(self.dataset_panel, "Dataset")
+        left.addTab(self.training_panel, "Train")
+        self.left_tabs = left
+        self._dock("Data and training", left, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Results", self.results_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Thresholds", self.threshold_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._build_menu()
+        self._connect()
+        self.resize(1400, 860)
+        self._restore_layout()
+        self.statusBar().showMessage("Open a dataset folder to start (File > Open dataset...)")
+
+    # --- assembly ---------------------------------------------------------------------------------
+    def _dock(self, title: str, widget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", "_"))
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        actions = [
+            ("Open &dataset...", QKeySequence.StandardKey.Open, self.choose_dataset),
+            ("Open &model...", None, self.choose_model),
+            ("&Save model as...", QKeySequence.StandardKey.Save, self.choose_save_model),
+            ("&Inspect folder with current model...", None, self.choose_inspect_folder),
+            ("&Export results...", None, self.choose_export),
+            ("&Quit", QKeySequence.StandardKey.Quit, self.close),
+        ]
+        for text, shortcut, slot in actions:
+            action = QAction(text, self)
+            if shortcut is not None:
+                action.setShortcut(shortcut)
+            action.triggered.connect(slot)
+            file_menu.addAction(action)
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About Hamacho", self)
+        about.triggered.connect(lambda: QMessageBox.about(
+            self, "About Hamacho", f"Hamacho {__version__}\nVisual anomaly detection for inspection."))
+        help_menu.addAction(about)
+
+    def _connect(self) -> None:
+        self.dataset_panel.dataset_requested.connect(self.open_dataset)
+        self.training_panel.train_requested.connect(self.train)
+        self.training_panel.cancel_requested.connect(self.runner.cancel)
+        self.results_panel.item_selected.connect(self.show_result)
+        self.threshold_panel.thresholds_changed.connect(self.apply_thresholds)
+        self.viewer.next_requested.connect(lambda: self.results_panel.step(+1))
+        self.viewer.previous_requested.connect(lambda: self.results_panel.step(-1))
+        self.runner.progress.connect(self._on_progress)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.cancelled.connect(self._on_cancelled)
+        self.runner.started.connect(lambda name: self.training_panel.set_running(True))
+        self.runner.idle.connect(lambda: self.training_panel.set_running(False))
+
+    # --- user actions -----------------------------------------------------------------------------
+    def choose_dataset(self) -> None:
+        start = str(self.settings.value("last_dataset", "") or "")
+        folder = QFileDialog.getExistingDirectory(self, "Open dataset folder", start)
+        if folder:
+            self.open_dataset(Path(folder))
+
+    def open_dataset(self, folder: Path) -> None:
+        self.settings.setValue("last_dataset", str(folder))
+        self.dataset_panel.set_loading(Path(folder))
+        self.runner.start("scan", lambda progress, stop: load_dataset(folder, progress=progress, should_stop=stop))
+
+    def train(self, kind: str, config: dict) -> None:
+        dataset = self.dataset_panel.dataset()
+        if dataset is None:
+            self.show_error("Open a dataset first.")
+            return
+        self.training_panel.set_status(f"Training {kind} on {len(dataset.train)} good images...")
+        self.runner.start("train", tasks.train(dataset, kind, config))
+
+    def choose_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", str(self.settings.value("last_model", "") or ""),
+                                              "Hamacho models (*.hmc);;All files (*)")
+        if path:
+            self.open_model(Path(path))
+
+    def open_model(self, path: Path) -> None:
+        self.settings.setValue("last_model", str(path))
+        self.runner.start("load_model", lambda progress, stop: load_model(path))
+
+    def choose_save_model(self) -> None:
+        if self.model is None:
+            self.show_error("There is no model to save yet: train one or open one.")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save model", str(self.settings.value("last_model", "model.hmc")),
+                                              "Hamacho models (*.hmc)")
+        if path:
+            self.save_model(Path(path))
+
+    def save_model(self, path: Path) -> Path | None:
+        """Save the model with the thresholds currently set on the sliders."""
+        if self.model is None:
+            return None
+        self._push_thresholds_to_model()
+        try:
+            saved = save_model(self.model, path, training=self.training)
+        except (OSError, ValueError, TypeError) as exc:
+            self.show_error(f"The model was not saved: {exc}")
+            return None
+        self.settings.setValue("last_model", str(saved))
+        self.statusBar().showMessage(f"Model saved to {saved}")
+        return saved
+
+    def choose_inspect_folder(self) -> None:
+        if self.model is None:
+            self.show_error("Train or open a model first.")
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Folder to inspect",
+                                                  str(self.settings.value("last_inspect", "") or ""))
+        if folder:
+            self.inspect_folder(Path(folder))
+
+    def inspect_folder(self, folder: Path) -> None:
+        self.settings.setValue("last_inspect", str(folder))
+        self.runner.start("inspect", tasks.inspect_folder(self.model, Path(folder)))
+
+    def choose_export(self) -> None:
+        if not self.results:
+            self.show_error("There are no results to export.")
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Export results to", str(self.settings.value("last_export", "")))
+        if folder:
+            self.export(Path(folder))
+
+    def export(self, folder: Path) -> None:
+        """CSV and overlay/map/mask images of the results currently listed (filter applies)."""
+        self.settings.setValue("last_export", str(folder))
+        rows = self.results_panel.visible_rows()
+        model = self.results_panel.model
+        self._push_thresholds_to_model()
+        self.runner.start("export", tasks.export_results(
+            self.model, [self.results[r] for r in rows], model.verdicts[rows], model.normalised[rows], Path(folder)))
+
+    # --- results and thresholds -------------------------------------------------------------------
+    def set_results(self, results: list[ResultItem]) -> None:
+        self.results = results
+        self._mask_cache.clear()
+        scores = np.array([r.raw_score for r in results], dtype=np.float64)
+        labels = np.array([r.label for r in results], dtype=int)
+        pixel_auroc = self._pixel_auroc(results)
+        self.threshold_panel.set_data(scores, labels, self.model.image_scale, self.model.pixel_scale, pixel_auroc)
+        self.current_thresholds = Thresholds(self.model.image_scale.threshold, self.model.pixel_scale.threshold,
+                                             self.model.review_threshold)
+        if self.model.review_threshold is not None or self.threshold_panel.thresholds() != self.current_thresholds:
+            self.threshold_panel.set_thresholds(self.current_thresholds)
+        v, norm = self._labels_for(self.current_thresholds)
+        self.results_panel.set_items(results, v, norm)
+        if not results:
+            self.viewer.clear()
+
+    def _pixel_auroc(self, results: list[ResultItem]) -> float | None:
+        with_masks = [r for r in results if r.mask_path is not None or r.label == 0]
+        if not any(r.mask_path is not None for r in with_masks):
+            return None
+        maps, masks = [], []
+        for r in with_masks:
+            maps.append(r.anomaly_map)
+            masks.append(self._gt_mask(r) if r.mask_path is not None else np.zeros(r.anomaly_map.shape, bool))
+        return evaluate(np.zeros(len(maps)), np.zeros(len(maps), bool), np.zeros(len(maps)),
+                        np.stack(maps), np.stack(masks)).pixel_auroc
+
+    def _gt_mask(self, item: ResultItem) -> np.ndarray | None:
+        if item.mask_path is None:
+            return None
+        try:
+            return self.model.preprocess.mask(read_image(item.mask_path))
+        except ValueError:
+            return None
+
+    def _labels_for(self, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
+        scores = np.array([r.raw_score for r in self.results], dtype=np.float64)
+        scale = self.model.image_scale.with_threshold(t.image) if t.image != self.model.image_scale.threshold \
+            else self.model.image_scale
+        return verdicts(scores, t), scale.normalize(scores)
+
+    def apply_thresholds(self, t: Thresholds) -> None:
+        """Re-label every result and redraw the current mask, without running the model."""
+        self.current_thresholds = t
+        if self.model is None or not self.results:
+            return
+        v, norm = self._labels_for(t)
+        self.results_panel.set_verdicts(v, norm)
+        if 0 <= self._current_row < len(self.results):
+            item = self.results[self._current_row]
+            self.viewer.update_masks(item.anomaly_map >= t.pixel)
+
+    def _push_thresholds_to_model(self) -> None:
+        t = self.current_thresholds
+        if self.model is not None and t is not None:
+            self.model.set_thresholds(image=t.image, pixel=t.pixel, review=t.review, clear_review=t.review is None)
+
+    def show_result(self, row: int) -> None:
+        if not 0 <= row < len(self.results) or self.model is None:
+            return
+        self._current_row = row
+        item = self.results[row]
+        try:
+            image = read_image(item.path)
+        except ValueError as exc:
+            self.show_error(str(exc))
+            return
+        t = self.current_thresholds
+        scale = self.model.pixel_scale.with_threshold(t.pixel) if t.pixel != self.model.pixel_scale.threshold \
+            else self.model.pixel_scale
+        verdict = str(self.results_panel.model.verdicts[row])
+        self.viewer.show_result(image, scale.normalize(item.anomaly_map), item.anomaly_map >= t.pixel,
+                                self._gt_mask(item), title=f"{item.path.name}   score {item.raw_score:.4g}",
+                                verdict=verdict)
+
+    # --- task results -----------------------------------------------------------------------------
+    def _on_progress(self, name: str, stage: str, done: int, total: int, eta: float) -> None:
+        self.training_panel.set_progress(stage, done, total, eta)
+
+    def _on_finished(self, name: str, result) -> None:
+        if name == "scan":
+            self.dataset_panel.set_dataset(result)
+            self.training_panel.set_dataset_ready(bool(result.train))
+            self._report_dataset(result)
+        elif name == "train":
+            self.model, self.training = result.fit.model, result.fit.training
+            r = result.fit.report
+            self.training_panel.set_status(f"Trained on {r.n_train} images in {r.seconds:.1f} s; "
+                                           f"thresholds: {r.threshold_source}")
+            self.set_results(result.results)
+            self.statusBar().showMessage(f"Training done: {len(result.results)} images to review")
+        elif name == "load_model":
+            self.model, self.training = result, dict((result.manifest or {}).get("training", {}))
+            self.set_results([])
+            self.statusBar().showMessage(f"Model loaded: {result.kind} on {result.config.backbone}. "
+                                         "Use File > Inspect folder to run it.")
+        elif name == "inspect":
+            results, skipped = result
+            self.set_results(results)
+            self.statusBar().showMessage(f"Inspected {len(results)} images" +
+                                         (f"; {len(skipped)} skipped: " + "; ".join(
+                                             f"{s.path.name} ({s.reason})" for s in skipped[:5]) if skipped else ""))
+        elif name == "export":
+            self.statusBar().showMessage(f"Exported to {result}")
+
+    def _report_dataset(self, dataset: Dataset) -> None:
+        self.statusBar().showMessage(f"Dataset: {dataset.layout} layout, {len(dataset.train)} good images to learn "
+                                     f"from, {len(dataset.test)} test images, {len(dataset.skipped)} skipped")
+
+    def _on_failed(self, name: str, message: str) -> None:
+        if name == "scan":
+            self.dataset_panel.set_error(message)
+        self.training_panel.set_status(f"{name} failed: {message}")
+        self.show_error(f"{name.replace('_', ' ').capitalize()} failed: {message}")
+
+    def _on_cancelled(self, name: str) -> None:
+        self.training_panel.set_status(f"{name.capitalize()} cancelled; nothing was changed.")
+        self.statusBar().showMessage(f"{name.capitalize()} cancelled")
+
+    def show_error(self, message: str) -> None:
+        """Errors go to the status bar and a non-blocking message box, never a silent traceback."""
+        self.statusBar().showMessage(message)
+        box = QMessageBox(QMessageBox.Icon.Warning, "Hamacho", message, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.last_error = message
+
+    # --- layout persistence -----------------------------------------------------------------------
+    def _restore_layout(self) -> None:
+        geometry, state = self.settings.value("geometry"), self.settings.value("window_state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.settings.sync()
+        self.runner.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,78 @@
+"""Jobs the window runs in its worker thread: plain functions of ``(progress, should_stop)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hamacho_core.dataset import Dataset, ImageItem, Skipped, collect_images
+from hamacho_core.imageio import read_image
+from hamacho_core.jobs import FitResult, fit_dataset, save_result_images, write_csv, InspectRow
+from hamacho_core.models import AnomalyModel
+from hamacho_core.progress import check_stop
+from hamacho_gui.results_panel import ResultItem
+
+
+@dataclass
+class TrainOutcome:
+    fit: FitResult
+    results: list[ResultItem]
+
+
+def evaluation_items(dataset: Dataset, training: dict) -> list[ImageItem]:
+    """Images to review after training: test images plus good images the model did not learn from."""
+    trained = set(training.get("train_files", []))
+    goods = [it for it in dataset.train if str(it.path.resolve()) not in trained]
+    return goods + list(dataset.test)
+
+
+def run_items(model: AnomalyModel, items: list[tuple[Path, int, Path | None]], progress, should_stop,
+              stage: str = "inspect") -> tuple[list[ResultItem], list[Skipped]]:
+    """Raw scores and maps for (path, label, mask path) triples; unreadable files are skipped."""
+    results, skipped = [], []
+    for i, (path, label, mask_path) in enumerate(items):
+        check_stop(should_stop, stage)
+        try:
+            scores, maps = model.raw_predict([read_image(path)])
+        except (ValueError, OSError) as exc:
+            skipped.append(Skipped(path, str(exc)))
+            continue
+        results.append(ResultItem(path, float(scores[0]), maps[0], label, mask_path))
+        progress(stage, i + 1, len(items))
+    return results, skipped
+
+
+def train(dataset: Dataset, kind: str, config: dict):
+    def job(progress, should_stop) -> TrainOutcome:
+        fitted = fit_dataset(dataset, kind, progress=progress, should_stop=should_stop, **config)
+        items = [(it.path, it.label, it.mask_path) for it in evaluation_items(dataset, fitted.training)]
+        results, _ = run_items(fitted.model, items, progress, should_stop, stage="review")
+        return TrainOutcome(fitted, results)
+    return job
+
+
+def inspect_folder(model: AnomalyModel, folder: Path):
+    def job(progress, should_stop) -> tuple[list[ResultItem], list[Skipped]]:
+        files, skipped = collect_images([folder], progress=progress, should_stop=should_stop)
+        results, more = run_items(model, [(p, -1, None) for p in files], progress, should_stop)
+        return results, skipped + more
+    return job
+
+
+def export_results(model: AnomalyModel, items: list[ResultItem], verdicts: np.ndarray, normalised: np.ndarray,
+                   out_dir: Path):
+    """CSV of the given results plus overlay, map and mask images, as ``hamacho inspect`` writes them."""
+    def job(progress, should_stop) -> Path:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rows, used = [], set()
+        for i, item in enumerate(items):
+            check_stop(should_stop, "export")
+            stem = item.path.stem if item.path.stem not in used else f"{item.path.parent.name}_{item.path.stem}"
+            used.add(stem)
+            outputs = save_result_images(model, read_image(item.path), item.anomaly_map, out_dir, stem)
+            rows.append(InspectRow(item.path, item.raw_score, float(normalised[i]), str(verdicts[i]), 0.0, outputs))
+            progress("export", i + 1, len(items))
+        return write_csv(rows, out_dir / "results.csv")
+    return job

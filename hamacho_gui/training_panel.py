@@ -1,0 +1,339 @@
+"""Training panel: model kind, backbone, feature layers, coreset ratio and image size; Train / Cancel;
+progress with human stage names and ETA.
+
+The panel never trains: Train emits :attr:`TrainingPanel.train_requested` ``(kind, config kwargs)`` and the
+main window runs the job through its :class:`~hamacho_gui.workers.TaskRunner`, forwarding progress to
+:meth:`set_progress` and the outcome to :meth:`set_running` / :meth:`set_status`.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from hamacho_core import backbones
+from hamacho_core.models import MODELS
+
+DEFAULT_BACKBONE = "efficientnet_lite0"
+DEFAULT_IMAGE_SIZE = 256
+IMAGE_SIZES = tuple(range(64, 1024 + 1, 32))
+DEFAULT_CORESET_RATIO = 0.1
+MODEL_NAMES = {"patchcore": "PatchCore", "padim": "PaDiM"}
+MODEL_TIPS = {
+    "patchcore": "PatchCore: nearest-neighbour distance to a memory bank of good patch features "
+                 "(usually the most accurate).",
+    "padim": "PaDiM: one Gaussian per patch position (fast to run; best for well-aligned parts).",
+}
+STAGE_NAMES = {
+    "scan": "Scanning",
+    "features": "Extracting features",
+    "coreset": "Selecting coreset",
+    "memory bank": "Building memory bank",
+    "covariance": "Estimating covariance",
+    "thresholds": "Setting thresholds",
+    "inspect": "Inspecting images",
+    "saving": "Saving model",
+}
+_ROLE_NAME = Qt.ItemDataRole.UserRole
+
+
+def stage_label(stage: str) -> str:
+    """Human name of a core progress stage ("features" -> "Extracting features")."""
+    return STAGE_NAMES.get(stage, stage[:1].upper() + stage[1:] if stage else "Working")
+
+
+def format_eta(seconds: float) -> str:
+    """``0:35``, ``12:05``, ``1:02:03``; ``unknown`` for a negative (unknown) time."""
+    if seconds is None or seconds < 0 or seconds != seconds:
+        return "unknown"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def missing_weights_tip(name: str) -> str:
+    return (f"{name}: weights missing on this machine. Use Model manager > Import weights, "
+            f"or `hamacho backbones --import {name} FILE` (the file comes from torchvision; "
+            "download it on a machine with internet).")
+
+
+class TrainingPanel(QWidget):
+    """Model settings and the Train / Cancel buttons."""
+
+    train_requested = Signal(str, dict)  # model kind, config kwargs (backbone, layers, image_size[, coreset_ratio])
+    cancel_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._running = False
+        self._dataset_ready = False
+        self._layers_error = ""
+        self._build()
+        self.refresh_backbones()
+        self._on_kind_changed()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        self.kind_combo = QComboBox()
+        for kind in MODELS:
+            self.kind_combo.addItem(MODEL_NAMES.get(kind, kind), kind)
+            self.kind_combo.setItemData(self.kind_combo.count() - 1, MODEL_TIPS.get(kind, kind),
+                                        Qt.ItemDataRole.ToolTipRole)
+        self.kind_combo.currentIndexChanged.connect(self._on_kind_changed)
+
+        self.backbone_combo = QComboBox()
+        self.backbone_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.backbone_combo.currentIndexChanged.connect(self._on_backbone_changed)
+
+        self.layers_list = QListWidget()
+        self.layers_list.setToolTip("Feature layers to use. Earlier layers see small details (low stride), "
+                                    "later ones larger structures.")
+        self.layers_list.setMinimumHeight(100)
+        self.layers_list.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.layers_list.itemChanged.connect(self._update_enabled)
+        self.layers_default_button = QPushButton("Defaults")
+        self.layers_default_button.setToolTip("Check the recommended layers for this backbone and model")
+        self.layers_default_button.clicked.connect(self._refresh_layers)
+        layers_box = QWidget()
+        layers_layout = QVBoxLayout(layers_box)
+        layers_layout.setContentsMargins(0, 0, 0, 0)
+        layers_layout.addWidget(self.layers_list, 1)
+        row = QHBoxLayout()
+        self.layers_hint = QLabel()
+        self.layers_hint.setStyleSheet("color: #777777;")
+        row.addWidget(self.layers_hint, 1)
+        row.addWidget(self.layers_default_button)
+        layers_layout.addLayout(row)
+
+        self.coreset_spin = QDoubleSpinBox()
+        self.coreset_spin.setRange(0.01, 1.0)
+        self.coreset_spin.setSingleStep(0.01)
+        self.coreset_spin.setDecimals(2)
+        self.coreset_spin.setValue(DEFAULT_CORESET_RATIO)
+        self.coreset_spin.setToolTip("Share of training patch features kept in the memory bank "
+                                     "(smaller: faster inspection, slightly less accurate)")
+
+        self.size_combo = QComboBox()
+        for size in IMAGE_SIZES:
+            self.size_combo.addItem(f"{size} px", size)
+        self.size_combo.setCurrentIndex(IMAGE_SIZES.index(DEFAULT_IMAGE_SIZE))
+        self.size_combo.setToolTip("Images are resized to this square size before feature extraction "
+                                   "(larger: finer defects, slower)")
+
+        settings = QGroupBox("Model")
+        self.form = QFormLayout(settings)
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.form.addRow("Model:", self.kind_combo)
+        self.form.addRow("Backbone:", self.backbone_combo)
+        self.form.addRow("Layers:", layers_box)
+        self.form.addRow("Coreset ratio:", self.coreset_spin)
+        self.form.addRow("Image size:", self.size_combo)
+
+        self.train_button = QPushButton("Train")
+        self.train_button.setDefault(True)
+        self.train_button.clicked.connect(self._on_train_clicked)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.train_button)
+        buttons.addWidget(self.cancel_button)
+
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("")
+        self.progress_bar.setTextVisible(True)
+        self.stage_label = QLabel()
+        self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(settings)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.stage_label)
+        layout.addWidget(self.status_label)
+        layout.addStretch(1)
+
+    # ------------------------------------------------------------------ public API
+    def config(self) -> tuple[str, dict]:
+        kind = self.kind()
+        cfg: dict = {"backbone": self.backbone(), "layers": self.checked_layers(),
+                     "image_size": int(self.size_combo.currentData())}
+        if kind == "patchcore":
+            cfg["coreset_ratio"] = round(float(self.coreset_spin.value()), 4)
+        return kind, cfg
+
+    def kind(self) -> str:
+        return self.kind_combo.currentData() or ""
+
+    def backbone(self) -> str:
+        return self.backbone_combo.currentData() or ""
+
+    def checked_layers(self) -> tuple[str, ...]:
+        """Checked layers in the backbone's order (shallow to deep)."""
+        items = (self.layers_list.item(i) for i in range(self.layers_list.count()))
+        return tuple(it.data(_ROLE_NAME) for it in items if it.checkState() == Qt.CheckState.Checked)
+
+    def set_running(self, running: bool) -> None:
+        self._running = bool(running)
+        if self._running:
+            self.progress_bar.setRange(0, 0)  # busy until the first progress report
+            self.progress_bar.setFormat("")
+            self.stage_label.setText("Starting ...")
+        else:  # the outcome goes to set_status; a stale bar would look like work in progress
+            self.progress_bar.setRange(0, 1)
+            self.progress_bar.setValue(0)
+            self.progress_bar.setFormat("")
+            self.stage_label.setText("")
+        self._update_enabled()
+
+    def set_progress(self, stage: str, done: int, total: int, eta_s: float) -> None:
+        name = stage_label(stage)
+        if total > 0:
+            done = max(0, min(int(done), int(total)))
+            self.progress_bar.setRange(0, int(total))
+            self.progress_bar.setValue(done)
+            self.progress_bar.setFormat(f"{done}/{total}")
+            self.stage_label.setText(f"{name}: {done}/{total} \u00b7 ETA {format_eta(eta_s)}")
+        else:
+            self.progress_bar.setRange(0, 0)
+            self.progress_bar.setFormat("")
+            self.stage_label.setText(f"{name} ...")
+
+    def set_status(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    def set_dataset_ready(self, ready: bool) -> None:
+        self._dataset_ready = bool(ready)
+        self._update_enabled()
+
+    def refresh_backbones(self) -> None:
+        """Re-read which backbones have weights (e.g. after an import); keeps the choice if still usable."""
+        current = self.backbone() or DEFAULT_BACKBONE
+        combo = self.backbone_combo
+        combo.blockSignals(True)
+        try:
+            combo.clear()
+            model = combo.model()
+            for name in backbones.available_names():
+                try:
+                    status = backbones.weights_status(name)
+                except Exception as exc:  # noqa: BLE001 - an unusable entry is shown disabled, never fatal
+                    available, state, tip = False, "unavailable", f"{name}: {exc}"
+                else:
+                    available, state = status.available, status.state
+                    tip = (f"{backbones.get_spec(name).description or name}\nweights: {state} ({status.path})"
+                           if available else missing_weights_tip(name))
+                text = name if available else f"{name} (weights missing)"
+                combo.addItem(text, name)
+                index = combo.count() - 1
+                combo.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
+                if not available:
+                    model.item(index).setEnabled(False)
+            usable = [i for i in range(combo.count()) if model.item(i).isEnabled()]
+            wanted = combo.findData(current)
+            if wanted not in usable:
+                wanted = combo.findData(DEFAULT_BACKBONE)
+            if wanted not in usable:
+                wanted = usable[0] if usable else 0
+            combo.setCurrentIndex(wanted)
+        finally:
+            combo.blockSignals(False)
+        self._on_backbone_changed()
+
+    # ------------------------------------------------------------------ reactions
+    def _on_kind_changed(self, *_args) -> None:
+        self.form.setRowVisible(self.coreset_spin, self.kind() == "patchcore")
+        self._refresh_layers()
+
+    def _on_backbone_changed(self, *_args) -> None:
+        self._refresh_layers()
+
+    def _backbone_usable(self) -> bool:
+        index = self.backbone_combo.currentIndex()
+        item = self.backbone_combo.model().item(index) if index >= 0 else None
+        return item is not None and item.isEnabled()
+
+    def _refresh_layers(self, *_args) -> None:
+        """List the backbone's layers (``list_layers`` is cached) with the defaults for the model kind checked."""
+        name, kind = self.backbone(), self.kind()
+        self.layers_list.blockSignals(True)
+        try:
+            self.layers_list.clear()
+            self._layers_error = ""
+            if not name or not kind:
+                return
+            try:
+                layers = backbones.list_layers(name)
+            except Exception as exc:  # noqa: BLE001
+                self._layers_error = f"cannot list the layers of {name}: {exc}"
+                return
+            try:
+                defaults = set(backbones.default_layers(name, kind))
+            except ValueError:
+                defaults = set()
+            for info in layers:
+                item = QListWidgetItem(f"{info.name}  ({info.channels} ch, /{info.stride})")
+                item.setData(_ROLE_NAME, info.name)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(Qt.CheckState.Checked if info.name in defaults else Qt.CheckState.Unchecked)
+                item.setToolTip(f"{info.name}: {info.channels} channels, 1/{info.stride} of the input size")
+                self.layers_list.addItem(item)
+        finally:
+            self.layers_list.blockSignals(False)
+            self._fit_layers_height()
+            self._update_enabled()
+
+    def _fit_layers_height(self) -> None:
+        """Tall enough for every layer (up to 14 rows, then it scrolls), no empty space below."""
+        lst = self.layers_list
+        rows = min(max(lst.count(), 4), 14)
+        row_h = lst.sizeHintForRow(0) if lst.count() else lst.fontMetrics().height() + 4
+        lst.setMaximumHeight(rows * row_h + 2 * lst.frameWidth() + 4)
+
+    def _update_enabled(self, *_args) -> None:
+        layers = self.checked_layers()
+        idle = not self._running
+        for w in (self.kind_combo, self.backbone_combo, self.layers_list, self.layers_default_button,
+                  self.coreset_spin, self.size_combo):
+            w.setEnabled(idle)
+        reasons = []
+        if not self._dataset_ready:
+            reasons.append("open a dataset first")
+        if not self._backbone_usable():
+            reasons.append(f"the weights of {self.backbone() or 'the backbone'} are missing")
+        if self._layers_error:
+            reasons.append(self._layers_error)
+        elif not layers:
+            reasons.append("check at least one layer")
+        self.train_button.setEnabled(idle and not reasons)
+        self.train_button.setToolTip("Train a model on the dataset's good images" if not reasons
+                                     else "Cannot train: " + "; ".join(reasons))
+        self.cancel_button.setEnabled(self._running)
+        n = len(layers)
+        self.layers_hint.setText(self._layers_error or f"{n} layer{'s' if n != 1 else ''} checked")
+
+    def _on_train_clicked(self) -> None:
+        if not self.train_button.isEnabled():
+            return
+        kind, cfg = self.config()
+        self.train_requested.emit(kind, cfg)

@@ -1,0 +1,64 @@
+"""OK / NG / REVIEW verdicts from raw scores and user-chosen thresholds (pure numpy, no Qt).
+
+The thresholds are *raw* scores (the model's own units), so the verdicts never depend on how
+scores are normalised for display.  Rules, for an image score ``s``:
+
+* ``s >= image``                       -> ``NG``
+* ``review <= s < image`` (if review)  -> ``REVIEW`` (a human takes a look)
+* otherwise                            -> ``OK``
+
+A score that is not a number (NaN) is ``NG``: a result that cannot be judged must never pass.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from hamacho_core.thresholds import ScoreScale
+
+OK, NG, REVIEW = "OK", "NG", "REVIEW"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Raw-score thresholds chosen in the GUI."""
+
+    image: float  #: raw image score >= image -> NG
+    pixel: float  #: raw anomaly-map value >= pixel -> predicted defect pixel
+    review: float | None = None  #: optional lower image threshold: review <= score < image -> REVIEW
+
+    def __post_init__(self) -> None:
+        for name in ("image", "pixel", "review"):
+            value = getattr(self, name)
+            if value is not None and math.isnan(value):
+                raise ValueError(f"{name} threshold is NaN")
+        if self.review is not None and self.review > self.image:
+            raise ValueError(f"review threshold {self.review} is above the image threshold {self.image}")
+
+
+def verdicts(scores: np.ndarray, t: Thresholds) -> np.ndarray:
+    """Verdict (``OK``/``NG``/``REVIEW``) of every raw image score, as a numpy array of ``str``
+    with the shape of ``scores``."""
+    scores = np.asarray(scores, dtype=np.float64)
+    ng = ~(scores < t.image)  # NaN compares False -> NG
+    out = np.full(scores.shape, OK, dtype="<U6")
+    if t.review is not None:
+        out[scores >= t.review] = REVIEW
+    out[ng] = NG
+    return out
+
+
+def defect_pixels(anomaly_map: np.ndarray, t: Thresholds) -> np.ndarray:
+    """Boolean mask of the predicted defect pixels of a raw anomaly map."""
+    return np.asarray(anomaly_map) >= t.pixel
+
+
+def display_scale(model: ScoreScale, threshold: float) -> ScoreScale:
+    """The normalised (0.5 at the threshold) scale for displaying scores when the user has moved
+    the threshold: the model's own scale at its own threshold, else ``model.with_threshold``."""
+    if float(threshold) == model.threshold:
+        return model
+    return model.with_threshold(threshold)

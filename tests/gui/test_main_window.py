@@ -1,0 +1,171 @@
+"""The real main window, offscreen: open a dataset, train with the bundled backbone, review, move the
+thresholds, export, save/load a model, inspect a folder, cancel, and a responsive event loop."""
+
+from __future__ import annotations
+
+import csv
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QTimer
+
+from hamacho_core import synthetic
+from hamacho_gui.main_window import MainWindow
+from hamacho_gui.verdicts import NG, OK, Thresholds
+
+SIZE = 64
+CONFIG = {"backbone": "efficientnet_lite0", "image_size": SIZE, "coreset_ratio": 0.2}
+
+
+@pytest.fixture
+def dataset_dir(tmp_path):
+    synthetic.write_dataset(tmp_path / "data", category="texture", n_train_good=12, n_test_good=0, n_test_bad=6,
+                            size=SIZE, seed=0)
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.runner.shutdown()
+
+
+def wait_task(qtbot, window, name, timeout=180_000):
+    """Wait until the named task finished (or fail with its error message)."""
+    outcome = {}
+    window.runner.finished.connect(lambda n, _r: outcome.setdefault("done", n == name))
+    window.runner.failed.connect(lambda n, msg: outcome.setdefault("error", f"{n}: {msg}"))
+    qtbot.waitUntil(lambda: outcome, timeout=timeout)
+    assert "error" not in outcome, outcome["error"]
+
+
+def open_and_train(qtbot, window, dataset_dir):
+    window.open_dataset(dataset_dir)
+    wait_task(qtbot, window, "scan")
+    assert window.dataset_panel.dataset() is not None
+    window.train("patchcore", dict(CONFIG))
+    wait_task(qtbot, window, "train")
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=10_000)
+
+
+def test_train_review_thresholds_export(qtbot, window, dataset_dir, tmp_path):
+    open_and_train(qtbot, window, dataset_dir)
+    # 12 good: 2 held out (not trained on) are reviewed together with the 6 defective ones.
+    assert len(window.results) == 2 + 6
+    panel = window.results_panel
+    assert panel.proxy.rowCount() == 8
+    assert panel.current_row() >= 0, "the most suspicious result is selected and shown"
+    assert window.viewer.has_overlay
+
+    verdicts_before = panel.model.verdicts.copy()
+    lowest = min(r.raw_score for r in window.results)
+    highest = max(r.raw_score for r in window.results)
+    t = window.current_thresholds
+    window.threshold_panel.set_thresholds(Thresholds(image=lowest - 1e-3, pixel=t.pixel))
+    assert set(panel.model.verdicts) == {NG}
+    window.threshold_panel.set_thresholds(Thresholds(image=highest + 1.0, pixel=t.pixel))
+    assert set(panel.model.verdicts) == {OK}
+    assert not np.array_equal(verdicts_before, panel.model.verdicts) or set(verdicts_before) == {OK}
+
+    panel.set_filter(OK)
+    assert panel.proxy.rowCount() == 8
+    panel.set_filter(NG)
+    assert panel.proxy.rowCount() == 0
+    panel.set_filter("")
+
+    out = tmp_path / "export"
+    window.export(out)
+    wait_task(qtbot, window, "export")
+    rows = list(csv.DictReader(open(out / "results.csv", encoding="utf-8")))
+    assert len(rows) == 8 and {r["verdict"] for r in rows} == {OK}
+    assert len(list(out.glob("*_overlay.png"))) == 8 and len(list(out.glob("*_mask.png"))) == 8
+
+
+def test_save_load_and_inspect_folder(qtbot, window, dataset_dir, tmp_path):
+    open_and_train(qtbot, window, dataset_dir)
+    t = window.current_thresholds
+    chosen = Thresholds(image=t.image * 1.1, pixel=t.pixel, review=t.image * 0.9)
+    window.threshold_panel.set_thresholds(chosen)
+    saved = window.save_model(tmp_path / "station.hmc")
+    assert saved is not None and saved.is_file()
+
+    other = MainWindow()
+    qtbot.addWidget(other)
+    try:
+        other.open_model(saved)
+        wait_task(qtbot, other, "load_model")
+        assert other.model.image_scale.threshold == pytest.approx(chosen.image)
+        assert other.model.review_threshold == pytest.approx(chosen.review)
+        other.inspect_folder(dataset_dir / "bad")
+        wait_task(qtbot, other, "inspect")
+        assert len(other.results) == 6
+        assert other.threshold_panel.thresholds().review == pytest.approx(chosen.review)
+    finally:
+        other.runner.shutdown()
+
+
+def test_event_loop_never_stalls_during_fit(qtbot, window, dataset_dir):
+    window.open_dataset(dataset_dir)
+    wait_task(qtbot, window, "scan")
+    gaps, last = [], [time.perf_counter()]
+
+    def tick():
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(tick)
+    timer.start()
+    window.train("patchcore", dict(CONFIG))
+    wait_task(qtbot, window, "train")
+    timer.stop()
+    assert len(gaps) > 20
+    assert max(gaps) < 0.100, f"longest event-loop stall {max(gaps) * 1000:.0f} ms"
+
+
+def test_cancel_mid_fit_leaves_app_usable(qtbot, window, dataset_dir):
+    window.open_dataset(dataset_dir)
+    wait_task(qtbot, window, "scan")
+    cancelled = []
+    window.runner.cancelled.connect(cancelled.append)
+    window.runner.progress.connect(
+        lambda name, stage, done, total, eta: window.runner.cancel() if stage == "features" else None)
+    window.train("patchcore", dict(CONFIG))
+    qtbot.waitUntil(lambda: cancelled == ["train"], timeout=60_000)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=10_000)
+    assert window.model is None and window.results == []
+    assert window.training_panel.train_button.isEnabled()
+    window.runner.progress.disconnect()
+    window.runner.progress.connect(window._on_progress)
+    window.train("patchcore", dict(CONFIG))
+    wait_task(qtbot, window, "train")
+    assert window.model is not None and len(window.results) == 8
+
+
+def test_errors_are_shown_not_raised(qtbot, window, tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "good").mkdir(parents=True)
+    (empty / "good" / "broken.png").write_bytes(b"")
+    failures = []
+    window.runner.failed.connect(lambda name, msg: failures.append((name, msg)))
+    window.open_dataset(empty)
+    qtbot.waitUntil(lambda: failures, timeout=30_000)
+    assert failures[0][0] == "scan" and "broken.png" in failures[0][1]
+    assert "broken.png" in window.statusBar().currentMessage()
+
+
+def test_closing_during_fit_stops_the_worker(qtbot, dataset_dir):
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.open_dataset(dataset_dir)
+    wait_task(qtbot, win, "scan")
+    win.train("patchcore", dict(CONFIG))
+    qtbot.waitUntil(lambda: win.runner.current == "train", timeout=10_000)
+    win.close()
+    assert not win.runner.busy or win.runner._thread.isFinished()
