@@ -117,6 +117,7 @@ class MainWindow(QMainWindow):
     def open_dataset(self, folder: Path) -> None:
         self.settings.setValue("last_dataset", str(folder))
         self.dataset_panel.set_loading(Path(folder))
+        self.training_panel.set_dataset_ready(False)
         self.runner.start("scan", lambda progress, stop: load_dataset(folder, progress=progress, should_stop=stop))
 
     def train(self, kind: str, config: dict) -> None:
@@ -177,7 +178,8 @@ class MainWindow(QMainWindow):
         if not self.results:
             self.show_error("There are no results to export.")
             return
-        folder = QFileDialog.getExistingDirectory(self, "Export results to", str(self.settings.value("last_export", "")))
+        start = str(self.settings.value("last_export", "") or "")
+        folder = QFileDialog.getExistingDirectory(self, "Export results to", start)
         if folder:
             self.export(Path(folder))
 

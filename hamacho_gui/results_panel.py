@@ -8,8 +8,16 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QTableView, \
-    QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from hamacho_gui.verdicts import NG, OK, REVIEW
 
@@ -48,10 +56,10 @@ class ResultsModel(QAbstractTableModel):
         if self.items:
             self.dataChanged.emit(self.index(0, 3), self.index(len(self.items) - 1, 4))
 
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
-        return 0 if parent.isValid() else len(self.items)
+    def rowCount(self, parent=None) -> int:  # noqa: N802 - Qt API
+        return 0 if parent is not None and parent.isValid() else len(self.items)
 
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+    def columnCount(self, parent=None) -> int:  # noqa: N802
         return len(self.COLUMNS)
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
@@ -90,8 +98,14 @@ class _VerdictFilter(QSortFilterProxyModel):
         self.setSortRole(ResultsModel.SORT_ROLE)
 
     def set_verdict(self, verdict: str) -> None:
+        self.beginFilterChange()
         self.verdict = verdict
-        self.invalidateRowsFilter()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def refilter(self) -> None:
+        """Verdicts changed under an active filter."""
+        self.beginFilterChange()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:  # noqa: N802
         if not self.verdict:
@@ -147,7 +161,7 @@ class ResultsPanel(QWidget):
     def set_verdicts(self, verdicts: np.ndarray, normalised: np.ndarray) -> None:
         self.model.set_verdicts(verdicts, normalised)
         if self.proxy.verdict:
-            self.proxy.invalidateRowsFilter()
+            self.proxy.refilter()
         self._update_counts()
 
     def set_filter(self, verdict: str) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from hamacho_core.dataset import Dataset, ImageItem, Skipped, collect_images
 from hamacho_core.imageio import read_image
-from hamacho_core.jobs import FitResult, fit_dataset, save_result_images, write_csv, InspectRow
+from hamacho_core.jobs import FitResult, InspectRow, fit_dataset, save_result_images, write_csv
 from hamacho_core.models import AnomalyModel
 from hamacho_core.progress import check_stop
 from hamacho_gui.results_panel import ResultItem

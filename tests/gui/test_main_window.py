@@ -39,7 +39,7 @@ def wait_task(qtbot, window, name, timeout=180_000):
     outcome = {}
     window.runner.finished.connect(lambda n, _r: outcome.setdefault("done", n == name))
     window.runner.failed.connect(lambda n, msg: outcome.setdefault("error", f"{n}: {msg}"))
-    qtbot.waitUntil(lambda: outcome, timeout=timeout)
+    qtbot.waitUntil(lambda: bool(outcome), timeout=timeout)
     assert "error" not in outcome, outcome["error"]
 
 
@@ -155,7 +155,7 @@ def test_errors_are_shown_not_raised(qtbot, window, tmp_path):
     failures = []
     window.runner.failed.connect(lambda name, msg: failures.append((name, msg)))
     window.open_dataset(empty)
-    qtbot.waitUntil(lambda: failures, timeout=30_000)
+    qtbot.waitUntil(lambda: bool(failures), timeout=30_000)
     assert failures[0][0] == "scan" and "broken.png" in failures[0][1]
     assert "broken.png" in window.statusBar().currentMessage()
 
