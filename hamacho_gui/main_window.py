@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QTabWidget
 
@@ -51,9 +51,10 @@ class MainWindow(QMainWindow):
         left.addTab(self.dataset_panel, "Dataset")
         left.addTab(self.training_panel, "Train")
         self.left_tabs = left
-        self._dock("Data and training", left, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Results", self.results_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._dock("Thresholds", self.threshold_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        data_dock = self._dock("Data and training", left, Qt.DockWidgetArea.LeftDockWidgetArea)
+        results_dock = self._dock("Results", self.results_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Thresholds and metrics", self.threshold_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._default_docks = (data_dock, results_dock)
         self._build_menu()
         self._connect()
         self.resize(1400, 860)
@@ -327,6 +328,13 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
             self.restoreState(state)
+        else:  # first start: sizes apply once the window is laid out
+            QTimer.singleShot(0, self._default_dock_sizes)
+
+    def _default_dock_sizes(self) -> None:
+        data_dock, results_dock = self._default_docks
+        self.resizeDocks([data_dock, results_dock], [470, 390], Qt.Orientation.Vertical)
+        self.resizeDocks([data_dock], [470], Qt.Orientation.Horizontal)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.settings.setValue("geometry", self.saveGeometry())

@@ -1,0 +1,72 @@
+"""Screenshot of the main window after training on the demo data (for the README).
+
+Run under a virtual display:  ``xvfb-run -s "-screen 0 1600x1000x24" python -m hamacho_gui.screenshot OUT.png``
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
+
+from hamacho_core import synthetic
+from hamacho_gui.main_window import MainWindow
+from hamacho_gui.verdicts import NG
+
+
+def _wait(window: MainWindow, name: str, timeout_s: float = 600) -> None:
+    loop = QEventLoop()
+    outcome = {}
+
+    def done(task: str, result=None) -> None:
+        if task == name:
+            outcome["ok"] = True
+            loop.quit()
+
+    def failed(task: str, message: str) -> None:
+        outcome["error"] = f"{task}: {message}"
+        loop.quit()
+
+    window.runner.finished.connect(done)
+    window.runner.failed.connect(failed)
+    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+    loop.exec()
+    if "error" in outcome or "ok" not in outcome:
+        raise RuntimeError(outcome.get("error", f"{name} timed out"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    out = Path(argv[0] if argv else "resources/screenshots/main_window.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["HAMACHO_HOME"] = str(Path(tmp) / "home")  # default layout, no user settings touched
+        data = Path(tmp) / "demo"
+        synthetic.write_dataset(data, category="part", n_train_good=30, n_test_good=0, n_test_bad=9, size=256)
+        window = MainWindow()
+        window.resize(1600, 960)
+        window.show()
+        window.open_dataset(data)
+        _wait(window, "scan")
+        window.train("patchcore", {"backbone": "efficientnet_lite0", "image_size": 256, "coreset_ratio": 0.1})
+        _wait(window, "train")
+        verdicts = window.results_panel.model.verdicts
+        defective = [i for i, r in enumerate(window.results) if r.label == 1 and verdicts[i] == NG]
+        if defective:
+            window.results_panel.select_row(defective[0])
+        window.left_tabs.setCurrentIndex(1)
+        for _ in range(20):
+            app.processEvents()
+        window.grab().save(str(out))
+        window.close()
+    print(f"saved {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
