@@ -110,18 +110,20 @@ def save_result_images(model: AnomalyModel, image: np.ndarray, anomaly_map: np.n
 
     rgb = to_rgb8(image)
     h, w = rgb.shape[:2]
-    norm = model.pixel_scale.normalize(anomaly_map)
-    norm_full = cv2.resize(norm, (w, h), interpolation=cv2.INTER_LINEAR)
-    mask_full = cv2.resize((anomaly_map >= model.pixel_scale.threshold).astype(np.uint8), (w, h),
-                           interpolation=cv2.INTER_NEAREST).astype(bool)
+    pre = model.preprocess
+    norm_full = pre.to_image(model.pixel_scale.normalize(anomaly_map), h, w)
+    mask_full = pre.to_image((anomaly_map >= model.pixel_scale.threshold).astype(np.float32), h, w) >= 0.5
     thickness = max(1, round(max(h, w) / 400))
     outputs = {
         "overlay": out_dir / f"{stem}_overlay.png",
         "map": out_dir / f"{stem}_map.png",
         "mask": out_dir / f"{stem}_mask.png",
     }
-    write_image(outputs["overlay"], visualize.draw_outline(visualize.overlay(rgb, norm_full), mask_full,
-                                                            thickness=thickness))
+    picture = visualize.draw_outline(visualize.overlay(rgb, norm_full), mask_full, thickness=thickness)
+    region = pre.roi_polygon(h, w)
+    if region is not None:
+        cv2.polylines(picture, [region], True, (255, 255, 0), thickness)
+    write_image(outputs["overlay"], picture)
     write_image(outputs["map"], (norm_full * 255 + 0.5).astype(np.uint8))
     write_image(outputs["mask"], mask_full.astype(np.uint8) * 255)
     return outputs

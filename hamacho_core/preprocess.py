@@ -38,45 +38,123 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+Roi = tuple[tuple[float, float], ...]
+
+
+def normalize_roi(roi) -> Roi | None:
+    """A region of interest as normalised (x, y) points in [0, 1]: 2 points = rectangle corners,
+    3 or more = polygon.  Lists (e.g. from JSON) are accepted."""
+    if roi is None:
+        return None
+    points = tuple((float(x), float(y)) for x, y in roi)
+    if len(points) < 2 or not all(0.0 <= v <= 1.0 for p in points for v in p):
+        raise ValueError("a region of interest needs 2 (rectangle) or more (polygon) points inside 0..1")
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    if max(xs) - min(xs) <= 0 or max(ys) - min(ys) <= 0:
+        raise ValueError("the region of interest has no area")
+    return points
+
+
 @dataclass(frozen=True)
 class Preprocess:
-    """Resize to a square ``image_size`` (aspect not kept, as in PatchCore/PaDiM), then an optional
-    centre crop.  Output values are in [0, 1]; the backbone applies its own normalisation."""
+    """Optional region of interest (crop to its box; outside a polygon is blanked), resize to a square
+    ``image_size`` (aspect not kept, as in PatchCore/PaDiM), then an optional centre crop.  Output
+    values are in [0, 1]; the backbone applies its own normalisation."""
 
     image_size: int = 256
     center_crop: int | None = None
+    roi: Roi | None = None
 
     def __post_init__(self) -> None:
         if self.image_size < 32:
             raise ValueError("image_size must be at least 32")
         if self.center_crop is not None and not 32 <= self.center_crop <= self.image_size:
             raise ValueError("center_crop must be between 32 and image_size")
+        object.__setattr__(self, "roi", normalize_roi(self.roi))
 
     @property
     def output_size(self) -> int:
         return self.center_crop or self.image_size
 
-    def image(self, image: np.ndarray) -> np.ndarray:
-        """One image as HxWx3 uint8 at the model's input geometry."""
-        rgb = to_rgb8(image)
+    def roi_box(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """Pixel box (x0, y0, x1, y1) of the region of interest in an image of that size."""
+        if self.roi is None:
+            return 0, 0, width, height
+        xs = [p[0] * width for p in self.roi]
+        ys = [p[1] * height for p in self.roi]
+        x0, y0 = int(np.floor(min(xs))), int(np.floor(min(ys)))
+        x1, y1 = max(x0 + 1, int(np.ceil(max(xs)))), max(y0 + 1, int(np.ceil(max(ys))))
+        return max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+
+    def roi_polygon(self, height: int, width: int) -> np.ndarray | None:
+        """The region's outline in pixel coordinates (N x 2 int32), or None without a region."""
+        if self.roi is None:
+            return None
+        if len(self.roi) == 2:
+            (xa, ya), (xb, yb) = self.roi
+            pts = [(xa, ya), (xb, ya), (xb, yb), (xa, yb)]
+        else:
+            pts = list(self.roi)
+        return np.array([(round(x * width), round(y * height)) for x, y in pts], dtype=np.int32)
+
+    def _roi_inside(self, height: int, width: int) -> np.ndarray | None:
+        """Boolean mask of the polygon within its box (None for no region or a rectangle)."""
+        if self.roi is None or len(self.roi) == 2:
+            return None
+        x0, y0, x1, y1 = self.roi_box(height, width)
+        inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(inside, [self.roi_polygon(height, width) - np.array([x0, y0], np.int32)], 1)
+        return inside.astype(bool)
+
+    def _crop(self, image: np.ndarray) -> np.ndarray:
+        if self.roi is None:
+            return image
+        h, w = image.shape[:2]
+        x0, y0, x1, y1 = self.roi_box(h, w)
+        crop = image[y0:y1, x0:x1].copy()
+        inside = self._roi_inside(h, w)
+        if inside is not None:
+            crop[~inside] = 0
+        return crop
+
+    def _geometry(self, image: np.ndarray, interpolation: int) -> np.ndarray:
         size = self.image_size
-        shrinking = rgb.shape[0] > size or rgb.shape[1] > size
-        rgb = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        image = cv2.resize(image, (size, size), interpolation=interpolation)
         if self.center_crop:
             top = (size - self.center_crop) // 2
-            rgb = rgb[top:top + self.center_crop, top:top + self.center_crop]
-        return np.ascontiguousarray(rgb)
+            image = image[top:top + self.center_crop, top:top + self.center_crop]
+        return np.ascontiguousarray(image)
+
+    def image(self, image: np.ndarray) -> np.ndarray:
+        """One image as HxWx3 uint8 at the model's input geometry."""
+        rgb = self._crop(to_rgb8(image))
+        shrinking = rgb.shape[0] > self.image_size or rgb.shape[1] > self.image_size
+        return self._geometry(rgb, cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
     def mask(self, mask: np.ndarray) -> np.ndarray:
         """A ground-truth mask (any size, non-zero = defect) at the model's input geometry, bool."""
         mask = np.asarray(mask)
         if mask.ndim == 3:
             mask = mask.max(axis=2)
-        resized = cv2.resize((mask > 0).astype(np.uint8), (self.image_size,) * 2, interpolation=cv2.INTER_NEAREST)
-        if self.center_crop:
+        return self._geometry(self._crop((mask > 0).astype(np.uint8)), cv2.INTER_NEAREST).astype(bool)
+
+    def to_image(self, model_map: np.ndarray, height: int, width: int, fill: float = 0.0) -> np.ndarray:
+        """A map at the model's input geometry placed back onto an image of ``height x width``
+        (linear interpolation; ``fill`` outside the region of interest or the centre crop)."""
+        model_map = np.asarray(model_map, dtype=np.float32)
+        x0, y0, x1, y1 = self.roi_box(height, width)
+        bw, bh = x1 - x0, y1 - y0
+        if self.center_crop:  # the crop covers the middle of the resized box
+            full = np.full((self.image_size, self.image_size), fill, np.float32)
             top = (self.image_size - self.center_crop) // 2
-            resized = resized[top:top + self.center_crop, top:top + self.center_crop]
-        return resized.astype(bool)
+            full[top:top + self.center_crop, top:top + self.center_crop] = model_map
+            model_map = full
+        out = np.full((height, width), fill, np.float32)
+        out[y0:y1, x0:x1] = cv2.resize(model_map, (bw, bh), interpolation=cv2.INTER_LINEAR)
+        inside = self._roi_inside(height, width)
+        if inside is not None:
+            out[y0:y1, x0:x1][~inside] = fill
+        return out
 
     def batch(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         """Bx3xSxS float32 tensor in [0, 1]."""

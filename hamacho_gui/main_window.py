@@ -39,6 +39,7 @@ class MainWindow(QMainWindow):
         self.results: list[ResultItem] = []
         self.current_thresholds: Thresholds | None = None
         self._current_row = -1
+        self._shown_size: tuple[int, int] | None = None
         self._mask_cache: dict[int, np.ndarray | None] = {}
 
         self.viewer = ImageViewer()
@@ -242,9 +243,10 @@ class MainWindow(QMainWindow):
             return
         v, norm = self._labels_for(t)
         self.results_panel.set_verdicts(v, norm)
-        if 0 <= self._current_row < len(self.results):
+        if 0 <= self._current_row < len(self.results) and self._shown_size is not None:
             item = self.results[self._current_row]
-            self.viewer.update_masks(item.anomaly_map >= t.pixel)
+            mask = (item.anomaly_map >= t.pixel).astype(np.float32)
+            self.viewer.update_masks(self.model.preprocess.to_image(mask, *self._shown_size) >= 0.5)
 
     def _push_thresholds_to_model(self) -> None:
         t = self.current_thresholds
@@ -265,9 +267,25 @@ class MainWindow(QMainWindow):
         scale = self.model.pixel_scale.with_threshold(t.pixel) if t.pixel != self.model.pixel_scale.threshold \
             else self.model.pixel_scale
         verdict = str(self.results_panel.model.verdicts[row])
-        self.viewer.show_result(image, scale.normalize(item.anomaly_map), item.anomaly_map >= t.pixel,
-                                self._gt_mask(item), title=f"{item.path.name}   score {item.raw_score:.4g}",
+        norm, pred, gt = self._image_maps(item, image.shape[0], image.shape[1], scale, t.pixel)
+        self.viewer.show_result(image, norm, pred, gt, title=f"{item.path.name}   score {item.raw_score:.4g}",
                                 verdict=verdict)
+
+    def _image_maps(self, item: ResultItem, height: int, width: int, scale, pixel_threshold: float):
+        """Normalised map, predicted and true masks at the image's own size (a region of interest
+        places them where they belong)."""
+        pre = self.model.preprocess
+        norm = pre.to_image(scale.normalize(item.anomaly_map), height, width)
+        pred = pre.to_image((item.anomaly_map >= pixel_threshold).astype(np.float32), height, width) >= 0.5
+        gt = None
+        if item.mask_path is not None:
+            try:
+                raw = read_image(item.mask_path)
+                gt = (raw if raw.ndim == 2 else raw.max(axis=2)) > 0  # the viewer scales it to the image
+            except ValueError:
+                gt = None
+        self._shown_size = (height, width)
+        return norm, pred, gt
 
     # --- task results -----------------------------------------------------------------------------
     def _on_progress(self, name: str, stage: str, done: int, total: int, eta: float) -> None:

@@ -41,6 +41,16 @@ class ModelConfig:
     allow_download: bool = True
     #: Share of good training images held out for thresholds when no validation set is given.
     holdout_fraction: float = 0.2
+    #: Region of interest, normalised (x, y) points: 2 = rectangle, 3+ = polygon.  Only this region is
+    #: learned and judged; it is stored with the model.
+    roi: tuple[tuple[float, float], ...] | None = None
+
+    def __post_init__(self) -> None:
+        from hamacho_core.preprocess import normalize_roi
+
+        self.roi = normalize_roi(self.roi)
+        if self.layers is not None:
+            self.layers = tuple(self.layers)
 
 
 @dataclass
@@ -105,7 +115,7 @@ class AnomalyModel:
     def __init__(self, config: ModelConfig):
         self.config = config
         self.layers = tuple(config.layers or backbones.default_layers(config.backbone, self.kind))
-        self.preprocess = Preprocess(config.image_size, config.center_crop)
+        self.preprocess = Preprocess(config.image_size, config.center_crop, config.roi)
         self.device = resolve_device(config.device)
         self.image_scale: thresholds.ScoreScale | None = None
         self.pixel_scale: thresholds.ScoreScale | None = None

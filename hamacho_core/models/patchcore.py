@@ -16,7 +16,7 @@ from torch import nn
 
 from hamacho_core.coreset import greedy_coreset, projection_matrix
 from hamacho_core.features import FeatureExtractor
-from hamacho_core.models.base import AnomalyModel, ImageLike, ModelConfig
+from hamacho_core.models.base import AnomalyModel, ImageLike, ModelConfig, NotFittedError
 from hamacho_core.nn_index import NearestNeighbors
 from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
 
@@ -145,6 +145,45 @@ class PatchCore(AnomalyModel):
         self.set_memory_bank(bank)
         return {"patches": row, "memory_bank": len(bank), "feature_dim": bank.shape[1],
                 "two_pass": matrix is not None}
+
+    def add_images(self, images: Sequence[ImageLike], *, progress: ProgressFn | None = None,
+                   should_stop: StopFn | None = None) -> dict:
+        """Incremental fit: learn a few more good ``images`` (e.g. false alarms) without refitting.
+
+        Their patch features join the current memory bank and the union is re-subsampled with the
+        same greedy coreset, so previously kept patches compete with the new ones; the bank grows
+        to ``len(old bank) + round(coreset_ratio * new patches)``.  Thresholds are unchanged (the
+        caller may re-calibrate).  Meant for a handful of images: their features are held in memory.
+        A cancelled or failed call leaves the model unchanged (the new bank is swapped in at the end).
+        """
+        if not self.is_fitted:
+            raise NotFittedError("add_images needs a fitted model: fit it first")
+        images = list(images)
+        if not images:
+            raise ValueError("no images to add")
+        cfg = self.config
+        old = self.memory_bank
+        parts = []
+        for done, batch in self.iter_batches(images):
+            check_stop(should_stop, "add images")
+            parts.append(self._patch_rows(batch))
+            report(progress, "features", done, len(images))
+        new = np.concatenate(parts)
+        if new.shape[1] != old.shape[1]:
+            raise ValueError(f"feature width {new.shape[1]} does not match the memory bank's {old.shape[1]}")
+        combined = np.concatenate([old, new])
+        n_select = min(len(combined), len(old) + int(round(cfg.coreset_ratio * len(new))))
+        if n_select == len(combined):
+            picked = np.arange(n_select)
+        else:
+            picked = np.sort(greedy_coreset(combined, n_select, projection_dim=cfg.projection_dim, seed=cfg.seed,
+                                            progress=progress, should_stop=should_stop))
+        check_stop(should_stop, "add images")
+        index = NearestNeighbors(combined[picked], self.device)  # built before the swap: a failure changes nothing
+        self.index = index
+        return {"images": len(images), "patches": len(new), "previous_memory_bank": len(old),
+                "memory_bank": len(picked), "added": len(picked) - len(old),
+                "kept_old": int(np.count_nonzero(picked < len(old)))}
 
     def _patch_rows(self, batch: torch.Tensor) -> np.ndarray:
         emb = self.embed(batch)
