@@ -238,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--import", dest="import_weights", nargs=2, metavar=("NAME", "FILE"),
                     help="import a weights file for an offline machine (hash-checked)")
     bb.set_defaults(func=_cmd_backbones)
+
+    from hamacho_core.live.cli_live import add_live_parser  # light: the live command's code loads when run
+
+    add_live_parser(sub)  # hamacho live MODEL --source 0|FILE|DIR|URL (see hamacho_core/live/cli_live.py)
     return parser
 
 

@@ -86,7 +86,8 @@ def test_manifest_content(fitted, tmp_path):
     assert manifest["backbone"] == {"name": "efficientnet_lite0", "weights": {
         "state": "bundled", "filename": bundled.name, "sha256": backbones.file_sha256(bundled)}}
     assert manifest["preprocessing"]["image_size"] == S and len(manifest["preprocessing"]["mean"]) == 3
-    assert manifest["thresholds"] == {"image": fitted.image_scale.to_dict(), "pixel": fitted.pixel_scale.to_dict()}
+    assert manifest["thresholds"] == {"image": fitted.image_scale.to_dict(), "pixel": fitted.pixel_scale.to_dict(),
+                                      "review": fitted.review_threshold}
     assert manifest["training"] == TRAINING
     arrays = fitted.state_arrays()
     assert manifest["tensors"] == {k: [list(a.shape), a.dtype.name] for k, a in arrays.items()}
@@ -244,3 +245,18 @@ def test_full_disk_keeps_the_old_file(saved, tiny_filesystem):
     assert target.read_bytes() == good
     assert sorted(p.name for p in tiny_filesystem.iterdir()) == ["filler", "model.hmc"]
     assert read_manifest(target)["training"] == {}
+
+
+def test_user_thresholds_and_review_band_round_trip(tmp_path):
+    train = [s.image for s in make_samples("part", 6, 0, size=64, seed=8)]
+    model = create_model("patchcore", backbone="efficientnet_lite0", image_size=64)
+    model.fit(train)
+    image_thr = model.image_scale.threshold * 1.2
+    model.set_thresholds(image=image_thr, pixel=model.pixel_scale.threshold * 0.9, review=image_thr * 0.8)
+    loaded = load_model(save_model(model, tmp_path / "m.hmc"))
+    assert loaded.image_scale == model.image_scale and loaded.pixel_scale == model.pixel_scale
+    assert loaded.review_threshold == pytest.approx(image_thr * 0.8)
+    pred = loaded.predict(train)
+    expected = np.where(pred.image_scores >= image_thr, "NG", np.where(pred.image_scores >= image_thr * 0.8,
+                                                                       "REVIEW", "OK"))
+    assert pred.verdicts == expected.tolist()

@@ -1,0 +1,104 @@
+"""``hamacho live``: headless live inspection, one printed line per judged frame.
+
+Exit codes: 0 when the source ended, ``--max-frames`` were judged or Ctrl-C stopped the run (the
+normal way to stop a camera: the summary is printed first); 1 when the source could not be opened
+or was lost for good (one-line reason); 130 on a second Ctrl-C (hard interrupt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+EPILOG = ("Stop with Ctrl-C (exit 0 after the summary; a second Ctrl-C interrupts at once, exit 130). "
+          "Exit 1 if the source cannot be opened or is lost for good.")
+
+
+def add_live_parser(sub) -> argparse.ArgumentParser:
+    """Register the ``live`` subcommand on the ``hamacho`` subparsers."""
+    live = sub.add_parser("live", help="judge a camera, stream, video file or image folder live (headless)",
+                          epilog=EPILOG)
+    live.add_argument("model", type=Path, help="model file (.hmc)")
+    live.add_argument("--source", required=True,
+                      help="camera number (0), video file, image folder, or rtsp:// / http(s):// stream URL")
+    live.add_argument("--max-frames", type=int, default=None, help="stop after judging N frames")
+    live.add_argument("--save-ng", type=Path, metavar="DIR",
+                      help="save NG and REVIEW frames there (original, overlay, map and mask PNGs)")
+    where = live.add_mutually_exclusive_group()
+    where.add_argument("--log", type=Path, metavar="FILE",
+                       help="inspection log (SQLite; default: inspection_log.sqlite in the user data folder)")
+    where.add_argument("--no-log", action="store_true", help="do not log verdicts")
+    pace = live.add_mutually_exclusive_group()
+    pace.add_argument("--realtime", dest="realtime", action="store_true", default=True,
+                      help="play files and folders at their own pace, like a camera (default): a slow model "
+                           "skips frames")
+    pace.add_argument("--as-fast-as-possible", dest="realtime", action="store_false",
+                      help="read files and folders as fast as the model judges: every frame is judged")
+    live.add_argument("--interval", type=float, default=0.5, metavar="S",
+                      help="seconds per image of a folder slideshow in realtime mode (0.5)")
+    live.add_argument("--loop", action="store_true", help="restart a video file or folder at its end")
+    live.add_argument("--max-retries", type=int, default=None,
+                      help="reconnection attempts in a row before giving up on a lost source (default: forever)")
+    live.add_argument("--device", default=None, help="cpu, cuda or auto (default: as saved)")
+    live.set_defaults(func=cmd_live)
+    return live
+
+
+def _fmt_ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f} ms"
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    from hamacho_core.live import InspectionLog, LiveInspector, open_source
+    from hamacho_core.model_io import load_model
+
+    model = load_model(args.model, device=args.device)
+    source = open_source(args.source, realtime=args.realtime, loop=args.loop,
+                         interval_s=args.interval if args.realtime else 0.0)
+    log = None if args.no_log else InspectionLog(args.log)
+    stop = threading.Event()
+    previous = None
+
+    def on_sigint(_signum, _frame) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C interrupts at once
+
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, on_sigint)
+
+    def on_result(r) -> None:
+        print(f"frame {r.frame.index}  {r.verdict:<6}  score {r.score:.4g} ({r.normalized:.2f})  "
+              f"latency {r.latency_ms:.0f} ms  fps {r.fps:.1f}", flush=True)
+
+    def on_event(level: str, message: str) -> None:
+        print(f"[{level}] {message}", file=sys.stderr, flush=True)
+
+    print(f"Live inspection of {source.name} with {args.model.name} "
+          f"({'realtime' if args.realtime else 'as fast as possible'}); Ctrl-C stops", flush=True)
+    inspector = LiveInspector(model, source, save_dir=args.save_ng, log=log, model_name=args.model.name,
+                              max_retries=args.max_retries)
+    try:
+        summary = inspector.run(on_result, stop.is_set, on_event=on_event, max_frames=args.max_frames)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        if log is not None:
+            log.close()
+    c = summary["counts"]
+    why = {"stopped": "stopped (Ctrl-C)", "max_frames": f"{args.max_frames} frames judged",
+           "ended": "end of the source", "failed": "source failed"}[summary["reason"]]
+    print(f"Judged {summary['judged']} of {summary['frames_read']} frames read ({summary['dropped']} dropped): "
+          f"{c['OK']} OK, {c['NG']} NG, {c['REVIEW']} REVIEW; {why}")
+    print(f"Latency mean {_fmt_ms(summary['mean_latency_ms'])}, p95 {_fmt_ms(summary['p95_latency_ms'])}; "
+          f"inference mean {_fmt_ms(summary['mean_inference_ms'])}; {summary['fps']:.1f} judged frames/s")
+    if log is not None:
+        print(f"Log: {log.path}")
+    if args.save_ng is not None:
+        print(f"NG/REVIEW frames: {args.save_ng}")
+    if summary["reason"] == "failed":
+        print(f"hamacho: error: {summary['error']}", file=sys.stderr)
+        return 1
+    return 0
