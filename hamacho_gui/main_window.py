@@ -12,12 +12,12 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox
 from hamacho_core import __version__
 from hamacho_core.dataset import Dataset, load_dataset
 from hamacho_core.imageio import read_image
-from hamacho_core.metrics import evaluate
 from hamacho_core.model_io import load_model, save_model
 from hamacho_core.models import AnomalyModel
 from hamacho_gui import tasks
 from hamacho_gui.dataset_panel import DatasetPanel
 from hamacho_gui.results_panel import ResultItem, ResultsPanel
+from hamacho_gui.roi_tool import RoiTool
 from hamacho_gui.settings import open_settings
 from hamacho_gui.threshold_panel import ThresholdPanel
 from hamacho_gui.training_panel import TrainingPanel
@@ -40,9 +40,9 @@ class MainWindow(QMainWindow):
         self.current_thresholds: Thresholds | None = None
         self._current_row = -1
         self._shown_size: tuple[int, int] | None = None
-        self._mask_cache: dict[int, np.ndarray | None] = {}
 
         self.viewer = ImageViewer()
+        self.roi_tool = RoiTool(self.viewer)
         self.dataset_panel = DatasetPanel()
         self.training_panel = TrainingPanel()
         self.results_panel = ResultsPanel()
@@ -98,6 +98,8 @@ class MainWindow(QMainWindow):
         self.dataset_panel.dataset_requested.connect(self.open_dataset)
         self.training_panel.train_requested.connect(self.train)
         self.training_panel.cancel_requested.connect(self.runner.cancel)
+        self.training_panel.roi_draw_requested.connect(self.draw_roi)
+        self.roi_tool.roi_drawn.connect(self.training_panel.set_roi)
         self.results_panel.item_selected.connect(self.show_result)
         self.threshold_panel.thresholds_changed.connect(self.apply_thresholds)
         self.viewer.next_requested.connect(lambda: self.results_panel.step(+1))
@@ -129,6 +131,26 @@ class MainWindow(QMainWindow):
             return
         self.training_panel.set_status(f"Training {kind} on {len(dataset.train)} good images...")
         self.runner.start("train", tasks.train(dataset, kind, config))
+
+    def draw_roi(self, kind: str) -> None:
+        try:
+            self.roi_tool.start(kind)
+        except RuntimeError as exc:
+            self.show_error(str(exc))
+            return
+        self.statusBar().showMessage("Draw the region on the image: drag a rectangle, or click corners and "
+                                     "double-click to close a polygon; Esc cancels.")
+
+    def _preview_first_image(self, dataset: Dataset) -> None:
+        """Show a good image right after scanning, so a region of interest can be drawn before training."""
+        if not dataset.train or self.results:
+            return
+        try:
+            image = read_image(dataset.train[0].path)
+        except ValueError:
+            return
+        self.viewer.show_result(image, None, None, None, title=f"{dataset.train[0].path.name} (training image)")
+        self.roi_tool.show_roi(self.training_panel.roi)
 
     def choose_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open model", str(self.settings.value("last_model", "") or ""),
@@ -195,12 +217,11 @@ class MainWindow(QMainWindow):
             self.model, [self.results[r] for r in rows], model.verdicts[rows], model.normalised[rows], Path(folder)))
 
     # --- results and thresholds -------------------------------------------------------------------
-    def set_results(self, results: list[ResultItem]) -> None:
+    def set_results(self, results: list[ResultItem], pixel_auroc: float | None = None) -> None:
+        """Show new results (pixel AUROC is computed by the worker that produced them)."""
         self.results = results
-        self._mask_cache.clear()
         scores = np.array([r.raw_score for r in results], dtype=np.float64)
         labels = np.array([r.label for r in results], dtype=int)
-        pixel_auroc = self._pixel_auroc(results)
         self.threshold_panel.set_data(scores, labels, self.model.image_scale, self.model.pixel_scale, pixel_auroc)
         self.current_thresholds = Thresholds(self.model.image_scale.threshold, self.model.pixel_scale.threshold,
                                              self.model.review_threshold)
@@ -210,25 +231,6 @@ class MainWindow(QMainWindow):
         self.results_panel.set_items(results, v, norm)
         if not results:
             self.viewer.clear()
-
-    def _pixel_auroc(self, results: list[ResultItem]) -> float | None:
-        with_masks = [r for r in results if r.mask_path is not None or r.label == 0]
-        if not any(r.mask_path is not None for r in with_masks):
-            return None
-        maps, masks = [], []
-        for r in with_masks:
-            maps.append(r.anomaly_map)
-            masks.append(self._gt_mask(r) if r.mask_path is not None else np.zeros(r.anomaly_map.shape, bool))
-        return evaluate(np.zeros(len(maps)), np.zeros(len(maps), bool), np.zeros(len(maps)),
-                        np.stack(maps), np.stack(masks)).pixel_auroc
-
-    def _gt_mask(self, item: ResultItem) -> np.ndarray | None:
-        if item.mask_path is None:
-            return None
-        try:
-            return self.model.preprocess.mask(read_image(item.mask_path))
-        except ValueError:
-            return None
 
     def _labels_for(self, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
         scores = np.array([r.raw_score for r in self.results], dtype=np.float64)
@@ -270,6 +272,7 @@ class MainWindow(QMainWindow):
         norm, pred, gt = self._image_maps(item, image.shape[0], image.shape[1], scale, t.pixel)
         self.viewer.show_result(image, norm, pred, gt, title=f"{item.path.name}   score {item.raw_score:.4g}",
                                 verdict=verdict)
+        self.roi_tool.show_roi(self.model.config.roi)
 
     def _image_maps(self, item: ResultItem, height: int, width: int, scale, pixel_threshold: float):
         """Normalised map, predicted and true masks at the image's own size (a region of interest
@@ -296,12 +299,13 @@ class MainWindow(QMainWindow):
             self.dataset_panel.set_dataset(result)
             self.training_panel.set_dataset_ready(bool(result.train))
             self._report_dataset(result)
+            self._preview_first_image(result)
         elif name == "train":
             self.model, self.training = result.fit.model, result.fit.training
             r = result.fit.report
             self.training_panel.set_status(f"Trained on {r.n_train} images in {r.seconds:.1f} s; "
                                            f"thresholds: {r.threshold_source}")
-            self.set_results(result.results)
+            self.set_results(result.results, result.pixel_auroc)
             self.statusBar().showMessage(f"Training done: {len(result.results)} images to review")
         elif name == "load_model":
             self.model, self.training = result, dict((result.manifest or {}).get("training", {}))

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from hamacho_core import backbones, library
 from hamacho_core.model_io import SUFFIX
 from hamacho_core.models.patchcore import PatchCoreConfig
+from hamacho_gui.training_panel import MODEL_NAMES
 
 ERROR_COLOR = QColor("#c62828")
 OK_COLOR = QColor("#1b8a3a")
@@ -70,11 +71,20 @@ def _table(columns: tuple[str, ...]) -> QTableWidget:
     table.verticalHeader().setVisible(False)
     table.setAlternatingRowColors(True)
     table.setWordWrap(False)
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
     header = table.horizontalHeader()
     header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     header.setStretchLastSection(True)
     header.setHighlightSections(False)
+    header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
     return table
+
+
+def _fit_height(table: QTableWidget, max_rows: int) -> None:
+    """Tall enough for its rows (up to ``max_rows``, then it scrolls), no empty space below."""
+    rows = min(max(table.rowCount(), 1), max_rows)
+    height = table.horizontalHeader().sizeHint().height() + rows * table.verticalHeader().defaultSectionSize()
+    table.setFixedHeight(height + 2 * table.frameWidth() + 2)
 
 
 def format_mb(mb: float | None) -> str:
@@ -97,9 +107,9 @@ def format_created(entry: library.ModelEntry) -> str:
 
 
 def format_thresholds(entry: library.ModelEntry) -> str:
+    """``image / pixel`` raw thresholds, 4 significant digits ("?" where unknown)."""
     t = entry.thresholds
-    parts = [f"{level} {t[level]:.4g}" for level in ("image", "pixel") if t.get(level) is not None]
-    return " / ".join(parts)
+    return " / ".join("?" if t.get(level) is None else f"{t[level]:.4g}" for level in ("image", "pixel"))
 
 
 class _MessageLine(QLabel):
@@ -126,10 +136,12 @@ class ModelManagerPanel(QWidget):
     weights_imported = Signal(str)  # backbone name
     models_changed = Signal()
 
-    BACKBONE_COLUMNS = ("Backbone", "Weights", "Size", "Default layers", "Feature dim")
+    BACKBONE_COLUMNS = ("Backbone", "Weights", "Size", "Feature dim", "Default layers")
     LAYER_COLUMNS = ("Layer", "Channels", "Stride")
-    MODEL_COLUMNS = ("Name", "Kind", "Backbone", "Layers", "Image size", "Thresholds (image / pixel)",
-                     "Training images", "Saved")
+    MODEL_COLUMNS = ("Name", "Model", "Backbone", "Layers", "Input", "Thresholds", "Images", "Saved")
+    MODEL_TIPS = ("File name in the library", "Model kind", "Feature extractor", "Feature layers",
+                  "Square size images are resized to", "Raw thresholds saved with the model: image / pixel",
+                  "Good images the model learned from", "When the model was saved (local time)")
 
     def __init__(self, parent: QWidget | None = None, *, folder: Path | None = None):
         super().__init__(parent)
@@ -173,7 +185,9 @@ class ModelManagerPanel(QWidget):
 
         self.layers_box = QGroupBox("Layers")
         self.layer_table = _table(self.LAYER_COLUMNS)
+        self.layer_table.horizontalHeader().setStretchLastSection(False)
         self.layer_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.layer_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.layer_table.setToolTip("Check layers to see the feature dimension and the memory bank they give. "
                                     "Earlier layers see small details (low stride), later ones larger structures.")
         self.layer_table.itemChanged.connect(self._on_layer_toggled)
@@ -185,20 +199,22 @@ class ModelManagerPanel(QWidget):
         self.estimate_label = QLabel()
         self.estimate_label.setWordWrap(True)
         self.estimate_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        row = QHBoxLayout()
-        row.addWidget(self.feature_label, 1)
-        row.addWidget(self.layers_default_button, 0, Qt.AlignmentFlag.AlignTop)
-        box = QVBoxLayout(self.layers_box)
-        box.addWidget(self.layer_table, 1)
-        box.addLayout(row)
-        box.addWidget(self.estimate_label)
+        info = QVBoxLayout()
+        info.addWidget(self.feature_label)
+        info.addSpacing(6)
+        info.addWidget(self.estimate_label)
+        info.addStretch(1)
+        info.addWidget(self.layers_default_button, 0, Qt.AlignmentFlag.AlignLeft)
+        box = QHBoxLayout(self.layers_box)
+        box.addWidget(self.layer_table, 0)
+        box.addLayout(info, 1)
 
         tab = QWidget()
         layout = QVBoxLayout(tab)
-        layout.addWidget(self.backbone_table, 2)
+        layout.addWidget(self.backbone_table)
         layout.addLayout(buttons)
         layout.addWidget(self.backbone_message)
-        layout.addWidget(self.layers_box, 3)
+        layout.addWidget(self.layers_box, 1)
         return tab
 
     def _build_models_tab(self) -> QWidget:
@@ -206,6 +222,8 @@ class ModelManagerPanel(QWidget):
         self.folder_label.setStyleSheet(f"color: {MUTED_COLOR.name()};")
         self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.model_table = _table(self.MODEL_COLUMNS)
+        for c, tip in enumerate(self.MODEL_TIPS):
+            self.model_table.horizontalHeaderItem(c).setToolTip(tip)
         self.model_table.itemSelectionChanged.connect(self._update_model_buttons)
         self.model_table.itemDoubleClicked.connect(lambda *_: self.open_selected())
         self.open_button = QPushButton("Open")
@@ -270,13 +288,14 @@ class ModelManagerPanel(QWidget):
                     _item(name, data=name, tooltip=tip),
                     _item(STATE_TEXT.get(state, state), tooltip=tip, color=STATE_COLORS.get(state)),
                     _item(format_mb(row["weights_mb"]), align_right=True),
-                    _item(layers, tooltip=row["error"] or layers),
                     _item("" if dim is None else str(dim), tooltip=dim_tip, align_right=True),
+                    _item(layers, tooltip=row["error"] or layers),
                 )
                 for c, cell in enumerate(cells):
                     table.setItem(r, c, cell)
         finally:
             table.blockSignals(False)
+        _fit_height(table, 8)
         if not self.select_backbone(current or "") and self._rows:
             self.select_backbone(self._rows[0]["name"])
         self._update_backbone_buttons()
@@ -350,7 +369,18 @@ class ModelManagerPanel(QWidget):
                 table.setItem(r, 2, _item(f"/{info.stride}", align_right=True))
         finally:
             table.blockSignals(False)
+            self._fit_layer_table()
             self._update_estimate()
+
+    def _fit_layer_table(self) -> None:
+        """As wide as its columns (the estimate gets the rest); the first checked layer in view."""
+        table = self.layer_table
+        table.resizeColumnsToContents()
+        width = table.horizontalHeader().length() + table.verticalScrollBar().sizeHint().width()
+        table.setFixedWidth(max(width + 2 * table.frameWidth() + 2, 220))
+        checked = [r for r in range(table.rowCount()) if table.item(r, 0).checkState() == Qt.CheckState.Checked]
+        if checked:
+            table.scrollToItem(table.item(checked[0], 0), QAbstractItemView.ScrollHint.PositionAtTop)
 
     def layer_rows(self) -> list[tuple[str, int, int]]:
         """(name, channels, stride) of the selected backbone's listed layers."""
@@ -493,11 +523,11 @@ class ModelManagerPanel(QWidget):
                     thresholds = format_thresholds(entry)
                     cells = [
                         _item(entry.name, data=str(entry.path), tooltip=str(entry.path)),
-                        _item(entry.kind or ""),
+                        _item(MODEL_NAMES.get(entry.kind, entry.kind or ""), data=entry.kind),
                         _item(entry.backbone or ""),
                         _item(", ".join(entry.layers)),
                         _item("" if entry.image_size is None else f"{entry.image_size} px", align_right=True),
-                        _item(thresholds, tooltip="Raw thresholds the model was saved with: " + thresholds),
+                        _item(thresholds, tooltip=f"Raw thresholds saved with the model: image / pixel = {thresholds}"),
                         _item("" if entry.n_train is None else str(entry.n_train), align_right=True),
                         _item(format_created(entry)),
                     ]

@@ -10,6 +10,7 @@ import numpy as np
 from hamacho_core.dataset import Dataset, ImageItem, Skipped, collect_images
 from hamacho_core.imageio import read_image
 from hamacho_core.jobs import FitResult, InspectRow, fit_dataset, save_result_images, write_csv
+from hamacho_core.metrics import evaluate
 from hamacho_core.models import AnomalyModel
 from hamacho_core.progress import check_stop
 from hamacho_gui.results_panel import ResultItem
@@ -19,6 +20,25 @@ from hamacho_gui.results_panel import ResultItem
 class TrainOutcome:
     fit: FitResult
     results: list[ResultItem]
+    pixel_auroc: float | None
+
+
+def pixel_auroc(model: AnomalyModel, results: list[ResultItem]) -> float | None:
+    """Pixel AUROC over results with known masks (good images count as all-normal), or None."""
+    if not any(r.mask_path is not None for r in results):
+        return None
+    maps, masks = [], []
+    for r in results:
+        if r.mask_path is None and r.label != 0:
+            continue
+        maps.append(r.anomaly_map)
+        if r.mask_path is None:
+            masks.append(np.zeros(r.anomaly_map.shape, bool))
+        else:
+            raw = read_image(r.mask_path)
+            masks.append(model.preprocess.mask(raw))
+    n = len(maps)
+    return evaluate(np.zeros(n), np.zeros(n, bool), np.zeros(n), np.stack(maps), np.stack(masks)).pixel_auroc
 
 
 def evaluation_items(dataset: Dataset, training: dict) -> list[ImageItem]:
@@ -49,7 +69,7 @@ def train(dataset: Dataset, kind: str, config: dict):
         fitted = fit_dataset(dataset, kind, progress=progress, should_stop=should_stop, **config)
         items = [(it.path, it.label, it.mask_path) for it in evaluation_items(dataset, fitted.training)]
         results, _ = run_items(fitted.model, items, progress, should_stop, stage="review")
-        return TrainOutcome(fitted, results)
+        return TrainOutcome(fitted, results, pixel_auroc(fitted.model, results))
     return job
 
 

@@ -77,6 +77,7 @@ class TrainingPanel(QWidget):
 
     train_requested = Signal(str, dict)  # model kind, config kwargs (backbone, layers, image_size[, coreset_ratio])
     cancel_requested = Signal()
+    roi_draw_requested = Signal(str)  # "rect" or "polygon": draw on the image viewer
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -143,6 +144,19 @@ class TrainingPanel(QWidget):
         self.form.addRow("Layers:", layers_box)
         self.form.addRow("Coreset ratio:", self.coreset_spin)
         self.form.addRow("Image size:", self.size_combo)
+        self.roi: tuple | None = None
+        self.roi_label = QLabel("whole image")
+        roi_row = QHBoxLayout()
+        roi_row.addWidget(self.roi_label, 1)
+        for text, kind in (("Rectangle", "rect"), ("Polygon", "polygon")):
+            button = QPushButton(text)
+            button.setToolTip("Draw on the image: only this region will be learned and judged")
+            button.clicked.connect(lambda _checked=False, k=kind: self.roi_draw_requested.emit(k))
+            roi_row.addWidget(button)
+        self.roi_clear_button = QPushButton("Clear")
+        self.roi_clear_button.clicked.connect(lambda: self.set_roi(None))
+        roi_row.addWidget(self.roi_clear_button)
+        self.form.addRow("Region:", roi_row)
 
         self.train_button = QPushButton("Train")
         self.train_button.setDefault(True)
@@ -180,7 +194,17 @@ class TrainingPanel(QWidget):
                      "image_size": int(self.size_combo.currentData())}
         if kind == "patchcore":
             cfg["coreset_ratio"] = round(float(self.coreset_spin.value()), 4)
+        if self.roi is not None:
+            cfg["roi"] = self.roi
         return kind, cfg
+
+    def set_roi(self, points) -> None:
+        """The region of interest for the next training (normalised points), or None for all."""
+        self.roi = tuple(tuple(p) for p in points) if points else None
+        if self.roi is None:
+            self.roi_label.setText("whole image")
+        else:
+            self.roi_label.setText("rectangle" if len(self.roi) == 2 else f"polygon, {len(self.roi)} corners")
 
     def kind(self) -> str:
         return self.kind_combo.currentData() or ""

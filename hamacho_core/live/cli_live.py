@@ -55,9 +55,9 @@ def cmd_live(args: argparse.Namespace) -> int:
     from hamacho_core.live import InspectionLog, LiveInspector, open_source
     from hamacho_core.model_io import load_model
 
-    model = load_model(args.model, device=args.device)
     source = open_source(args.source, realtime=args.realtime, loop=args.loop,
-                         interval_s=args.interval if args.realtime else 0.0)
+                         interval_s=args.interval if args.realtime else 0.0)  # a wrong path fails before loading
+    model = load_model(args.model, device=args.device)
     log = None if args.no_log else InspectionLog(args.log)
     stop = threading.Event()
     previous = None

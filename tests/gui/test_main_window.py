@@ -169,3 +169,18 @@ def test_closing_during_fit_stops_the_worker(qtbot, dataset_dir):
     qtbot.waitUntil(lambda: win.runner.current == "train", timeout=10_000)
     win.close()
     assert not win.runner.busy or win.runner._thread.isFinished()
+
+
+def test_region_drawn_before_training_is_learned_and_saved(qtbot, window, dataset_dir, tmp_path):
+    from hamacho_core.model_io import load_model
+
+    window.open_dataset(dataset_dir)
+    wait_task(qtbot, window, "scan")
+    assert window.viewer.image_item.pixmap().width() == SIZE, "a training image is shown for drawing"
+    window.roi_tool.roi_drawn.emit(((0.1, 0.1), (0.9, 0.9)))  # as the mouse tool reports it
+    kind, config = window.training_panel.config()
+    assert config["roi"] == ((0.1, 0.1), (0.9, 0.9))
+    window.train(kind, {**config, "image_size": SIZE})
+    wait_task(qtbot, window, "train")
+    assert window.model.config.roi == ((0.1, 0.1), (0.9, 0.9))
+    assert load_model(window.save_model(tmp_path / "roi.hmc")).config.roi == ((0.1, 0.1), (0.9, 0.9))
