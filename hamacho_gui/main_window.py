@@ -16,6 +16,7 @@ from hamacho_core.model_io import load_model, save_model
 from hamacho_core.models import AnomalyModel
 from hamacho_gui import tasks
 from hamacho_gui.dataset_panel import DatasetPanel
+from hamacho_gui.model_manager import ModelManagerPanel
 from hamacho_gui.results_panel import ResultItem, ResultsPanel
 from hamacho_gui.roi_tool import RoiTool
 from hamacho_gui.settings import open_settings
@@ -51,6 +52,8 @@ class MainWindow(QMainWindow):
         left = QTabWidget()
         left.addTab(self.dataset_panel, "Dataset")
         left.addTab(self.training_panel, "Train")
+        self.model_manager = ModelManagerPanel()
+        left.addTab(self.model_manager, "Models")
         self.left_tabs = left
         data_dock = self._dock("Data and training", left, Qt.DockWidgetArea.LeftDockWidgetArea)
         results_dock = self._dock("Results", self.results_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -88,6 +91,11 @@ class MainWindow(QMainWindow):
                 action.setShortcut(shortcut)
             action.triggered.connect(slot)
             file_menu.addAction(action)
+        review_menu = self.menuBar().addMenu("&Review")
+        add_good = QAction("&Add current image as good (fix a false alarm)", self)
+        add_good.setShortcut(QKeySequence("Ctrl+G"))
+        add_good.triggered.connect(self.add_current_as_good)
+        review_menu.addAction(add_good)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About Hamacho", self)
         about.triggered.connect(lambda: QMessageBox.about(
@@ -100,6 +108,8 @@ class MainWindow(QMainWindow):
         self.training_panel.cancel_requested.connect(self.runner.cancel)
         self.training_panel.roi_draw_requested.connect(self.draw_roi)
         self.roi_tool.roi_drawn.connect(self.training_panel.set_roi)
+        self.model_manager.open_requested.connect(self.open_model)
+        self.model_manager.weights_imported.connect(lambda _name: self.training_panel.refresh_backbones())
         self.results_panel.item_selected.connect(self.show_result)
         self.threshold_panel.thresholds_changed.connect(self.apply_thresholds)
         self.viewer.next_requested.connect(lambda: self.results_panel.step(+1))
@@ -182,8 +192,20 @@ class MainWindow(QMainWindow):
             self.show_error(f"The model was not saved: {exc}")
             return None
         self.settings.setValue("last_model", str(saved))
+        self.model_manager.refresh_models()
         self.statusBar().showMessage(f"Model saved to {saved}")
         return saved
+
+    def add_current_as_good(self) -> None:
+        """Teach the model that the shown image is good (PatchCore memory bank grows), then re-score."""
+        row = self._current_row
+        if self.model is None or not 0 <= row < len(self.results):
+            self.show_error("Select a result first.")
+            return
+        if not hasattr(self.model, "add_images"):
+            self.show_error(f"{self.model.kind} cannot learn incrementally; retrain with the image in good/.")
+            return
+        self.runner.start("add_good", tasks.add_good(self.model, self.results[row].path, self.results))
 
     def choose_inspect_folder(self) -> None:
         if self.model is None:
@@ -220,6 +242,7 @@ class MainWindow(QMainWindow):
     def set_results(self, results: list[ResultItem], pixel_auroc: float | None = None) -> None:
         """Show new results (pixel AUROC is computed by the worker that produced them)."""
         self.results = results
+        self._pixel_auroc = pixel_auroc
         scores = np.array([r.raw_score for r in results], dtype=np.float64)
         labels = np.array([r.label for r in results], dtype=int)
         self.threshold_panel.set_data(scores, labels, self.model.image_scale, self.model.pixel_scale, pixel_auroc)
@@ -300,6 +323,7 @@ class MainWindow(QMainWindow):
             self.training_panel.set_dataset_ready(bool(result.train))
             self._report_dataset(result)
             self._preview_first_image(result)
+            self.model_manager.set_dataset_size(len(result.train))
         elif name == "train":
             self.model, self.training = result.fit.model, result.fit.training
             r = result.fit.report
@@ -318,8 +342,17 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Inspected {len(results)} images" +
                                          (f"; {len(skipped)} skipped: " + "; ".join(
                                              f"{s.path.name} ({s.reason})" for s in skipped[:5]) if skipped else ""))
+        elif name == "add_good":
+            results, details = result
+            self.set_results(results, self.threshold_panel_pixel_auroc())
+            self.training.setdefault("added_good_files", []).append(details["path"])
+            self.statusBar().showMessage(f"Added {Path(details['path']).name} as good: memory bank "
+                                         f"{details['previous_memory_bank']} -> {details['memory_bank']} patches")
         elif name == "export":
             self.statusBar().showMessage(f"Exported to {result}")
+
+    def threshold_panel_pixel_auroc(self) -> float | None:
+        return getattr(self, "_pixel_auroc", None)
 
     def _report_dataset(self, dataset: Dataset) -> None:
         self.statusBar().showMessage(f"Dataset: {dataset.layout} layout, {len(dataset.train)} good images to learn "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -327,6 +327,7 @@ class ModelManagerPanel(QWidget):
         if name == self._shown_layers_of:
             return
         self._shown_layers_of = name
+        self.backbone_message.show_message("")  # a message is about the previous backbone
         self._fill_layers(name)
         self._update_backbone_buttons()
 
@@ -378,6 +379,11 @@ class ModelManagerPanel(QWidget):
         table.resizeColumnsToContents()
         width = table.horizontalHeader().length() + table.verticalScrollBar().sizeHint().width()
         table.setFixedWidth(max(width + 2 * table.frameWidth() + 2, 220))
+        self._scroll_to_checked()
+        QTimer.singleShot(0, self, self._scroll_to_checked)  # again once laid out (the viewport's height is known)
+
+    def _scroll_to_checked(self) -> None:
+        table = self.layer_table
         checked = [r for r in range(table.rowCount()) if table.item(r, 0).checkState() == Qt.CheckState.Checked]
         if checked:
             table.scrollToItem(table.item(checked[0], 0), QAbstractItemView.ScrollHint.PositionAtTop)

@@ -96,3 +96,14 @@ def export_results(model: AnomalyModel, items: list[ResultItem], verdicts: np.nd
             progress("export", i + 1, len(items))
         return write_csv(rows, out_dir / "results.csv")
     return job
+
+
+def add_good(model: AnomalyModel, path: Path, results: list[ResultItem]):
+    """Incremental fit with one image judged wrongly, then the same results re-scored."""
+    def job(progress, should_stop):
+        details = model.add_images([path], progress=progress, should_stop=should_stop)
+        items = [(r.path, r.label, r.mask_path) for r in results]
+        # The model has changed now: finish re-scoring even if cancel is pressed, so results match it.
+        rescored, _ = run_items(model, items, progress, lambda: False, stage="review")
+        return rescored, {**details, "path": str(path)}
+    return job

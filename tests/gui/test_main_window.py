@@ -184,3 +184,31 @@ def test_region_drawn_before_training_is_learned_and_saved(qtbot, window, datase
     wait_task(qtbot, window, "train")
     assert window.model.config.roi == ((0.1, 0.1), (0.9, 0.9))
     assert load_model(window.save_model(tmp_path / "roi.hmc")).config.roi == ((0.1, 0.1), (0.9, 0.9))
+
+
+def test_add_current_image_as_good_lowers_its_score(qtbot, window, dataset_dir):
+    open_and_train(qtbot, window, dataset_dir)
+    row = max(range(len(window.results)), key=lambda i: window.results[i].raw_score)
+    path, before = window.results[row].path, window.results[row].raw_score
+    window.results_panel.select_row(row)
+    assert window._current_row == row
+    window.add_current_as_good()
+    wait_task(qtbot, window, "add_good")
+    after = next(r.raw_score for r in window.results if r.path == path)
+    assert after < 0.5 * before, (before, after)
+    assert len(window.results) == 8
+    assert str(path) in window.training["added_good_files"]
+
+
+def test_model_manager_is_part_of_the_window(qtbot, window, dataset_dir, tmp_path):
+    from hamacho_core.library import library_dir
+
+    open_and_train(qtbot, window, dataset_dir)
+    library_dir().mkdir(parents=True, exist_ok=True)
+    window.save_model(library_dir() / "line 3.hmc")
+    assert window.model_manager.model_table.rowCount() == 1, "saving refreshes the library list"
+    window.model_manager.select_model("line 3")
+    with qtbot.waitSignal(window.model_manager.open_requested):
+        window.model_manager.open_selected()
+    wait_task(qtbot, window, "load_model")
+    assert window.model.config.backbone == "efficientnet_lite0"

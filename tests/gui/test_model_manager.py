@@ -72,7 +72,7 @@ def test_backbone_table(panel):
     assert states["efficientnet_lite0"] == "bundled" and states["wide_resnet50_2"] == "missing"
     sizes = dict(zip(column(table, 0), column(table, 2), strict=True))
     assert sizes["efficientnet_lite0"].endswith("MB") and sizes["resnet18"] == ""
-    dims = dict(zip(column(table, 0), column(table, 4), strict=True))
+    dims = dict(zip(column(table, 0), column(table, 3), strict=True))
     assert dims == {"efficientnet_lite0": "152", "wide_resnet50_2": "1024", "resnet18": "384", "resnet50": "1024"}
     assert panel.selected_backbone() == "efficientnet_lite0"
     assert not panel.import_weights_button.isEnabled()  # bundled: nothing to import
