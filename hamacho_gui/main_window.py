@@ -16,6 +16,7 @@ from hamacho_core.model_io import load_model, save_model
 from hamacho_core.models import AnomalyModel
 from hamacho_gui import tasks
 from hamacho_gui.dataset_panel import DatasetPanel
+from hamacho_gui.live_panel import LivePanel
 from hamacho_gui.model_manager import ModelManagerPanel
 from hamacho_gui.results_panel import ResultItem, ResultsPanel
 from hamacho_gui.roi_tool import RoiTool
@@ -48,7 +49,11 @@ class MainWindow(QMainWindow):
         self.training_panel = TrainingPanel()
         self.results_panel = ResultsPanel()
         self.threshold_panel = ThresholdPanel()
-        self.setCentralWidget(self.viewer)
+        self.live_panel = LivePanel()
+        self.central_tabs = QTabWidget()
+        self.central_tabs.addTab(self.viewer, "Review")
+        self.central_tabs.addTab(self.live_panel, "Live")
+        self.setCentralWidget(self.central_tabs)
         left = QTabWidget()
         left.addTab(self.dataset_panel, "Dataset")
         left.addTab(self.training_panel, "Train")
@@ -326,6 +331,7 @@ class MainWindow(QMainWindow):
             self.model_manager.set_dataset_size(len(result.train))
         elif name == "train":
             self.model, self.training = result.fit.model, result.fit.training
+            self.live_panel.set_model(self.model, f"{self.model.kind} (trained {len(result.results)} reviewed)")
             r = result.fit.report
             self.training_panel.set_status(f"Trained on {r.n_train} images in {r.seconds:.1f} s; "
                                            f"thresholds: {r.threshold_source}")
@@ -333,6 +339,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Training done: {len(result.results)} images to review")
         elif name == "load_model":
             self.model, self.training = result, dict((result.manifest or {}).get("training", {}))
+            self.live_panel.set_model(self.model, Path(self.settings.value("last_model", "model")).stem)
             self.set_results([])
             self.statusBar().showMessage(f"Model loaded: {result.kind} on {result.config.backbone}. "
                                          "Use File > Inspect folder to run it.")
@@ -395,5 +402,6 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.settings.sync()
+        self.live_panel.stop()
         self.runner.shutdown()
         super().closeEvent(event)
