@@ -159,6 +159,10 @@ class LivePanel(QWidget):
         if self.model is None or self.running:
             return False
         spec = spec if spec is not None else self.source_spec()
+        self.source_edit.setText(str(spec))
+        kind = "camera" if str(spec).isdigit() else "url" if "://" in str(spec) else \
+            "folder" if Path(spec).is_dir() else "file"
+        self.source_kind.setCurrentIndex(self.source_kind.findData(kind))
         try:
             source = open_source(spec)
         except SourceError as exc:
