@@ -11,95 +11,30 @@ import inspect
 import re
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 
 from hamacho_core.imageio import IMAGE_SUFFIXES, ImageReadError, read_image
+from hamacho_core.live.frames import GARBAGE_LIMIT, Frame, FrameSource, SourceError, to_rgb_frame
 
-#: Consecutive unusable frames (read failures, empty or oddly shaped arrays) before a camera or
-#: stream read raises :class:`SourceError`.
-GARBAGE_LIMIT = 10
+__all__ = ["GARBAGE_LIMIT", "CameraSource", "FolderSource", "Frame", "FrameSource", "SourceError", "StreamSource",
+           "VideoFileSource", "open_source", "to_rgb_frame"]
+
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One captured frame."""
-
-    image: np.ndarray  # HxWx3 uint8 RGB
-    index: int  # sequence number from the source (0, 1, 2, ...)
-    timestamp: float  # time.monotonic() when captured
-
-
-class SourceError(RuntimeError):
-    """A source cannot be opened or stopped delivering usable frames; the message says which and why."""
-
-
-def to_rgb_frame(raw: object, what: str, *, bgr: bool = True) -> np.ndarray:
-    """A decoded frame (BGR(A) as OpenCV gives, RGB(A) with ``bgr=False``, or grey; 8 or 16 bit) as
-    contiguous HxWx3 uint8 RGB; SourceError for garbage (None, empty, odd shape or type)."""
-    if not isinstance(raw, np.ndarray) or raw.size == 0:
-        raise SourceError(f"{what}: garbage frame (no image data)")
-    if raw.ndim == 3 and raw.shape[2] == 1:
-        raw = raw[:, :, 0]
-    if raw.ndim not in (2, 3) or (raw.ndim == 3 and raw.shape[2] not in (3, 4)) or min(raw.shape[:2]) < 1:
-        raise SourceError(f"{what}: garbage frame of shape {raw.shape}")
-    if raw.dtype == np.uint16:
-        raw = (raw.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
-    elif raw.dtype != np.uint8:
-        raise SourceError(f"{what}: garbage frame of pixel type {raw.dtype}")
-    if raw.ndim == 2:
-        return cv2.cvtColor(raw, cv2.COLOR_GRAY2RGB)
-    if bgr:
-        return cv2.cvtColor(raw, cv2.COLOR_BGRA2RGB if raw.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    return np.ascontiguousarray(raw[:, :, :3])
 
 
 @contextmanager
 def _quiet_opencv():
     """Silence OpenCV's own warnings while probing a device (we raise a clear error instead)."""
-    logging = getattr(getattr(cv2, "utils", None), "logging", None)
-    if logging is None:
-        yield
-        return
-    previous = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     try:
         yield
     finally:
-        logging.setLogLevel(previous)
-
-
-class FrameSource:
-    """Blocking frame reader.  ``read`` returns the next RGB frame, or None at the end of a file/folder."""
-
-    name: str = "source"
-    #: True: frames arrive on their own clock (a camera, a paced file); a slow consumer misses some.
-    #: False: frames are read on demand, so a consumer can judge every one of them.
-    is_live: bool = True
-
-    def open(self) -> None:
-        raise NotImplementedError
-
-    def read(self) -> np.ndarray | None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> FrameSource:
-        self.open()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name!r})"
+        cv2.utils.logging.setLogLevel(previous)
 
 
 class _CaptureSource(FrameSource):
@@ -118,9 +53,8 @@ class _CaptureSource(FrameSource):
         self.close()
         with _quiet_opencv():
             cap = self._create()
-        if cap is None or not cap.isOpened():
-            if cap is not None:
-                cap.release()
+        if not cap.isOpened():
+            cap.release()
             raise SourceError(self._open_error())
         self._cap = cap
 
@@ -151,15 +85,17 @@ class _CaptureSource(FrameSource):
 
 
 class CameraSource(_CaptureSource):
-    """A local camera by OpenCV index (0 = first); optional requested resolution."""
+    """A local camera by OpenCV index (0 = first); optional requested resolution and OpenCV backend
+    (e.g. ``cv2.CAP_DSHOW`` on Windows, which opens faster than the default there)."""
 
-    def __init__(self, index: int, *, width: int | None = None, height: int | None = None) -> None:
+    def __init__(self, index: int, *, width: int | None = None, height: int | None = None,
+                 backend: int = cv2.CAP_ANY) -> None:
         super().__init__()
-        self.index, self.width, self.height = int(index), width, height
+        self.index, self.width, self.height, self.backend = int(index), width, height, backend
         self.name = f"camera {self.index}"
 
     def _create(self) -> cv2.VideoCapture:
-        cap = cv2.VideoCapture(self.index)
+        cap = cv2.VideoCapture(self.index, self.backend)
         if cap.isOpened():
             if self.width:
                 cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
@@ -176,13 +112,10 @@ class CameraSource(_CaptureSource):
 def _redact(url: str) -> str:
     """The URL with any password replaced by *** (names end up in logs and on screens)."""
     try:
-        parts = urlsplit(url)
+        password = urlsplit(url).password
     except ValueError:
         return url
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    return url.replace(f":{password}@", ":***@", 1) if password else url
 
 
 class StreamSource(_CaptureSource):
@@ -320,7 +253,8 @@ def open_source(spec: str | int | Path, **kw) -> FrameSource:
     a stream, an existing video file, an existing folder (or image file) a slideshow.
 
     Keyword arguments go to the chosen source (``realtime``, ``loop``, ``interval_s``, ``width``,
-    ...); those it does not take are ignored, so callers can pass one set for any spec.
+    ...); those it does not take are ignored, so callers can pass one set for any spec
+    (``realtime=False`` reads a folder on demand, like a video file).
     """
     if isinstance(spec, bool):
         raise SourceError(f"not a frame source: {spec!r}")
@@ -331,6 +265,8 @@ def open_source(spec: str | int | Path, **kw) -> FrameSource:
         return _build(StreamSource, text, kw)
     path = Path(text).expanduser()
     if path.is_dir() or (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES):
+        if kw.get("realtime") is False:  # as fast as possible: every image, on demand
+            kw = {**kw, "interval_s": 0.0}
         return _build(FolderSource, path, kw)
     if path.is_file():
         return _build(VideoFileSource, path, kw)

@@ -26,8 +26,8 @@ while True:
 def test_append_rows_count_export(tmp_path):
     log = InspectionLog()  # default place: the user data folder (HAMACHO_HOME in tests)
     assert log.path == default_log_path() == user_data_dir() / "inspection_log.sqlite" and log.path.is_file()
-    ids = [log.append("camera 0", "m.hmc", 10.0 + i, 0.1 * i, v, image_path=tmp_path / f"{i}.png" if v != "OK" else None,
-                      timestamp=1_700_000_000 + i)
+    ids = [log.append("camera 0", "m.hmc", 10.0 + i, 0.1 * i, v, timestamp=1_700_000_000 + i,
+                      image_path=tmp_path / f"{i}.png" if v != "OK" else None)
            for i, v in enumerate(["OK", "NG", "OK", "REVIEW", "NG"])]
     assert ids == sorted(ids) and len(set(ids)) == 5
     assert log.count() == 5 and log.count("NG") == 2 and log.count("REVIEW") == 1 and log.count("OK") == 2
