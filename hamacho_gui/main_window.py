@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,15 @@ from hamacho_gui.training_panel import TrainingPanel
 from hamacho_gui.verdicts import Thresholds, verdicts
 from hamacho_gui.viewer import ImageViewer
 from hamacho_gui.workers import TaskRunner
+
+
+def _settle_heap() -> None:
+    """Move everything alive now (libraries, models) out of the cyclic garbage collector's view.
+
+    A full collection walks every tracked object on the GUI thread; with torch and a model loaded that
+    pause reached 450 ms (measured).  Frozen objects are still freed by reference counting.
+    """
+    gc.freeze()
 
 
 class MainWindow(QMainWindow):
@@ -69,6 +79,7 @@ class MainWindow(QMainWindow):
         self.resize(1400, 860)
         self._restore_layout()
         self.statusBar().showMessage("Open a dataset folder to start (File > Open dataset...)")
+        _settle_heap()
 
     # --- assembly ---------------------------------------------------------------------------------
     def _dock(self, title: str, widget, area) -> QDockWidget:
@@ -323,6 +334,7 @@ class MainWindow(QMainWindow):
         self.training_panel.set_progress(stage, done, total, eta)
 
     def _on_finished(self, name: str, result) -> None:
+        _settle_heap()
         if name == "scan":
             self.dataset_panel.set_dataset(result)
             self.training_panel.set_dataset_ready(bool(result.train))
