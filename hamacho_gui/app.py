@@ -35,8 +35,20 @@ def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()
     parser = argparse.ArgumentParser(prog="hamacho-gui", description="Hamacho desktop application")
     parser.add_argument("--version", action="version", version=f"hamacho {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="train and export the demo dataset in a temporary folder, then exit "
+                             "(status 0 = the installation works)")
+    parser.add_argument("--self-test-timeout", type=float, default=None, metavar="SECONDS",
+                        help="give up the self-test after this many seconds (default 300)")
     parser.add_argument("dataset", nargs="?", type=Path, help="dataset folder to open at start")
     args = parser.parse_args(argv)
+    if args.self_test:
+        # Before any logging setup: the self-test runs under a temporary HAMACHO_HOME and must not
+        # write to the user's log folder.
+        from hamacho_gui.selftest import DEFAULT_TIMEOUT_S, run_self_test
+
+        timeout = args.self_test_timeout if args.self_test_timeout is not None else DEFAULT_TIMEOUT_S
+        return run_self_test(timeout)
     _setup_logging()
     from PySide6.QtWidgets import QApplication
 
