@@ -229,3 +229,20 @@ def test_model_manager_is_part_of_the_window(qtbot, window, dataset_dir, tmp_pat
         window.model_manager.open_selected()
     wait_task(qtbot, window, "load_model")
     assert window.model.config.backbone == "efficientnet_lite0"
+
+
+def test_settings_persist_between_sessions(qtbot, dataset_dir):
+    from hamacho_gui.settings import settings_path
+
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.open_dataset(dataset_dir)
+    wait_task(qtbot, first, "scan")
+    first.resize(640, 480)  # inside the offscreen screen, which restoreGeometry clamps to
+    first.close()
+    assert settings_path().is_file() and "hamacho_home" in str(settings_path())  # the test's own folder
+    second = MainWindow()
+    qtbot.addWidget(second)
+    assert second.settings.value("last_dataset") == str(dataset_dir)
+    assert (second.width(), second.height()) == (640, 480)
+    second.close()
