@@ -92,7 +92,7 @@ class InspectResult:
     csv_path: Path | None
 
 
-def _unique_stem(path: Path, used: set[str]) -> str:
+def unique_stem(path: Path, used: set[str]) -> str:
     stem = path.stem
     if stem in used:
         stem = f"{path.parent.name}_{path.stem}"
@@ -156,7 +156,7 @@ def inspect_paths(model: AnomalyModel, paths: Sequence[str | Path], *, out_dir: 
                          elapsed)
         if out_dir is not None and save_images:
             row.outputs = save_result_images(model, image, pred.anomaly_maps[0], Path(out_dir),
-                                             _unique_stem(path, used))
+                                             unique_stem(path, used))
         rows.append(row)
         if progress is not None:
             progress("inspect", i + 1, len(files))

@@ -9,7 +9,7 @@ import numpy as np
 
 from hamacho_core.dataset import Dataset, ImageItem, Skipped, collect_images
 from hamacho_core.imageio import read_image
-from hamacho_core.jobs import FitResult, InspectRow, fit_dataset, save_result_images, write_csv
+from hamacho_core.jobs import FitResult, InspectRow, fit_dataset, save_result_images, unique_stem, write_csv
 from hamacho_core.metrics import evaluate
 from hamacho_core.models import AnomalyModel
 from hamacho_core.progress import check_stop
@@ -89,8 +89,7 @@ def export_results(model: AnomalyModel, items: list[ResultItem], verdicts: np.nd
         rows, used = [], set()
         for i, item in enumerate(items):
             check_stop(should_stop, "export")
-            stem = item.path.stem if item.path.stem not in used else f"{item.path.parent.name}_{item.path.stem}"
-            used.add(stem)
+            stem = unique_stem(item.path, used)
             outputs = save_result_images(model, read_image(item.path), item.anomaly_map, out_dir, stem)
             rows.append(InspectRow(item.path, item.raw_score, float(normalised[i]), str(verdicts[i]), 0.0, outputs))
             progress("export", i + 1, len(items))
