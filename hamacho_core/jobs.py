@@ -19,6 +19,7 @@ from hamacho_core.dataset import Dataset, ImageItem, Skipped, collect_images
 from hamacho_core.imageio import read_image, write_image
 from hamacho_core.metrics import Metrics, evaluate
 from hamacho_core.models import AnomalyModel, FitReport, ValidationSet, create_model
+from hamacho_core.models.base import holdout_indices
 from hamacho_core.progress import ProgressFn, StopFn, check_stop
 
 CSV_FIELDS = ("path", "raw_score", "normalized_score", "verdict", "time_ms")
@@ -29,15 +30,6 @@ class FitResult:
     model: AnomalyModel
     report: FitReport
     training: dict  # summary stored in the model file
-
-
-def _split_holdout(items: list[ImageItem], fraction: float, seed: int) -> tuple[list[ImageItem], list[ImageItem]]:
-    if len(items) < 5:
-        return items, []
-    n_hold = max(1, int(round(fraction * len(items))))
-    order = np.random.default_rng(seed).permutation(len(items))
-    held = set(order[:n_hold].tolist())
-    return ([it for i, it in enumerate(items) if i not in held], [it for i, it in enumerate(items) if i in held])
 
 
 def _read_mask(item: ImageItem) -> np.ndarray | None:
@@ -56,7 +48,9 @@ def fit_dataset(dataset: Dataset, kind: str = "patchcore", *, holdout_fraction: 
     known.  MVTec's ``test/`` is left for evaluation, so its thresholds use the good-only rule.
     """
     model = create_model(kind, **config)
-    train, held = _split_holdout(list(dataset.train), holdout_fraction, model.config.seed)
+    held_idx = set(holdout_indices(len(dataset.train), holdout_fraction, model.config.seed))
+    train = [it for i, it in enumerate(dataset.train) if i not in held_idx]
+    held = [it for i, it in enumerate(dataset.train) if i in held_idx]
     val_items = held + ([it for it in dataset.test if it.label == 1] if dataset.layout == "hamacho" else [])
     validation = None
     if val_items:

@@ -102,6 +102,15 @@ class NotFittedError(RuntimeError):
     pass
 
 
+def holdout_indices(n: int, fraction: float, seed: int) -> list[int]:
+    """Sorted indices of the good images held out for thresholds: a seeded ``fraction`` (at least
+    one) when there are 5 or more images, none otherwise."""
+    if n < 5:
+        return []
+    n_hold = max(1, int(round(fraction * n)))
+    return sorted(np.random.default_rng(seed).permutation(n)[:n_hold].tolist())
+
+
 class AnomalyModel:
     """Base class: subclasses implement ``_fit_features`` and ``_raw_scores``."""
 
@@ -182,15 +191,12 @@ class AnomalyModel:
         return FitReport(len(train), len(validation.images), source, time.perf_counter() - started, details)
 
     def _holdout(self, images: list[ImageLike]) -> tuple[list[ImageLike], ValidationSet, str]:
-        n = len(images)
-        if n < 5:
-            return images, ValidationSet(images, [0] * n), " (calibrated on training images: optimistic)"
-        n_hold = max(1, int(round(self.config.holdout_fraction * n)))
-        order = np.random.default_rng(self.config.seed).permutation(n)
-        held = sorted(order[:n_hold].tolist())
+        held = holdout_indices(len(images), self.config.holdout_fraction, self.config.seed)
+        if not held:
+            return images, ValidationSet(images, [0] * len(images)), " (calibrated on training images: optimistic)"
         held_set = set(held)
         train = [img for i, img in enumerate(images) if i not in held_set]
-        return train, ValidationSet([images[i] for i in held], [0] * n_hold), f" ({n_hold} good images held out)"
+        return train, ValidationSet([images[i] for i in held], [0] * len(held)), f" ({len(held)} good images held out)"
 
     def raw_predict(self, images: Sequence[ImageLike], progress: ProgressFn | None = None,
                     should_stop: StopFn | None = None) -> tuple[np.ndarray, np.ndarray]:
