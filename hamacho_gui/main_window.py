@@ -16,6 +16,7 @@ from hamacho_core.imageio import read_image
 from hamacho_core.model_io import load_model, save_model
 from hamacho_core.models import AnomalyModel
 from hamacho_gui import tasks
+from hamacho_gui.about import show_about
 from hamacho_gui.dataset_panel import DatasetPanel
 from hamacho_gui.live_panel import LivePanel
 from hamacho_gui.model_manager import ModelManagerPanel
@@ -114,8 +115,7 @@ class MainWindow(QMainWindow):
         review_menu.addAction(add_good)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About Hamacho", self)
-        about.triggered.connect(lambda: QMessageBox.about(
-            self, "About Hamacho", f"Hamacho {__version__}\nVisual anomaly detection for inspection."))
+        about.triggered.connect(lambda: show_about(self))
         help_menu.addAction(about)
 
     def _connect(self) -> None:
