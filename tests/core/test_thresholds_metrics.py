@@ -44,16 +44,22 @@ def score_sets():
 @pytest.mark.parametrize(("scores", "labels"), score_sets())
 def test_f1_optimal_threshold_matches_brute_force(scores, labels):
     t = f1_optimal_threshold(scores, labels)
-    assert t in set(scores.tolist())  # one of the candidate thresholds
+    distinct = np.unique(scores)
+    above, below = distinct[distinct >= t], distinct[distinct < t]
+    if below.size:  # mid-way in the gap between two neighbouring scores
+        assert t == pytest.approx((above.min() + below.max()) / 2)
+    else:
+        assert t == distinct.min()
     assert f1_score(labels.astype(bool), scores >= t) == pytest.approx(brute_best_f1(scores, labels), abs=1e-12)
 
 
 def test_f1_optimal_threshold_separable_hand_checked():
     scores = np.array([0.1, 0.2, 0.3, 0.9, 1.0])
     labels = np.array([0, 0, 0, 1, 1])
-    assert f1_optimal_threshold(scores, labels) == 0.9
+    assert f1_optimal_threshold(scores, labels) == pytest.approx(0.6)  # mid-way between 0.3 and 0.9
     # labels as bool, scores as a list of lists: ravelled
-    assert f1_optimal_threshold([[0.1, 0.2], [0.95, 0.3]], np.array([[False, False], [True, False]])) == 0.95
+    assert f1_optimal_threshold([[0.1, 0.2], [0.95, 0.3]],
+                                np.array([[False, False], [True, False]])) == pytest.approx(0.625)
 
 
 @pytest.mark.parametrize("labels", [[0, 0, 0], [1, 1, 1]])
