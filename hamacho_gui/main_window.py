@@ -25,7 +25,7 @@ from hamacho_gui.roi_tool import RoiTool
 from hamacho_gui.settings import open_settings
 from hamacho_gui.threshold_panel import ThresholdPanel
 from hamacho_gui.training_panel import TrainingPanel
-from hamacho_gui.verdicts import Thresholds, verdicts
+from hamacho_gui.verdicts import Thresholds, display_scale, verdicts
 from hamacho_gui.viewer import ImageViewer
 from hamacho_gui.workers import TaskRunner
 
@@ -273,9 +273,7 @@ class MainWindow(QMainWindow):
 
     def _labels_for(self, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
         scores = np.array([r.raw_score for r in self.results], dtype=np.float64)
-        scale = self.model.image_scale.with_threshold(t.image) if t.image != self.model.image_scale.threshold \
-            else self.model.image_scale
-        return verdicts(scores, t), scale.normalize(scores)
+        return verdicts(scores, t), display_scale(self.model.image_scale, t.image).normalize(scores)
 
     def apply_thresholds(self, t: Thresholds) -> None:
         """Re-label every result and redraw the current mask, without running the model."""
@@ -305,8 +303,7 @@ class MainWindow(QMainWindow):
             self.show_error(str(exc))
             return
         t = self.current_thresholds
-        scale = self.model.pixel_scale.with_threshold(t.pixel) if t.pixel != self.model.pixel_scale.threshold \
-            else self.model.pixel_scale
+        scale = display_scale(self.model.pixel_scale, t.pixel)
         verdict = str(self.results_panel.model.verdicts[row])
         norm, pred, gt = self._image_maps(item, image.shape[0], image.shape[1], scale, t.pixel)
         self.viewer.show_result(image, norm, pred, gt, title=f"{item.path.name}   score {item.raw_score:.4g}",

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hamacho_core.thresholds import ScoreScale
+from hamacho_core.thresholds import NG, OK, REVIEW, ScoreScale, verdict_labels
 
-OK, NG, REVIEW = "OK", "NG", "REVIEW"
+__all__ = ["NG", "OK", "REVIEW", "Thresholds", "defect_pixels", "display_scale", "verdicts"]
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,7 @@ class Thresholds:
 def verdicts(scores: np.ndarray, t: Thresholds) -> np.ndarray:
     """Verdict (``OK``/``NG``/``REVIEW``) of every raw image score, as a numpy array of ``str``
     with the shape of ``scores``."""
-    scores = np.asarray(scores, dtype=np.float64)
-    ng = ~(scores < t.image)  # NaN compares False -> NG
-    out = np.full(scores.shape, OK, dtype="<U6")
-    if t.review is not None:
-        out[scores >= t.review] = REVIEW
-    out[ng] = NG
-    return out
+    return verdict_labels(scores, t.image, t.review)
 
 
 def defect_pixels(anomaly_map: np.ndarray, t: Thresholds) -> np.ndarray:

@@ -18,9 +18,9 @@ from hamacho_core.features import resolve_device
 from hamacho_core.imageio import read_image
 from hamacho_core.preprocess import Preprocess
 from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
+from hamacho_core.thresholds import NG, OK, REVIEW
 
 ImageLike = np.ndarray | str | Path
-OK, NG, REVIEW = "OK", "NG", "REVIEW"
 
 
 @dataclass
@@ -265,14 +265,14 @@ class AnomalyModel:
         if self.image_scale is None:
             raise NotFittedError("the model has no thresholds: fit or calibrate it first")
         scores, maps = self.raw_predict(images, progress=progress, should_stop=should_stop)
+        labels = thresholds.verdict_labels(scores, self.image_scale.threshold, self.review_threshold)
         return Prediction(
             image_scores=scores,
             norm_image_scores=self.image_scale.normalize(scores),
             anomaly_maps=maps,
             masks=maps >= self.pixel_scale.threshold,
-            is_anomalous=scores >= self.image_scale.threshold,
-            needs_review=(scores >= self.review_threshold) & (scores < self.image_scale.threshold)
-            if self.review_threshold is not None else np.zeros(len(scores), bool),
+            is_anomalous=labels == NG,
+            needs_review=labels == REVIEW,
         )
 
 
