@@ -21,7 +21,7 @@ from contextlib import contextmanager
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from hamacho_core.metrics import evaluate, roc
 from hamacho_core.thresholds import ScoreScale
+from hamacho_gui.plot_style import plot_background, plot_foreground, themed_plot
 from hamacho_gui.verdicts import Thresholds, display_scale
 
 STEPS = 1000  #: slider positions 0..STEPS map linearly onto the raw range
@@ -262,16 +263,16 @@ class ThresholdPanel(QWidget):
         root.addWidget(box)
 
         # Histogram of raw image scores with the draggable threshold lines.
-        self.histogram_plot = self._make_plot(small, "raw image score", "images")
+        self.histogram_plot = themed_plot(self, small, "raw image score", "images")
         self.histogram_plot.setMinimumHeight(150)
         self.image_line = pg.InfiniteLine(
             angle=90, movable=True, pen=pg.mkPen(IMAGE_LINE_COLOR, width=2),
             hoverPen=pg.mkPen(IMAGE_LINE_COLOR, width=4), label="NG ≥ {value:.4g}",
-            labelOpts={"position": 0.92, "color": IMAGE_LINE_COLOR, "fill": self._plot_background(160)})
+            labelOpts={"position": 0.92, "color": IMAGE_LINE_COLOR, "fill": plot_background(self, 160)})
         self.review_line = pg.InfiniteLine(
             angle=90, movable=True, pen=pg.mkPen(REVIEW_LINE_COLOR, width=2, style=Qt.PenStyle.DashLine),
             hoverPen=pg.mkPen(REVIEW_LINE_COLOR, width=4), label="review ≥ {value:.4g}",
-            labelOpts={"position": 0.72, "color": REVIEW_LINE_COLOR, "fill": self._plot_background(160)})
+            labelOpts={"position": 0.72, "color": REVIEW_LINE_COLOR, "fill": plot_background(self, 160)})
         for line in (self.image_line, self.review_line):
             line.setZValue(10)
             line.label.setFont(small)
@@ -290,14 +291,14 @@ class ThresholdPanel(QWidget):
         root.addWidget(self.legend_label)
 
         # ROC curve with the operating point.
-        self.roc_plot = self._make_plot(small, "false-positive rate", "true-positive rate")
+        self.roc_plot = themed_plot(self, small, "false-positive rate", "true-positive rate")
         self.roc_plot.setMinimumHeight(150)
         self.roc_plot.setXRange(0.0, 1.0, padding=0.04)
         self.roc_plot.setYRange(0.0, 1.0, padding=0.04)
-        diagonal = pg.PlotDataItem([0.0, 1.0], [0.0, 1.0], pen=pg.mkPen(self._plot_foreground(90), width=1,
+        diagonal = pg.PlotDataItem([0.0, 1.0], [0.0, 1.0], pen=pg.mkPen(plot_foreground(self, 90), width=1,
                                                                           style=Qt.PenStyle.DashLine))
         self._roc_curve = pg.PlotDataItem(pen=pg.mkPen(QColor(40, 110, 200), width=2))
-        self.roc_marker = pg.ScatterPlotItem(size=11, pen=pg.mkPen(self._plot_foreground(255), width=1),
+        self.roc_marker = pg.ScatterPlotItem(size=11, pen=pg.mkPen(plot_foreground(self, 255), width=1),
                                              brush=pg.mkBrush(IMAGE_LINE_COLOR))
         self.roc_marker.setZValue(10)
         for item in (diagonal, self._roc_curve, self.roc_marker):
@@ -349,35 +350,6 @@ class ThresholdPanel(QWidget):
         for line, handler in ((self.image_line, self._on_image_line), (self.review_line, self._on_review_line)):
             line.sigPositionChanged.connect(handler)
             line.sigPositionChangeFinished.connect(handler)
-
-    def _plot_background(self, alpha: int = 255) -> QColor:
-        color = QColor(self.palette().color(QPalette.ColorRole.Base))
-        color.setAlpha(alpha)
-        return color
-
-    def _plot_foreground(self, alpha: int = 255) -> QColor:
-        color = QColor(self.palette().color(QPalette.ColorRole.Text))
-        color.setAlpha(alpha)
-        return color
-
-    def _make_plot(self, font: QFont, x_label: str, y_label: str) -> pg.PlotWidget:
-        plot = pg.PlotWidget(background=self._plot_background())
-        plot.setMenuEnabled(False)
-        plot.setMouseEnabled(x=False, y=False)
-        plot.hideButtons()
-        item = plot.getPlotItem()
-        item.showGrid(x=True, y=True, alpha=0.15)
-        fg = self._plot_foreground()
-        size = f"{font.pointSizeF():g}pt"
-        for name, text in (("bottom", x_label), ("left", y_label)):
-            axis = item.getAxis(name)
-            axis.setPen(pg.mkPen(self._plot_foreground(140)))
-            axis.setTextPen(pg.mkPen(fg))
-            axis.setStyle(tickFont=font, tickTextOffset=3)
-            axis.setLabel(text, **{"font-size": size})
-        item.getAxis("left").setWidth(36)
-        item.getAxis("left").setStyle(maxTickLevel=0)  # major ticks only: no "1 2 3 ... 15" ladder
-        return plot
 
     def _legend_html(self) -> str:
         """Colour key of the histogram, for the classes present (all three before any data)."""
