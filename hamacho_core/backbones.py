@@ -7,6 +7,9 @@ Weights are resolved in this order, and random weights are only ever used when a
 3. torchvision's normal cache (``torch.hub.get_dir()/checkpoints``);
 4. torchvision's download, when allowed and online;
 5. otherwise :class:`WeightsUnavailableError`, saying how to import the file on an offline station.
+
+torch is optional: without it, the bundled backbone (and backbones exported earlier) are described by
+their runtime graphs' layer tables, and anything that needs to build a network says that it needs torch.
 """
 
 from __future__ import annotations
@@ -21,14 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-import torchvision
-from torch import nn
-from torchvision.models import feature_extraction
-
-from hamacho_core import efficientnet_lite
+from hamacho_core import efficientnet_lite, graphs
 from hamacho_core.paths import user_data_dir
+from hamacho_core.runtime import torch_available
+
+if TYPE_CHECKING:
+    from torch import nn
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -72,17 +75,34 @@ class BackboneSpec:
         return match.group(1) if match else None
 
 
+class TorchRequiredError(RuntimeError):
+    """This needs the optional torch add-on (``pip install "hamacho[torch]"``)."""
+
+
+def require_torch(what: str) -> None:
+    if not torch_available():
+        raise TorchRequiredError(f"{what} needs the optional PyTorch add-on, which is not installed here "
+                                 f"(pip install \"hamacho[torch]\"); the bundled efficientnet_lite0 works without it")
+
+
 def _load_torchvision_state(model: nn.Module, path: Path) -> None:
+    import torch
+
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
 
 
 def _load_lite0(model: nn.Module, path: Path) -> None:
+    import torch
+
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(efficientnet_lite.convert_state_dict(state), strict=True)
 
 
 def _torchvision_spec(name: str) -> BackboneSpec:
+    require_torch(f"backbone {name!r}")
+    import torchvision
+
     try:
         builder = torchvision.models.get_model_builder(name)
     except ValueError as exc:
@@ -139,7 +159,11 @@ def imported_weights_dir() -> Path:
 
 
 def torchvision_cache_dir() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints"
+    """torch's hub cache (``torch.hub.get_dir()`` rules, without importing torch)."""
+    if os.environ.get("TORCH_HOME"):
+        return Path(os.environ["TORCH_HOME"]) / "hub" / "checkpoints"
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "torch" / "hub" / "checkpoints"
 
 
 def file_sha256(path: Path) -> str:
@@ -193,6 +217,9 @@ def resolve_weights(name: str, *, allow_download: bool = True) -> Path:
         raise WeightsUnavailableError(f"bundled weights of {name!r} are missing: reinstall hamacho")
     if not allow_download:
         raise WeightsUnavailableError(_offline_help(spec))
+    require_torch("downloading weights")
+    import torch
+
     try:
         torch.hub.load_state_dict_from_url(spec.weights_url, map_location="cpu", check_hash=True,
                                            weights_only=True)
@@ -257,6 +284,8 @@ class LayerInfo:
 
 def _candidate_nodes(model: nn.Module, tracer_kwargs: dict, max_depth: int) -> list[str]:
     """Module prefixes (up to ``max_depth`` levels) of the graph's nodes, in execution order."""
+    from torchvision.models import feature_extraction
+
     _, eval_nodes = feature_extraction.get_graph_node_names(model, tracer_kwargs=tracer_kwargs)
     modules = dict(model.named_modules())
     last_seen: dict[str, int] = {}
@@ -271,11 +300,23 @@ def _candidate_nodes(model: nn.Module, tracer_kwargs: dict, max_depth: int) -> l
 
 @lru_cache(maxsize=32)
 def list_layers(name: str, max_depth: int = 2, probe_size: int = 224) -> tuple[LayerInfo, ...]:
-    """Selectable feature layers of a backbone, from its FX graph, with channels and stride.
+    """Selectable feature layers of a backbone with channels and stride: from its FX graph when torch
+    is installed (any layer can then be exported), else the layers of its bundled or exported
+    runtime graph."""
+    if torch_available():
+        return _fx_layers(name, max_depth, probe_size)
+    graph = graphs.find_backbone_graph(name, ())
+    if graph is None:
+        get_spec(name)  # unknown names say so
+        require_torch(f"listing the layers of {name!r}")
+    return tuple(LayerInfo(n, c, s) for n, c, s in graph.layers)
 
-    Shapes are probed with forward hooks, i.e. exactly each module's own output, which is what
-    the feature extractor returns when that layer is chosen.
-    """
+
+def _fx_layers(name: str, max_depth: int, probe_size: int) -> tuple[LayerInfo, ...]:
+    """Layers from the FX graph.  Shapes are probed with forward hooks, i.e. exactly each module's own
+    output, which is what the feature extractor returns when that layer is chosen."""
+    import torch
+
     spec = get_spec(name)
     with torch.device("meta"):  # shapes only: no memory for weights or activations
         model = spec.build().eval()

@@ -52,7 +52,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         progress.close()
         print(dataset.summary())
         config = {"backbone": args.backbone, "image_size": args.image_size, "device": args.device,
-                  "center_crop": args.center_crop}
+                  "center_crop": args.center_crop, "runtime": args.runtime, "threads": args.threads}
         if args.layers:
             config["layers"] = tuple(layer.strip() for layer in args.layers.split(",") if layer.strip())
         if args.model == "patchcore":
@@ -78,7 +78,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     from hamacho_core.jobs import inspect_paths
     from hamacho_core.model_io import load_model
 
-    model = load_model(args.model, device=args.device)
+    model = load_model(args.model, device=args.device, runtime=args.runtime, threads=args.threads)
     out_dir = args.out or Path("results")
     progress = TqdmProgress()
     try:
@@ -101,7 +101,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from hamacho_core.jobs import evaluate_dataset, write_eval_plots
     from hamacho_core.model_io import load_model
 
-    model = load_model(args.model, device=args.device)
+    model = load_model(args.model, device=args.device, runtime=args.runtime, threads=args.threads)
     progress = TqdmProgress()
     try:
         dataset = load_dataset(args.data, progress=progress)
@@ -149,7 +149,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
           f"with the bundled {args.backbone} backbone...")
     try:
         result = run_demo(args.dir, model=args.model, category=args.category, backbone=args.backbone,
-                          image_size=args.image_size, progress=progress)
+                          image_size=args.image_size, progress=progress, runtime=args.runtime, threads=args.threads)
     finally:
         progress.close()
     r = result.fit.report
@@ -162,21 +162,62 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_backbones(args: argparse.Namespace) -> int:
-    from hamacho_core import backbones
+    from hamacho_core import backbones, graphs
 
     if args.import_weights:
         name, file = args.import_weights
         target = backbones.import_weights(name, Path(file))
         print(f"Imported {file} for {name} -> {target}")
         return 0
+    if args.export:
+        backbones.require_torch("exporting a backbone")
+        from hamacho_core import torch_backend
+
+        layers = [layer.strip() for layer in args.layers.split(",") if layer.strip()] if args.layers else None
+        graph = torch_backend.ensure_backbone_graph(args.export, layers, allow_download=not args.offline)
+        print(f"Runtime graph of {args.export} ({', '.join(graph.layer_names)}): {graph.path} "
+              f"({graph.path.stat().st_size / 1e6:.1f} MB, {graph.source})")
+        return 0
     for name in backbones.available_names():
-        status = backbones.weights_status(name)
-        layers = ", ".join(f"{info.name}({info.channels}@/{info.stride})" for info in backbones.list_layers(name)
-                           if info.name.count(".") == min(i.name.count(".") for i in backbones.list_layers(name)))
-        where = f" {status.path}" if status.path else ""
-        print(f"{name:20s} weights: {status.state}{where}\n{'':20s} default layers: "
-              f"{', '.join(backbones.default_layers(name))}\n{'':20s} layers: {layers}")
+        try:
+            status = backbones.weights_status(name)
+            infos = backbones.list_layers(name)
+        except backbones.TorchRequiredError:
+            exported = graphs.find_backbone_graph(name, ())
+            print(f"{name:20s} needs the PyTorch add-on to export it"
+                  + (f" (exported graph here: {exported.path})" if exported else ""))
+            continue
+        depth = min(info.name.count(".") for info in infos)
+        layers = ", ".join(f"{info.name}({info.channels}@/{info.stride})" for info in infos
+                           if info.name.count(".") == depth)
+        where = f" {status.path}" if status.path and status.path.is_file() else ""
+        graph = graphs.find_backbone_graph(name, ())
+        runtime = f"{graph.source} graph {graph.path.name}" if graph else "none yet (exported at the first fit)"
+        print(f"{name:20s} weights: {status.state}{where}\n{'':20s} runtime graph: {runtime}\n"
+              f"{'':20s} default layers: {', '.join(backbones.default_layers(name))}\n{'':20s} layers: {layers}")
     return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from hamacho_core.export import export_model
+    from hamacho_core.model_io import load_model
+
+    model = load_model(args.model, threads=args.threads)
+    out = args.out or Path(f"{args.model.stem}_{args.format}")
+    files = export_model(model, out, fmt=args.format, name=args.model.name)
+    print(f"Exported {args.model} to {out}: {', '.join(f.name for f in files)} (see {out / 'README.md'})")
+    return 0
+
+
+def add_runtime_options(parser: argparse.ArgumentParser, default_runtime: str | None = "auto") -> None:
+    """``--runtime`` and ``--threads`` (shared by fit, inspect, eval, demo and live)."""
+    from hamacho_core.runtime import RUNTIMES
+
+    parser.add_argument("--runtime", choices=RUNTIMES, default=default_runtime,
+                        help="onnxruntime (CPU, no torch needed), torch (CUDA; needs the torch add-on) or auto"
+                             + (" (default: as saved)" if default_runtime is None else " (default)"))
+    parser.add_argument("--threads", type=int, default=None,
+                        help="runtime threads (default: HAMACHO_THREADS or the CPU count, at most 4)")
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:
@@ -203,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--center-crop", type=int, default=None)
     fit.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     fit.add_argument("--offline", action="store_true", help="never try to download backbone weights")
+    add_runtime_options(fit)
     fit.set_defaults(func=_cmd_fit)
 
     inspect = sub.add_parser("inspect", help="judge images (files or folders) with a model; writes a CSV")
@@ -212,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--save-images", action="store_true", help="also write overlay, map and mask images")
     inspect.add_argument("--recursive", action="store_true", help="look into sub-folders too")
     inspect.add_argument("--device", default=None, help="cpu, cuda or auto (default: as saved)")
+    add_runtime_options(inspect, None)
     inspect.set_defaults(func=_cmd_inspect)
 
     ev = sub.add_parser("eval", help="metrics of a model on a labelled dataset (JSON, text, ROC, histogram)")
@@ -219,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("data", type=Path)
     ev.add_argument("--out", type=Path, help="output folder (default: ./eval)")
     ev.add_argument("--device", default=None)
+    add_runtime_options(ev, None)
     ev.set_defaults(func=_cmd_eval)
 
     demo = sub.add_parser("demo", help="generate demo data, fit it with the bundled backbone, inspect it")
@@ -228,7 +272,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--category", choices=("part", "texture"), default="part")
     demo.add_argument("--backbone", default="efficientnet_lite0")
     demo.add_argument("--image-size", type=int, default=256)
+    add_runtime_options(demo)
     demo.set_defaults(func=_cmd_demo)
+
+    export = sub.add_parser("export", help="write a model as ONNX graph + arrays + JSON for a line application")
+    export.add_argument("model", type=Path, help="model file (.hmc)")
+    export.add_argument("--format", choices=("onnx",), default="onnx")
+    export.add_argument("--out", type=Path, help="output folder (default: MODEL_onnx)")
+    export.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
+    export.set_defaults(func=_cmd_export)
 
     gui = sub.add_parser("gui", help="start the desktop application (same as hamacho-gui)")
     gui.add_argument("gui_args", nargs="*", help="optional dataset folder to open")
@@ -237,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     bb = sub.add_parser("backbones", help="list backbones, their weights on this machine and layers")
     bb.add_argument("--import", dest="import_weights", nargs=2, metavar=("NAME", "FILE"),
                     help="import a weights file for an offline machine (hash-checked)")
+    bb.add_argument("--export", metavar="NAME",
+                    help="export a backbone's runtime graph once (needs the torch add-on); fit does it by itself")
+    bb.add_argument("--layers", help="with --export: comma-separated layers (default: PatchCore's and PaDiM's)")
+    bb.add_argument("--offline", action="store_true", help="with --export: never download weights")
     bb.set_defaults(func=_cmd_backbones)
 
     from hamacho_core.live.cli_live import add_live_parser  # light: the live command's code loads when run

@@ -27,7 +27,7 @@ class DemoResult:
 
 def run_demo(root: Path, *, model: str = "patchcore", category: str = "part", backbone: str = "efficientnet_lite0",
              image_size: int = 256, progress: ProgressFn | None = None,
-             should_stop: StopFn | None = None) -> DemoResult:
+             should_stop: StopFn | None = None, **config) -> DemoResult:
     """``root/train`` (30 good + 6 defective to set thresholds) and ``root/test`` (10 good + 12 defective,
     other instances) in the hamacho layout; model in ``root/model.hmc``; results in ``root/results``."""
     root = Path(root)
@@ -36,7 +36,7 @@ def run_demo(root: Path, *, model: str = "patchcore", category: str = "part", ba
     synthetic.write_dataset(root / "test", category=category, n_train_good=0, n_test_good=10, n_test_bad=12,
                             size=image_size, seed=1)
     fitted = fit_dataset(load_dataset(root / "train"), model, backbone=backbone, image_size=image_size,
-                         progress=progress, should_stop=should_stop)
+                         progress=progress, should_stop=should_stop, **config)
     model_path = save_model(fitted.model, root / "model.hmc", training=fitted.training)
     results = root / "results"
     inspection = inspect_paths(fitted.model, [root / "test" / "good", root / "test" / "bad"], out_dir=results,

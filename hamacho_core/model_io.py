@@ -1,16 +1,24 @@
 """Portable model files (``.hmc``): one safetensors file per fitted model.
 
-Tensors are the model's :meth:`~AnomalyModel.state_arrays`; the safetensors header's
+Tensors are the model's :meth:`~AnomalyModel.state_arrays` and (schema 2) ``runtime_graph``, the
+ONNX embedding graph the model was fitted with, as bytes: a model moved to another PC judges
+identically without that PC having the backbone's weights or torch.  The safetensors header's
 ``__metadata__`` holds one key, ``hamacho_manifest``, a JSON document describing everything else
-(model kind and config, backbone and the sha256 of its weights file, preprocessing, thresholds,
-training information).  safetensors holds only raw numbers and text: reading a model file never
+(model kind and config, backbone and the sha256 of its weights file, the graph's sha256 and a sha256
+of every tensor, preprocessing, thresholds, training information).  Loading verifies every checksum,
+so flipped bytes are refused.  safetensors holds only raw numbers and text: reading a model file never
 unpickles and never executes code.  Saving is atomic (temporary file, fsync, rename).
+
+Schema 1 files (no graph) still load: their graph is rebuilt from the bundled or an exported backbone
+graph exported from the same weights (or with torch).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import math
 import os
 import re
 import types
@@ -24,13 +32,14 @@ import numpy as np
 import safetensors.numpy
 from safetensors import SafetensorError, safe_open
 
-from hamacho_core import __version__, backbones
+from hamacho_core import __version__, backbones, graphs
 from hamacho_core.models import MODELS, AnomalyModel
 from hamacho_core.models.base import NotFittedError
 from hamacho_core.thresholds import ScoreScale
 
 FORMAT = "hamacho-model"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+GRAPH_TENSOR = "runtime_graph"
 SUFFIX = ".hmc"
 MANIFEST_KEY = "hamacho_manifest"
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
@@ -58,6 +67,7 @@ def save_model(model: AnomalyModel, path: str | os.PathLike, *, training: dict |
     if not model.is_fitted or model.image_scale is None or model.pixel_scale is None:
         raise NotFittedError("the model is not fitted and calibrated: nothing to save")
     arrays = {name: np.ascontiguousarray(arr) for name, arr in model.state_arrays().items()}
+    arrays[GRAPH_TENSOR] = np.frombuffer(model.runtime_graph(), dtype=np.uint8)
     manifest = _build_manifest(model, arrays, training or {})
     metadata = {MANIFEST_KEY: json.dumps(manifest, default=_json_default, ensure_ascii=False)}
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -85,61 +95,135 @@ def read_manifest(path: str | os.PathLike) -> dict:
     return _read_header(Path(path))
 
 
-def load_model(path: str | os.PathLike, *, device: str | None = None, allow_download: bool = False) -> AnomalyModel:
+def load_model(path: str | os.PathLike, *, device: str | None = None, allow_download: bool = False,
+               runtime: str | None = None, threads: int | None = None) -> AnomalyModel:
     """Rebuild a saved model, ready to predict; ``model.manifest`` holds its manifest.
 
-    ``device`` overrides the stored one.  The backbone weights on this machine must be byte-identical
-    (sha256) to those used for training.  Raises :class:`ModelFileError` with a clear message.
+    ``device``, ``runtime`` and ``threads`` override the stored ones.  The model runs the graph stored
+    in the file (no backbone weights needed); the ``torch`` runtime and schema-1 files need the
+    backbone's weights on this machine, byte-identical (sha256) to those used for training.  Every
+    tensor's checksum is verified.  Raises :class:`ModelFileError` with a clear message.
     """
     path = Path(path)
     manifest = _read_header(path)
     model_cls, config_cls = MODELS[manifest["model"]]
-    config = _config_from(manifest, config_cls, device, allow_download)
+    overrides = {"device": device, "runtime": runtime, "threads": threads}
+    config = _config_from(manifest, config_cls, overrides, allow_download)
     stored = manifest["backbone"]
-    name, weights_info = stored.get("name"), stored.get("weights") or {}
-    if config.backbone != name or not config.pretrained:
+    if config.backbone != stored.get("name") or not config.pretrained:
         raise ModelFileError(f"{path.name} is corrupt: inconsistent backbone settings")
+    arrays = _read_tensors(path, manifest["tensors"])
+    _verify_checksums(path, manifest, arrays)
+    graph = arrays.pop(GRAPH_TENSOR, None)
+    if graph is not None:
+        graph = graph.tobytes()
+    if graph is None or config.resolved_runtime() == "torch":
+        graph = None
+        _check_backbone(path, manifest, config)
+    extra = {"channel_idx": arrays["channel_idx"]} if "channel_idx" in arrays else {}
     try:
-        weights = backbones.resolve_weights(name, allow_download=allow_download)
-    except backbones.WeightsUnavailableError as exc:
-        raise ModelFileError(f"this model needs the pretrained weights of backbone {name!r} "
-                             f"({weights_info.get('filename')}), which are missing on this machine. {exc}") from exc
-    except backbones.UnknownBackboneError as exc:
-        raise ModelFileError(f"this model uses backbone {name!r}, unknown to this Hamacho: {exc}") from exc
-    if _sha256(weights) != weights_info.get("sha256"):
-        raise ModelFileError(
-            f"the backbone weights on this machine differ from those the model was trained with "
-            f"({name}: {weights} has sha256 {_sha256(weights)[:12]}..., the model expects "
-            f"{str(weights_info.get('sha256'))[:12]}...); its scores would be meaningless: retrain or "
-            f"install the original weights file")
-    try:
-        model = model_cls(config)
+        model = model_cls(config, graph, **extra)
+    except graphs.GraphUnavailableError as exc:
+        raise ModelFileError(f"{path.name}: {exc}") from exc
     except (KeyError, ValueError) as exc:
         raise ModelFileError(f"{path.name}: the stored model cannot be built here ({exc})") from exc
     if list(model.layers) != list(manifest["layers"]):
         raise ModelFileError(f"{path.name}: stored layers {manifest['layers']} do not match {list(model.layers)}")
-    arrays = _read_tensors(path, manifest["tensors"])
     try:
         model.load_state_arrays(arrays)
-        model.image_scale = ScoreScale.from_dict(manifest["thresholds"]["image"])
-        model.pixel_scale = ScoreScale.from_dict(manifest["thresholds"]["pixel"])
-        review = manifest["thresholds"].get("review")
+        thresholds = manifest["thresholds"]
+        model.image_scale = ScoreScale.from_dict(thresholds["image"])
+        model.pixel_scale = ScoreScale.from_dict(thresholds["pixel"])
+        review = thresholds.get("review")
         model.review_threshold = None if review is None else float(review)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path.name} is corrupt: its stored state does not fit the model ({exc})") from exc
+    _check_finite(path, model)
     model.manifest = manifest
     return model
+
+
+def _check_backbone(path: Path, manifest: dict, config) -> None:
+    """For the torch runtime and schema-1 files: the local backbone must be the one trained with.
+
+    Without torch, a bundled or exported backbone graph made from the same weights (sha256) stands in.
+    """
+    name, weights_info = config.backbone, manifest["backbone"].get("weights") or {}
+    expected = weights_info.get("sha256")
+    if config.resolved_runtime() != "torch":
+        graph = graphs.find_backbone_graph(name, manifest["layers"], expected)
+        if graph is not None and graph.weights_sha256 == expected:
+            return
+    try:
+        weights = backbones.resolve_weights(name, allow_download=config.allow_download)
+    except backbones.WeightsUnavailableError as exc:
+        raise ModelFileError(f"this model needs the pretrained weights of backbone {name!r} "
+                             f"({weights_info.get('filename')}), which are missing on this machine. {exc}") from exc
+    except backbones.TorchRequiredError as exc:
+        raise ModelFileError(f"{path.name} (an older model file without its runtime graph): {exc}") from exc
+    except backbones.UnknownBackboneError as exc:
+        raise ModelFileError(f"this model uses backbone {name!r}, unknown to this Hamacho: {exc}") from exc
+    if not weights.is_file():
+        raise ModelFileError(f"this model needs the pretrained weights of backbone {name!r}, which are missing here")
+    if _sha256(weights) != expected:
+        raise ModelFileError(
+            f"the backbone weights on this machine differ from those the model was trained with "
+            f"({name}: {weights} has sha256 {_sha256(weights)[:12]}..., the model expects "
+            f"{str(expected)[:12]}...); its scores would be meaningless: retrain or "
+            f"install the original weights file")
+
+
+def _verify_checksums(path: Path, manifest: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Schema 2: every tensor's sha256 and the graph's must match the manifest (flipped bytes are refused)."""
+    if manifest["schema_version"] < 2:
+        return
+    checksums = manifest.get("checksums")
+    runtime = manifest.get("runtime")
+    if not isinstance(checksums, dict) or set(checksums) != set(arrays) or not isinstance(runtime, dict):
+        raise ModelFileError(f"{path.name} is corrupt: its checksums are missing")
+    for key, array in arrays.items():
+        if hashlib.sha256(array.tobytes()).hexdigest() != checksums[key]:
+            raise ModelFileError(f"{path.name} is corrupt: the data of {key!r} fails its checksum "
+                                 f"(the file was changed or damaged after it was saved)")
+    if GRAPH_TENSOR not in arrays or checksums[GRAPH_TENSOR] != runtime.get("graph_sha256"):
+        raise ModelFileError(f"{path.name} is corrupt: its runtime graph does not match the manifest")
+
+
+def _check_finite(path: Path, model: AnomalyModel) -> None:
+    values = [model.image_scale.threshold, model.pixel_scale.threshold]
+    values += [getattr(scale, name) for scale in (model.image_scale, model.pixel_scale)
+               for name in ("low", "high") if hasattr(scale, name)]
+    if model.review_threshold is not None:
+        values.append(model.review_threshold)
+    if not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
+        raise ModelFileError(f"{path.name} is corrupt: a threshold or score scale is not a finite number")
 
 
 # --- helpers ------------------------------------------------------------------------------------
 
 
+def _backbone_record(model: AnomalyModel) -> dict:
+    """Name and weights (state, file name, sha256) of the model's backbone: from the weights file when it
+    is here, else from the sidecar of the backbone graph it was exported to."""
+    name = model.config.backbone
+    status = backbones.weights_status(name) if model.runtime == "torch" or backbones.torch_available() else None
+    if status is not None and status.available and status.path.is_file():
+        return {"name": name, "weights": {"state": status.state, "filename": status.path.name,
+                                          "sha256": _sha256(status.path)}}
+    graph = graphs.find_backbone_graph(name, model.layers)
+    if graph is None:
+        raise ValueError(f"the weights file of backbone {name!r} is no longer on this machine: cannot record it")
+    return {"name": name, "weights": {"state": graph.source, "filename": graph.weights_filename,
+                                      "sha256": graph.weights_sha256}}
+
+
 def _build_manifest(model: AnomalyModel, arrays: dict[str, np.ndarray], training: dict) -> dict:
     name = model.config.backbone
-    status = backbones.weights_status(name)
-    if not status.available:
-        raise ValueError(f"the weights file of backbone {name!r} is no longer on this machine: cannot record it")
-    spec = backbones.get_spec(name)
+    if name == "efficientnet_lite0":
+        mean, std = backbones.efficientnet_lite.MEAN, backbones.efficientnet_lite.STD
+    else:
+        mean, std = backbones.IMAGENET_MEAN, backbones.IMAGENET_STD
+    checksums = {key: hashlib.sha256(a.tobytes()).hexdigest() for key, a in arrays.items()}
     return {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
@@ -148,10 +232,13 @@ def _build_manifest(model: AnomalyModel, arrays: dict[str, np.ndarray], training
         "model": model.kind,
         "config": dataclasses.asdict(model.config),
         "layers": list(model.layers),
-        "backbone": {"name": name, "weights": {"state": status.state, "filename": status.path.name,
-                                               "sha256": _sha256(status.path)}},
+        "backbone": _backbone_record(model),
         "preprocessing": {"image_size": model.config.image_size, "center_crop": model.config.center_crop,
-                          "mean": list(spec.mean), "std": list(spec.std)},
+                          "mean": list(mean), "std": list(std), "normalisation": "inside the runtime graph"},
+        "runtime": {"graph_sha256": checksums[GRAPH_TENSOR], "graph_bytes": int(arrays[GRAPH_TENSOR].size),
+                    "input": graphs.INPUT, "output": graphs.OUTPUT, "opset": graphs.OPSET,
+                    "fitted_with": model.runtime},
+        "checksums": checksums,
         "thresholds": {"image": model.image_scale.to_dict(), "pixel": model.pixel_scale.to_dict(),
                        "review": model.review_threshold},
         "training": training,
@@ -219,7 +306,7 @@ def _read_tensors(path: Path, expected: dict) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _config_from(manifest: dict, config_cls: type, device: str | None, allow_download: bool):
+def _config_from(manifest: dict, config_cls: type, overrides: dict, allow_download: bool):
     """The config dataclass from stored values: known fields only, JSON lists back to tuples."""
     hints = typing.get_type_hints(config_cls)
     values = {}
@@ -230,8 +317,7 @@ def _config_from(manifest: dict, config_cls: type, device: str | None, allow_dow
     if values.get("layers") is None:  # pin the resolved layers: immune to changed defaults
         values["layers"] = tuple(manifest["layers"])
     values["allow_download"] = allow_download
-    if device is not None:
-        values["device"] = device
+    values.update({key: value for key, value in overrides.items() if value is not None})
     try:
         return config_cls(**values)
     except (TypeError, ValueError) as exc:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import faiss
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 class NearestNeighbors:
@@ -19,12 +23,14 @@ class NearestNeighbors:
         self.bank = np.ascontiguousarray(bank, dtype=np.float32)
         if self.bank.ndim != 2 or len(self.bank) == 0:
             raise ValueError("the memory bank must be a non-empty 2-D array")
-        self.device = torch.device(device)
+        self.device = str(device)
         self.query_chunk = query_chunk
         if backend not in ("auto", "faiss", "torch"):
             raise ValueError(f"unknown backend {backend!r}")
-        self.backend = backend if backend != "auto" else ("torch" if self.device.type == "cuda" else "faiss")
+        self.backend = backend if backend != "auto" else ("torch" if self.device.startswith("cuda") else "faiss")
         if self.backend == "torch":
+            import torch
+
             self._bank_t = torch.from_numpy(self.bank).to(self.device)
             self._bank_sq = (self._bank_t * self._bank_t).sum(1)
         else:
@@ -43,7 +49,7 @@ class NearestNeighbors:
         k = min(k, len(self.bank))
         if self.backend == "torch":
             return self._search_torch(queries, k)
-        if isinstance(queries, torch.Tensor):
+        if hasattr(queries, "detach"):  # a torch tensor
             queries = queries.detach().cpu().numpy()
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if queries.shape[1] != self.dim:
@@ -52,6 +58,8 @@ class NearestNeighbors:
         return np.maximum(dist, 0.0), idx
 
     def _search_torch(self, queries: np.ndarray | torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
         q_all = torch.as_tensor(queries, dtype=torch.float32).to(self.device)
         dists, idxs = [], []
         for start in range(0, len(q_all), self.query_chunk):

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 
 
 def to_rgb8(image: np.ndarray) -> np.ndarray:
@@ -156,7 +155,7 @@ class Preprocess:
             out[y0:y1, x0:x1][~inside] = fill
         return out
 
-    def batch(self, images: Sequence[np.ndarray]) -> torch.Tensor:
-        """Bx3xSxS float32 tensor in [0, 1]."""
+    def batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Bx3xSxS float32 array in [0, 1] (the runtime graphs' input)."""
         arr = np.stack([self.image(img) for img in images])
-        return torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255.0)
+        return np.ascontiguousarray(arr.transpose(0, 3, 1, 2), dtype=np.float32) * np.float32(1.0 / 255.0)

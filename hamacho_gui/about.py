@@ -18,12 +18,20 @@ from hamacho_core.paths import user_data_dir
 APP_NAME = "Hamacho"
 
 
-def _torch_version() -> str:
-    try:
-        import torch
-    except Exception as exc:  # noqa: BLE001 - the dialog must open even if torch is broken
-        return f"not available ({exc})"
-    return torch.__version__
+def _runtime_versions() -> str:
+    """ONNX Runtime's version, and torch's only if the add-on is installed (read from its metadata:
+    importing torch would take seconds)."""
+    from importlib import metadata
+
+    def version(dist: str) -> str | None:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    ort = version("onnxruntime") or "missing"
+    torch = version("torch")
+    return f"ONNX Runtime {ort}; PyTorch add-on: {torch or 'not installed (not needed)'}"
 
 
 def about_info() -> dict[str, str]:
@@ -34,7 +42,7 @@ def about_info() -> dict[str, str]:
     return {
         "Application": f"{APP_NAME} {__version__}",
         "Python": platform.python_version(),
-        "PyTorch": _torch_version(),
+        "Runtime": _runtime_versions(),
         "Qt": f"{qVersion()} (PySide6 {pyside_version})",
         "System": f"{platform.system()} {platform.release()} ({platform.machine()})",
         "Installed in": str(Path(sys.executable).resolve().parent) if getattr(sys, "frozen", False)

@@ -43,6 +43,9 @@ def add_live_parser(sub) -> argparse.ArgumentParser:
     live.add_argument("--max-retries", type=int, default=None,
                       help="reconnection attempts in a row before giving up on a lost source (default: forever)")
     live.add_argument("--device", default=None, help="cpu, cuda or auto (default: as saved)")
+    from hamacho_core.cli import add_runtime_options
+
+    add_runtime_options(live, None)
     live.set_defaults(func=cmd_live)
     return live
 
@@ -57,7 +60,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 
     source = open_source(args.source, realtime=args.realtime, loop=args.loop,
                          interval_s=args.interval if args.realtime else 0.0)  # a wrong path fails before loading
-    model = load_model(args.model, device=args.device)
+    model = load_model(args.model, device=args.device, runtime=args.runtime, threads=args.threads)
     log = None if args.no_log else InspectionLog(args.log)
     stop = threading.Event()
     previous = None

@@ -8,16 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torchvision.transforms.functional import gaussian_blur
 
-from hamacho_core import backbones, thresholds
-from hamacho_core.features import resolve_device
+from hamacho_core import backbones, graphs, thresholds
 from hamacho_core.imageio import read_image
 from hamacho_core.preprocess import Preprocess
 from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
+from hamacho_core.runtime import RUNTIMES, OrtEmbedder, torch_available
 from hamacho_core.thresholds import NG, OK, REVIEW
 
 ImageLike = np.ndarray | str | Path
@@ -33,6 +31,11 @@ class ModelConfig:
     center_crop: int | None = None
     blur_sigma: float = 4.0
     device: str = "cpu"
+    #: ``onnxruntime`` (CPU, no torch), ``torch`` (eager; CUDA, random weights) or ``auto``: torch for
+    #: CUDA or random weights, else onnxruntime.
+    runtime: str = "auto"
+    #: Intra-op threads of the runtime; None: ``HAMACHO_THREADS`` or the CPU count, at most 4.
+    threads: int | None = None
     #: Images per forward pass.  On CPU, 1 is fastest (measured: larger batches fall out of cache).
     batch_size: int = 1
     seed: int = 0
@@ -51,6 +54,16 @@ class ModelConfig:
         self.roi = normalize_roi(self.roi)
         if self.layers is not None:
             self.layers = tuple(self.layers)
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ValueError(f"threads must be a whole number >= 1, got {self.threads!r}")
+
+    def resolved_runtime(self) -> str:
+        """The runtime ``auto`` stands for with these settings."""
+        if self.runtime != "auto":
+            return self.runtime
+        return "torch" if (self.device != "cpu" or not self.pretrained) else "onnxruntime"
 
 
 @dataclass
@@ -121,24 +134,42 @@ class AnomalyModel:
     state_attrs: ClassVar[tuple[str, ...]] = ()
     config: ModelConfig
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, graph: bytes | None = None):
         self.config = config
         self.layers = tuple(config.layers or backbones.default_layers(config.backbone, self.kind))
         self.preprocess = Preprocess(config.image_size, config.center_crop, config.roi)
-        self.device = resolve_device(config.device)
+        self.runtime = config.resolved_runtime()
+        if self.runtime == "onnxruntime" and config.device != "cpu":
+            raise ValueError("the onnxruntime runtime runs on the CPU; use runtime 'torch' for CUDA")
+        if self.runtime == "onnxruntime" and not config.pretrained:
+            raise ValueError("random backbone weights (pretrained=False) run on the torch runtime only")
+        self.device = "cpu" if self.runtime == "onnxruntime" else _torch_device(config.device)
         self.image_scale: thresholds.ScoreScale | None = None
         self.pixel_scale: thresholds.ScoreScale | None = None
         #: Optional lower image threshold: scores in [review, image threshold) are sent to human review.
         self.review_threshold: float | None = None
         #: The model file's manifest once saved or loaded (see ``hamacho_core.model_io``).
         self.manifest: dict | None = None
+        self._setup_head()
+        self.embedder = self._make_embedder(graph)
 
     # --- to implement -------------------------------------------------------------------------
+    def _setup_head(self) -> None:
+        """Settle head parameters (e.g. PaDiM's channel subset) before the embedder is built."""
+
+    def _compose_graph(self, backbone_graph: graphs.BackboneGraph) -> bytes:
+        """This model's embedding graph on top of a backbone graph (plain ONNX)."""
+        raise NotImplementedError
+
+    def _torch_embedder(self):
+        """The eager torch embedder (``hamacho_core.torch_backend``)."""
+        raise NotImplementedError
+
     def _fit_features(self, images: Sequence[ImageLike], progress: ProgressFn | None,
                       should_stop: StopFn | None) -> dict:
         raise NotImplementedError
 
-    def _raw_scores(self, batch: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
+    def _raw_scores(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw image scores (B,) and unblurred patch-level maps (B, h, w) for a preprocessed batch."""
         raise NotImplementedError
 
@@ -154,13 +185,49 @@ class AnomalyModel:
         """Restore a fitted state from :meth:`state_arrays` output (shapes are checked)."""
         raise NotImplementedError
 
+    # --- embedding runtime --------------------------------------------------------------------
+    def _make_embedder(self, graph: bytes | None):
+        if graph is not None and self.runtime == "onnxruntime":
+            return OrtEmbedder(graph, self.config.threads)
+        if self.runtime == "torch":
+            backbones.require_torch("the torch runtime")
+            return self._torch_embedder()
+        return OrtEmbedder(self._compose_graph(self._backbone_graph()), self.config.threads)
+
+    def _backbone_graph(self) -> graphs.BackboneGraph:
+        """A bundled or exported backbone graph with this model's layers (exported now, with torch, if
+        there is none yet)."""
+        cfg = self.config
+        found = graphs.find_backbone_graph(cfg.backbone, self.layers)
+        if found is not None:
+            return found
+        if not torch_available():
+            raise graphs.GraphUnavailableError(
+                f"no runtime graph of {cfg.backbone!r} with layers {', '.join(self.layers)} on this machine, and "
+                f"the PyTorch add-on that exports one is not installed: use the bundled efficientnet_lite0 "
+                f"(layers blocks.0-blocks.6), or export the backbone once on a PC with torch "
+                f"(hamacho backbones --export {cfg.backbone} --layers {','.join(self.layers)}) and copy the model")
+        from hamacho_core import torch_backend
+
+        return torch_backend.ensure_backbone_graph(cfg.backbone, self.layers, allow_download=cfg.allow_download)
+
+    def runtime_graph(self) -> bytes:
+        """The embedding graph this model runs (exported from torch for the torch runtime)."""
+        if isinstance(self.embedder, OrtEmbedder):
+            return self.embedder.graph
+        return self._compose_graph(self._backbone_graph())
+
+    def embed(self, batch: np.ndarray) -> np.ndarray:
+        """Patch embeddings (B, D, h, w) of a preprocessed batch (B, 3, S, S)."""
+        return self.embedder(batch)
+
     # --- shared flow --------------------------------------------------------------------------
-    def iter_batches(self, images: Sequence[ImageLike]) -> Iterator[tuple[int, torch.Tensor]]:
-        """(number of images so far, preprocessed batch on the model's device), read lazily."""
+    def iter_batches(self, images: Sequence[ImageLike]) -> Iterator[tuple[int, np.ndarray]]:
+        """(number of images so far, preprocessed batch), read lazily."""
         size = max(1, self.config.batch_size)
         for start in range(0, len(images), size):
             chunk = [read_image(img) if isinstance(img, str | Path) else img for img in images[start:start + size]]
-            yield start + len(chunk), self.preprocess.batch(chunk).to(self.device)
+            yield start + len(chunk), self.preprocess.batch(chunk)
 
     def fit(self, images: Sequence[ImageLike], *, validation: ValidationSet | None = None,
             progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> FitReport:
@@ -215,15 +282,17 @@ class AnomalyModel:
             return maps.reshape(len(maps), -1).max(axis=1), maps
         return np.concatenate(scores).astype(np.float32), maps
 
-    def _finish_maps(self, patch_maps: torch.Tensor) -> np.ndarray:
-        """Upsample patch maps to input size and Gaussian-blur them (sigma ``blur_sigma``)."""
+    def _finish_maps(self, patch_maps: np.ndarray) -> np.ndarray:
+        """Upsample patch maps to input size (bilinear, half-pixel centres) and Gaussian-blur them
+        (sigma ``blur_sigma``, kernel 2*round(4 sigma)+1, reflected borders)."""
         size = self.preprocess.output_size
-        maps = F.interpolate(patch_maps[:, None].float(), size=(size, size), mode="bilinear", align_corners=False)
         sigma = self.config.blur_sigma
-        if sigma > 0:
-            kernel = 2 * int(4.0 * sigma + 0.5) + 1
-            maps = gaussian_blur(maps, [kernel, kernel], [sigma, sigma])
-        return maps[:, 0].cpu().numpy().astype(np.float32)
+        kernel = 2 * int(4.0 * sigma + 0.5) + 1
+        out = np.empty((len(patch_maps), size, size), np.float32)
+        for i, patch_map in enumerate(np.asarray(patch_maps, np.float32)):
+            up = cv2.resize(patch_map, (size, size), interpolation=cv2.INTER_LINEAR)
+            out[i] = cv2.GaussianBlur(up, (kernel, kernel), sigma, sigma, cv2.BORDER_REFLECT_101) if sigma > 0 else up
+        return out
 
     def calibrate(self, validation: ValidationSet, *, progress: ProgressFn | None = None,
                   should_stop: StopFn | None = None) -> None:
@@ -274,6 +343,12 @@ class AnomalyModel:
             is_anomalous=labels == NG,
             needs_review=labels == REVIEW,
         )
+
+
+def _torch_device(device: str) -> str:
+    from hamacho_core.features import resolve_device
+
+    return str(resolve_device(device))
 
 
 def _stage(progress: ProgressFn | None, stage: str) -> ProgressFn | None:

@@ -10,11 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
-from hamacho_core.features import FeatureExtractor
+from hamacho_core import graphs
 from hamacho_core.models.base import AnomalyModel, ImageLike, ModelConfig
 from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
 
@@ -31,6 +28,11 @@ def padim_dims(backbone: str, total: int) -> int:
     return min(total, max(100, round(0.3 * total)))
 
 
+def channel_subset(total: int, keep: int, seed: int) -> np.ndarray:
+    """The seeded random channel subset (sorted indices), as PaDiM selects its embedding."""
+    return np.sort(np.random.default_rng(seed).permutation(total)[:keep]).astype(np.int64)
+
+
 @dataclass
 class PadimConfig(ModelConfig):
     backbone: str = "resnet18"
@@ -38,27 +40,11 @@ class PadimConfig(ModelConfig):
     n_features: int | None = None
 
 
-class PadimEmbedder(nn.Module):
-    """Pure-torch part: layers upsampled (nearest) to the first layer's grid, concatenated, subset."""
-
-    def __init__(self, extractor: FeatureExtractor, channel_idx: torch.Tensor):
-        super().__init__()
-        self.extractor = extractor
-        self.register_buffer("channel_idx", channel_idx)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        maps = self.extractor(images)
-        size = maps[0].shape[-2:]
-        emb = torch.cat([m if m.shape[-2:] == size else F.interpolate(m, size=size, mode="nearest")
-                         for m in maps], dim=1)
-        return emb.index_select(1, self.channel_idx)
-
-
-def mahalanobis(emb: torch.Tensor, mean: torch.Tensor, inv_cov: torch.Tensor) -> torch.Tensor:
+def mahalanobis(emb: np.ndarray, mean: np.ndarray, inv_cov: np.ndarray) -> np.ndarray:
     """Distances (B, P) of embeddings (B, d, P) to per-position Gaussians (mean (d, P), inv (P, d, d))."""
-    delta = (emb - mean[None]).permute(2, 0, 1)  # (P, B, d)
-    left = torch.bmm(delta, inv_cov)  # (P, B, d)
-    return (left * delta).sum(-1).clamp_min_(0.0).sqrt_().T  # (B, P)
+    delta = np.ascontiguousarray((emb - mean[None]).transpose(2, 0, 1))  # (P, B, d)
+    left = np.matmul(delta, inv_cov)  # (P, B, d)
+    return np.sqrt(np.maximum(np.einsum("pbd,pbd->pb", left, delta), 0.0)).T  # (B, P)
 
 
 class Padim(AnomalyModel):
@@ -67,81 +53,88 @@ class Padim(AnomalyModel):
     state_attrs = ("mean", "inv_cov", "grid")
     config: PadimConfig
 
-    def __init__(self, config: PadimConfig | None = None):
-        super().__init__(config or PadimConfig())
-        extractor = FeatureExtractor(self.config.backbone, self.layers, pretrained=self.config.pretrained,
-                                     allow_download=self.config.allow_download)
-        total = sum(_layer_channels(self.config.backbone, self.layers))
-        keep = self.config.n_features or padim_dims(self.config.backbone, total)
-        generator = torch.Generator().manual_seed(self.config.seed)
-        channel_idx = torch.sort(torch.randperm(total, generator=generator)[:keep]).values
-        self.embedder = PadimEmbedder(extractor, channel_idx).to(self.device)
-        self.mean: torch.Tensor | None = None  # (d, P)
-        self.inv_cov: torch.Tensor | None = None  # (P, d, d)
+    def __init__(self, config: PadimConfig | None = None, graph: bytes | None = None,
+                 channel_idx: np.ndarray | None = None):
+        """``channel_idx`` (e.g. from a model file) overrides the seeded selection."""
+        self.channel_idx = None if channel_idx is None else np.asarray(channel_idx, np.int64)
+        self.mean: np.ndarray | None = None  # (d, P)
+        self.inv_cov: np.ndarray | None = None  # (P, d, d)
         self.grid: tuple[int, int] | None = None
+        super().__init__(config or PadimConfig(), graph)
+
+    def _setup_head(self) -> None:
+        if self.channel_idx is None:
+            total = sum(_layer_channels(self.config.backbone, self.layers))
+            keep = self.config.n_features or padim_dims(self.config.backbone, total)
+            self.channel_idx = channel_subset(total, keep, self.config.seed)
+
+    def _compose_graph(self, backbone_graph: graphs.BackboneGraph) -> bytes:
+        return graphs.padim_graph(backbone_graph.read(), self.layers, self.channel_idx)
+
+    def _torch_embedder(self):
+        from hamacho_core import torch_backend
+
+        cfg = self.config
+        return torch_backend.padim_embedder(cfg.backbone, self.layers, self.channel_idx, device=cfg.device,
+                                            pretrained=cfg.pretrained, allow_download=cfg.allow_download)
 
     @property
     def is_fitted(self) -> bool:
         return self.inv_cov is not None
 
-    @torch.inference_mode()
-    def embed(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.embedder(batch)
-
-    def set_statistics(self, mean: torch.Tensor, inv_cov: torch.Tensor, grid: tuple[int, int]) -> None:
-        self.mean, self.inv_cov, self.grid = mean.to(self.device), inv_cov.to(self.device), tuple(grid)
+    def set_statistics(self, mean: np.ndarray, inv_cov: np.ndarray, grid: tuple[int, int]) -> None:
+        self.mean = np.ascontiguousarray(mean, np.float32)
+        self.inv_cov = np.ascontiguousarray(inv_cov, np.float32)
+        self.grid = tuple(int(v) for v in grid)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        return {"mean": self.mean.cpu().numpy(), "inv_cov": self.inv_cov.cpu().numpy(),
-                "channel_idx": self.embedder.channel_idx.cpu().numpy(),
+        return {"mean": self.mean, "inv_cov": self.inv_cov, "channel_idx": self.channel_idx,
                 "grid": np.asarray(self.grid, dtype=np.int64)}
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         channel_idx = np.asarray(arrays["channel_idx"])
-        if not np.array_equal(channel_idx, self.embedder.channel_idx.cpu().numpy()):
+        if not np.array_equal(channel_idx, self.channel_idx):
             raise ValueError("stored channel selection differs from this model's (seed or layers changed)")
         mean, inv_cov = np.asarray(arrays["mean"], np.float32), np.asarray(arrays["inv_cov"], np.float32)
         grid = tuple(int(v) for v in np.asarray(arrays["grid"]).ravel())
         d = len(channel_idx)
         if len(grid) != 2 or mean.shape != (d, grid[0] * grid[1]) or inv_cov.shape != (grid[0] * grid[1], d, d):
             raise ValueError("PaDiM statistics have inconsistent shapes")
-        self.set_statistics(torch.from_numpy(mean), torch.from_numpy(inv_cov), grid)
+        self.set_statistics(mean, inv_cov, grid)
 
-    @torch.inference_mode()
     def _fit_features(self, images: Sequence[ImageLike], progress: ProgressFn | None,
                       should_stop: StopFn | None) -> dict:
-        stack: torch.Tensor | None = None  # (N, d, P) float32, preallocated
+        stack: np.ndarray | None = None  # (N, d, P) float32, preallocated
         grid = None
         for done, batch in self.iter_batches(images):
             check_stop(should_stop, "fit")
             emb = self.embed(batch)
             grid = tuple(emb.shape[-2:])
             if stack is None:
-                stack = torch.empty((len(images), emb.shape[1], grid[0] * grid[1]), dtype=torch.float32)
-            stack[done - len(batch):done] = emb.flatten(2).cpu()
+                stack = np.empty((len(images), emb.shape[1], grid[0] * grid[1]), dtype=np.float32)
+            stack[done - len(batch):done] = emb.reshape(len(emb), emb.shape[1], -1)
             report(progress, "features", done, len(images))
         n, d, positions = stack.shape
-        mean = stack.mean(0)  # (d, P)
-        inv_cov = torch.empty((positions, d, d), dtype=torch.float32)
-        eye = REGULARISATION * torch.eye(d, dtype=torch.float64)
+        mean = stack.mean(0, dtype=np.float64).astype(np.float32)  # (d, P)
+        inv_cov = np.empty((positions, d, d), dtype=np.float32)
+        eye = REGULARISATION * np.eye(d, dtype=np.float64)
         for start in range(0, positions, _POSITION_CHUNK):
             check_stop(should_stop, "fit")
             stop = min(start + _POSITION_CHUNK, positions)
-            centred = (stack[:, :, start:stop] - mean[None, :, start:stop]).permute(2, 0, 1).double()
-            cov = centred.transpose(1, 2) @ centred / max(n - 1, 1) + eye
-            inv_cov[start:stop] = torch.linalg.inv(cov).float()
+            centred = (stack[:, :, start:stop] - mean[None, :, start:stop]).transpose(2, 0, 1).astype(np.float64)
+            cov = np.matmul(centred.transpose(0, 2, 1), centred) / max(n - 1, 1) + eye
+            inv_cov[start:stop] = np.linalg.inv(cov)
             report(progress, "covariance", stop, positions)
         self.set_statistics(mean, inv_cov, grid)
         return {"embedding_dim": d, "positions": positions}
 
-    @torch.inference_mode()
-    def _raw_scores(self, batch: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
+    def _raw_scores(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         emb = self.embed(batch)
         if tuple(emb.shape[-2:]) != self.grid:
             raise ValueError("input geometry differs from the one the model was fitted with")
-        dist = mahalanobis(emb.flatten(2), self.mean, self.inv_cov)
-        maps = dist.reshape(len(batch), *self.grid)
-        return maps.amax(dim=(1, 2)).cpu().numpy(), maps.cpu()  # scores replaced by the blurred max
+        dist = mahalanobis(emb.reshape(len(emb), emb.shape[1], -1), self.mean, self.inv_cov)
+        maps = dist.reshape(len(batch), *self.grid).astype(np.float32)
+        return maps.max(axis=(1, 2)), maps  # scores replaced by the blurred max
 
 
 def _layer_channels(backbone: str, layers: Sequence[str]) -> list[int]:

@@ -10,12 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
+from hamacho_core import graphs
 from hamacho_core.coreset import greedy_coreset, projection_matrix
-from hamacho_core.features import FeatureExtractor
 from hamacho_core.models.base import AnomalyModel, ImageLike, ModelConfig, NotFittedError
 from hamacho_core.nn_index import NearestNeighbors
 from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
@@ -34,43 +31,26 @@ class PatchCoreConfig(ModelConfig):
     max_feature_memory_mb: int = 512
 
 
-class PatchEmbedder(nn.Module):
-    """Pure-torch part: backbone layers -> 3x3-averaged, upsampled, concatenated patch features."""
-
-    def __init__(self, extractor: FeatureExtractor, feature_dim: int | None):
-        super().__init__()
-        self.extractor = extractor
-        self.feature_dim = feature_dim
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) in [0, 1] -> (B, D, h, w) on the first layer's grid."""
-        maps = self.extractor(images)
-        size = maps[0].shape[-2:]
-        parts = []
-        for fmap in maps:
-            fmap = F.avg_pool2d(fmap, kernel_size=3, stride=1, padding=1)
-            if fmap.shape[-2:] != size:
-                fmap = F.interpolate(fmap, size=size, mode="bilinear", align_corners=False)
-            parts.append(fmap)
-        emb = torch.cat(parts, dim=1)
-        if self.feature_dim is not None and emb.shape[1] > self.feature_dim:
-            b, d, h, w = emb.shape
-            flat = emb.permute(0, 2, 3, 1).reshape(-1, 1, d)
-            emb = F.adaptive_avg_pool1d(flat, self.feature_dim).reshape(b, h, w, -1).permute(0, 3, 1, 2)
-        return emb
-
-
 class PatchCore(AnomalyModel):
     kind = "patchcore"
     state_attrs = ("index",)
     config: PatchCoreConfig
 
-    def __init__(self, config: PatchCoreConfig | None = None):
-        super().__init__(config or PatchCoreConfig())
-        extractor = FeatureExtractor(self.config.backbone, self.layers, pretrained=self.config.pretrained,
-                                     allow_download=self.config.allow_download)
-        self.embedder = PatchEmbedder(extractor, self.config.feature_dim).to(self.device)
+    def __init__(self, config: PatchCoreConfig | None = None, graph: bytes | None = None):
         self.index: NearestNeighbors | None = None
+        super().__init__(config or PatchCoreConfig(), graph)
+
+    def _compose_graph(self, backbone_graph: graphs.BackboneGraph) -> bytes:
+        channels = dict((name, c) for name, c, _ in backbone_graph.layers)
+        return graphs.patchcore_graph(backbone_graph.read(), self.layers, [channels[layer] for layer in self.layers],
+                                      self.config.feature_dim)
+
+    def _torch_embedder(self):
+        from hamacho_core import torch_backend
+
+        cfg = self.config
+        return torch_backend.patchcore_embedder(cfg.backbone, self.layers, cfg.feature_dim, device=cfg.device,
+                                                pretrained=cfg.pretrained, allow_download=cfg.allow_download)
 
     @property
     def is_fitted(self) -> bool:
@@ -95,16 +75,14 @@ class PatchCore(AnomalyModel):
 
     def embedding_dim(self) -> int:
         """Width of a patch feature for this backbone, these layers and ``feature_dim``."""
+        if getattr(self.embedder, "dim", None):
+            return self.embedder.dim
         from hamacho_core.backbones import list_layers
 
         channels = {info.name: info.channels for info in list_layers(self.config.backbone)}
         total = sum(channels[layer] for layer in self.layers)
         cap = self.config.feature_dim
         return total if cap is None else min(total, cap)
-
-    @torch.inference_mode()
-    def embed(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.embedder(batch)
 
     def _fit_features(self, images: Sequence[ImageLike], progress: ProgressFn | None,
                       should_stop: StopFn | None) -> dict:
@@ -185,9 +163,9 @@ class PatchCore(AnomalyModel):
                 "memory_bank": len(picked), "added": len(picked) - len(old),
                 "kept_old": int(np.count_nonzero(picked < len(old)))}
 
-    def _patch_rows(self, batch: torch.Tensor) -> np.ndarray:
+    def _patch_rows(self, batch: np.ndarray) -> np.ndarray:
         emb = self.embed(batch)
-        return emb.permute(0, 2, 3, 1).reshape(-1, emb.shape[1]).cpu().numpy()
+        return np.ascontiguousarray(emb.transpose(0, 2, 3, 1).reshape(-1, emb.shape[1]))
 
     def _gather_rows(self, images: Sequence[ImageLike], picked: np.ndarray, progress: ProgressFn | None,
                      should_stop: StopFn | None) -> np.ndarray:
@@ -205,11 +183,10 @@ class PatchCore(AnomalyModel):
             report(progress, "memory bank", done, len(images))
         return bank
 
-    def _raw_scores(self, batch: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
+    def _raw_scores(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         emb = self.embed(batch)
         b, d, h, w = emb.shape
-        queries = emb.permute(0, 2, 3, 1).reshape(-1, d)
-        queries_np = queries.cpu().numpy()
+        queries_np = np.ascontiguousarray(emb.transpose(0, 2, 3, 1).reshape(-1, d))
         sq_dist, nn_idx = self.index.search(queries_np, 1)
         patch = np.sqrt(sq_dist[:, 0]).reshape(b, h * w)
         nearest = nn_idx[:, 0].reshape(b, h * w)
@@ -222,8 +199,8 @@ class PatchCore(AnomalyModel):
             _, support = self.index.search(anchors, k)
             dist = np.linalg.norm(worst_queries[:, None, :] - self.index.bank[support], axis=2)
             # Paper's re-weighting: 1 - softmax over the distances to the anchor's neighbourhood.
-            dist_t = torch.from_numpy(dist.astype(np.float64))
-            weights = 1.0 - torch.softmax(dist_t, dim=1)[:, 0].numpy()
+            dist = dist.astype(np.float64)
+            shifted = np.exp(dist - dist.max(axis=1, keepdims=True))
+            weights = 1.0 - shifted[:, 0] / shifted.sum(axis=1)
             scores = weights * scores
-        maps = torch.from_numpy(patch.reshape(b, h, w))
-        return scores.astype(np.float32), maps
+        return scores.astype(np.float32), patch.reshape(b, h, w).astype(np.float32)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import hashlib
 import json
 import os
 import pathlib
@@ -79,7 +80,7 @@ def test_round_trip_is_exact(fitted, data, tmp_path):
 def test_manifest_content(fitted, tmp_path):
     path = save_model(fitted, tmp_path / "model.bin", training=TRAINING)  # the suffix does not matter
     manifest = read_manifest(path)
-    assert manifest["format"] == "hamacho-model" and manifest["schema_version"] == 1
+    assert manifest["format"] == "hamacho-model" and manifest["schema_version"] == 2
     assert manifest["app_version"] == __version__ and manifest["created"].endswith("+00:00")
     assert manifest["model"] == fitted.kind and manifest["layers"] == list(fitted.layers)
     bundled = backbones.resolve_weights("efficientnet_lite0", allow_download=False)
@@ -90,7 +91,12 @@ def test_manifest_content(fitted, tmp_path):
                                       "review": fitted.review_threshold}
     assert manifest["training"] == TRAINING
     arrays = fitted.state_arrays()
+    graph = np.frombuffer(fitted.runtime_graph(), np.uint8)
+    arrays["runtime_graph"] = graph
     assert manifest["tensors"] == {k: [list(a.shape), a.dtype.name] for k, a in arrays.items()}
+    assert manifest["checksums"] == {k: hashlib.sha256(a.tobytes()).hexdigest() for k, a in arrays.items()}
+    assert manifest["runtime"]["graph_sha256"] == hashlib.sha256(graph.tobytes()).hexdigest()
+    assert manifest["runtime"]["input"] == "image" and manifest["runtime"]["output"] == "embedding"
     assert load_model(path).manifest == manifest == fitted.manifest
     if os.name == "posix":  # readable by other accounts as any file the user creates (umask)
         umask = os.umask(0o22)
@@ -164,7 +170,7 @@ def test_manifest_problems(saved, tmp_path):
     def foreign(m):
         m["format"] = "something-else"
 
-    expectations = [(schema, r"made by a newer Hamacho \(schema 99\), this version reads up to 1: please update"),
+    expectations = [(schema, r"made by a newer Hamacho \(schema 99\), this version reads up to 2: please update"),
                     (kind, "unknown model kind 'fastflow'"), (shape, "corrupt: tensor 'memory_bank'"),
                     (dtype, "corrupt: tensor 'memory_bank'"), (foreign, "not a Hamacho model file")]
     for edit, message in expectations:
@@ -172,12 +178,67 @@ def test_manifest_problems(saved, tmp_path):
             load_model(rewrite(saved, tmp_path / f"{edit.__name__}.hmc", edit))
 
 
-def test_backbone_weights_must_match(saved, tmp_path):
+def test_backbone_weights_must_match_for_the_torch_runtime(saved, tmp_path):
+    """The stored graph needs no weights; the torch runtime rebuilds the backbone, which must be the same."""
     def other_sha(m):
         m["backbone"]["weights"]["sha256"] = "0" * 64
 
+    edited = rewrite(saved, tmp_path / "sha.hmc", other_sha)
+    assert load_model(edited).embedder.runtime == "onnxruntime"
     with pytest.raises(ModelFileError, match="differ from those the model was trained with"):
-        load_model(rewrite(saved, tmp_path / "sha.hmc", other_sha))
+        load_model(edited, runtime="torch")
+    with pytest.raises(ModelFileError, match="differ from those the model was trained with"):
+        load_model(schema_1(edited, tmp_path / "old_sha.hmc"))
+
+
+def schema_1(src: pathlib.Path, dst: pathlib.Path) -> pathlib.Path:
+    """The same model as a version-0.1 file: no runtime graph, no checksums."""
+    with safe_open(src, framework="numpy") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys() if k != "runtime_graph"}
+        manifest = json.loads(f.metadata()[MANIFEST_KEY])
+    manifest["schema_version"] = 1
+    for key in ("runtime", "checksums"):
+        manifest.pop(key)
+    manifest["tensors"].pop("runtime_graph")
+    dst.write_bytes(safetensors.numpy.save(tensors, metadata={MANIFEST_KEY: json.dumps(manifest)}))
+    return dst
+
+
+def test_schema_1_files_still_load_and_judge_the_same(fitted, data, tmp_path):
+    path = save_model(fitted, tmp_path / "new.hmc")
+    old = load_model(schema_1(path, tmp_path / "old.hmc"))
+    assert old.embedder.runtime == "onnxruntime" and old.manifest["schema_version"] == 1
+    np.testing.assert_array_equal(old.predict(data[1]).image_scores, fitted.predict(data[1]).image_scores)
+
+
+def _flip_byte(path: pathlib.Path, tensor: str, dst: pathlib.Path) -> pathlib.Path:
+    """Flip one byte in the middle of a tensor's stored data (the header stays valid)."""
+    raw = bytearray(path.read_bytes())
+    n = int.from_bytes(raw[:8], "little")
+    begin, end = json.loads(raw[8:8 + n])[tensor]["data_offsets"]
+    raw[8 + n + (begin + end) // 2] ^= 0x5A
+    dst.write_bytes(bytes(raw))
+    return dst
+
+
+@pytest.mark.parametrize("tensor", ["memory_bank", "runtime_graph"])
+def test_flipped_bytes_are_refused(saved, tmp_path, tensor):
+    with pytest.raises(ModelFileError, match=f"corrupt: the data of '{tensor}' fails its checksum"):
+        load_model(_flip_byte(saved, tensor, tmp_path / "flipped.hmc"))
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_non_finite_thresholds_are_refused(saved, tmp_path, value):
+    def edit(m):
+        m["thresholds"]["image"]["threshold"] = value
+
+    with pytest.raises(ModelFileError, match="not a finite number"):
+        load_model(rewrite(saved, tmp_path / "inf.hmc", edit))
+
+
+def test_missing_checksums_are_refused(saved, tmp_path):
+    with pytest.raises(ModelFileError, match="checksums are missing"):
+        load_model(rewrite(saved, tmp_path / "nosum.hmc", lambda m: m.pop("checksums")))
 
 
 def test_missing_backbone_weights_say_how_to_import(saved, tmp_path):
@@ -188,7 +249,7 @@ def test_missing_backbone_weights_say_how_to_import(saved, tmp_path):
                                                          "sha256": "f37072fd" + "0" * 56}}
 
     with pytest.raises(ModelFileError, match=r"(?s)'resnet18' \(resnet18-f37072fd.pth\).*missing.*import"):
-        load_model(rewrite(saved, tmp_path / "resnet.hmc", resnet))
+        load_model(rewrite(saved, tmp_path / "resnet.hmc", resnet), runtime="torch")
 
 
 def test_refuses_unfitted_and_random_weight_models(tmp_path):
@@ -218,12 +279,12 @@ def test_failed_save_keeps_the_old_file(saved, tmp_path, monkeypatch):
 
 @pytest.fixture
 def tiny_filesystem(tmp_path):
-    """A real 1 MiB tmpfs (needs root on Linux; skipped where mounting is impossible)."""
+    """A real 8 MiB tmpfs (needs root on Linux; skipped where mounting is impossible)."""
     mount = tmp_path / "tiny"
     mount.mkdir()
     if not sys.platform.startswith("linux") or not shutil.which("mount") or os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root on Linux")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
     try:

@@ -51,7 +51,7 @@ def embed_np(model: PatchCore, images) -> np.ndarray:
     out = []
     for img in images:
         emb = model.embed(model.preprocess.batch([img]))
-        out.append(emb.permute(0, 2, 3, 1).reshape(1, -1, emb.shape[1]).cpu().numpy())
+        out.append(emb.transpose(0, 2, 3, 1).reshape(1, -1, emb.shape[1]))
     return np.concatenate(out).astype(np.float64)
 
 
@@ -136,17 +136,18 @@ def test_patch_embedding_values_match_numpy():
     rng = np.random.default_rng(0)
     batch = model.preprocess.batch([rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(2)])
     with torch.inference_mode():
-        l2, l3 = (m.numpy().astype(np.float64) for m in model.embedder.extractor(batch))
+        extractor = model.embedder.module.extractor
+        l2, l3 = (m.numpy().astype(np.float64) for m in extractor(torch.from_numpy(batch)))
     assert l2.shape == (2, 128, 8, 8) and l3.shape == (2, 256, 4, 4)
     up = bilinear_matrix(4, 8)
     deep = np.einsum("oi,bcij,pj->bcop", up, box3(l3), up)
     expected = np.concatenate([box3(l2), deep], axis=1)
-    got = model.embed(batch).numpy()
+    got = model.embed(batch)
     scale = np.abs(expected).max()
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * scale)
 
     # Narrower feature_dim: adaptive average pooling over the concatenated channels of each patch.
-    reduced = resnet18_random(image_size=64, feature_dim=100).embed(batch).numpy()
+    reduced = resnet18_random(image_size=64, feature_dim=100).embed(batch)
     expected_reduced = adaptive_avg_channels(np.moveaxis(expected, 1, -1), 100)
     np.testing.assert_allclose(np.moveaxis(reduced, 1, -1), expected_reduced, rtol=1e-4, atol=1e-5 * scale)
 
@@ -174,7 +175,6 @@ def test_raw_patch_map_equals_brute_force(fitted, data):
     queries = embed_np(fitted, test)
     expected_maps, _ = numpy_scores(queries, fitted.memory_bank, 1)
     _, maps = fitted._raw_scores(fitted.preprocess.batch(test))
-    maps = maps.numpy()
     assert maps.shape == (len(test), SIZE // 8, SIZE // 8)
     scale = np.sqrt((fitted.memory_bank.astype(np.float64) ** 2).sum(1).max())
     np.testing.assert_allclose(maps.reshape(len(test), -1), expected_maps, rtol=1e-4, atol=1e-3 * scale)

@@ -1,0 +1,222 @@
+"""Runtime graphs: ONNX graphs that take an image tensor and return patch embeddings.
+
+A *backbone graph* takes ``image`` (B, 3, H, W) float32 in [0, 1] (the backbone's own normalisation
+is inside) and returns one output per feature layer, named after the layer.  The bundled
+EfficientNet-Lite0 graph ships in ``hamacho_core/graphs/``; other backbones are exported once with
+torch (``hamacho backbones --export``) into the user's graph cache.
+
+A model's *embedding graph* is a backbone graph with the model's embedding head appended, built here
+with plain ONNX (no torch): PatchCore's 3x3 averaging, bilinear upsampling to the first layer's grid,
+concatenation and channel pooling; PaDiM's nearest upsampling, concatenation and channel subset.  The
+runtime therefore runs one graph: image tensor in, ``embedding`` (B, D, h, w) out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hamacho_core.paths import user_data_dir
+
+INPUT = "image"
+OUTPUT = "embedding"
+OPSET = 17
+BUNDLED_DIR = Path(__file__).with_name("graphs")
+
+
+class GraphUnavailableError(RuntimeError):
+    """No runtime graph for this backbone and these layers here, and torch is not there to export one."""
+
+
+@dataclass(frozen=True)
+class BackboneGraph:
+    """A backbone graph file and what its sidecar JSON says about it."""
+
+    backbone: str
+    path: Path
+    layers: tuple[tuple[str, int, int], ...]  # (name, channels, stride)
+    weights_sha256: str | None
+    source: str  # "bundled" or "exported"
+    weights_filename: str | None = None
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _, _ in self.layers)
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def graph_cache_dir() -> Path:
+    """Where exported backbone graphs are kept (``<user data>/graphs``)."""
+    return user_data_dir() / "graphs"
+
+
+def _read_sidecar(json_path: Path, source: str) -> BackboneGraph | None:
+    try:
+        info = json.loads(json_path.read_text(encoding="utf-8"))
+        graph = json_path.with_suffix(".onnx")
+        if not graph.is_file():
+            return None
+        layers = tuple((str(n), int(c), int(s)) for n, c, s in info["layers"])
+        return BackboneGraph(str(info["backbone"]), graph, layers, info.get("weights_sha256"), source,
+                             info.get("weights_filename"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def bundled_graph(backbone: str) -> BackboneGraph | None:
+    """The graph shipped with Hamacho for ``backbone``, if any."""
+    return _read_sidecar(BUNDLED_DIR / f"{backbone}.json", "bundled")
+
+
+def find_backbone_graph(backbone: str, layers: Sequence[str],
+                        weights_sha256: str | None = None) -> BackboneGraph | None:
+    """A bundled or exported graph of ``backbone`` that has all ``layers`` (and, when given, was
+    exported from weights with that sha256)."""
+    candidates = [bundled_graph(backbone)]
+    folder = graph_cache_dir()
+    if folder.is_dir():
+        candidates += [_read_sidecar(p, "exported") for p in sorted(folder.glob(f"{_safe(backbone)}-*.json"))]
+    for graph in candidates:
+        if graph is None or graph.backbone != backbone or not set(layers) <= set(graph.layer_names):
+            continue
+        if weights_sha256 is not None and graph.weights_sha256 not in (None, weights_sha256):
+            continue
+        return graph
+    return None
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", name)
+
+
+def cache_path(backbone: str, weights_sha256: str, layers: Sequence[str]) -> Path:
+    key = hashlib.sha256(",".join(layers).encode()).hexdigest()[:8]
+    return graph_cache_dir() / f"{_safe(backbone)}-{weights_sha256[:12]}-{key}.onnx"
+
+
+def write_backbone_graph(path: Path, graph: bytes, backbone: str, layers: Sequence[tuple[str, int, int]],
+                         weights_sha256: str | None, weights_filename: str | None = None) -> BackboneGraph:
+    """Write a graph and its sidecar atomically (the sidecar last: a graph without one is ignored)."""
+    from hamacho_core.fileio import atomic_write_bytes
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, graph)
+    info = {"backbone": backbone, "layers": [list(layer) for layer in layers], "weights_sha256": weights_sha256,
+            "weights_filename": weights_filename, "graph_sha256": sha256_bytes(graph), "input": INPUT, "opset": OPSET}
+    atomic_write_bytes(path.with_suffix(".json"), json.dumps(info, indent=1).encode())
+    return _read_sidecar(path.with_suffix(".json"), "exported" if path.parent != BUNDLED_DIR else "bundled")
+
+
+# --- embedding heads (plain ONNX) -------------------------------------------------------------------
+
+
+def _backbone_subgraph(backbone_graph: bytes, layers: Sequence[str]):
+    """The backbone graph cut after the chosen layers (later stages are dropped)."""
+    import onnx
+    from onnx import utils
+
+    model = onnx.load_from_string(backbone_graph)
+    if list(layers) != [o.name for o in model.graph.output]:
+        known = [o.name for o in model.graph.output]
+        missing = [layer for layer in layers if layer not in known]
+        if missing:
+            raise GraphUnavailableError(f"the backbone graph has no layer {missing}; it has {known}")
+        model = utils.Extractor(model).extract_model([INPUT], list(layers))
+    return model
+
+
+def _finish(model, nodes: list, initializers: list, out: str) -> bytes:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    graph.node.extend(nodes)
+    graph.initializer.extend(initializers)
+    graph.node.append(helper.make_node("Identity", [out], [OUTPUT]))  # names the output
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", None, None, None]))
+    model.graph.name = "hamacho_embedding"
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def _resize_to_first(name: str, first: str, mode: str, tag: str, nodes: list, inits: list) -> str:
+    """Nodes resizing ``name`` to the spatial size of ``first`` (torch's ``F.interpolate`` rules)."""
+    from onnx import helper, numpy_helper
+
+    if not any(i.name == "hmc_starts" for i in inits):
+        inits += [numpy_helper.from_array(np.array([0], np.int64), "hmc_starts"),
+                  numpy_helper.from_array(np.array([2], np.int64), "hmc_mid"),
+                  numpy_helper.from_array(np.array([4], np.int64), "hmc_ends")]
+        nodes += [helper.make_node("Shape", [first], ["hmc_first_shape"]),
+                  helper.make_node("Slice", ["hmc_first_shape", "hmc_mid", "hmc_ends"], ["hmc_first_hw"])]
+    nodes += [helper.make_node("Shape", [name], [f"{tag}_shape"]),
+              helper.make_node("Slice", [f"{tag}_shape", "hmc_starts", "hmc_mid"], [f"{tag}_bc"]),
+              helper.make_node("Concat", [f"{tag}_bc", "hmc_first_hw"], [f"{tag}_sizes"], axis=0)]
+    if mode == "linear":  # F.interpolate(bilinear, align_corners=False)
+        attrs = {"mode": "linear", "coordinate_transformation_mode": "pytorch_half_pixel"}
+    else:  # F.interpolate(nearest)
+        attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    nodes.append(helper.make_node("Resize", [name, "", "", f"{tag}_sizes"], [f"{tag}_resized"], **attrs))
+    return f"{tag}_resized"
+
+
+def channel_pool_matrix(width: int, out: int) -> np.ndarray:
+    """(width, out) matrix equal to ``F.adaptive_avg_pool1d`` from ``width`` to ``out`` channels."""
+    matrix = np.zeros((width, out), np.float32)
+    for i in range(out):
+        start, end = (i * width) // out, -((-(i + 1) * width) // out)
+        matrix[start:end, i] = 1.0 / (end - start)
+    return matrix
+
+
+def patchcore_graph(backbone_graph: bytes, layers: Sequence[str], channels: Sequence[int],
+                    feature_dim: int | None) -> bytes:
+    """PatchCore's embedding: per layer 3x3 average (zero padding counted), bilinear upsampling to
+    the first layer's grid, concatenation; wider than ``feature_dim`` -> adaptive channel pooling."""
+    from onnx import helper, numpy_helper
+
+    model = _backbone_subgraph(backbone_graph, layers)
+    nodes, inits, parts = [], [], []
+    for i, layer in enumerate(layers):
+        pooled = f"hmc_pool{i}"
+        nodes.append(helper.make_node("AveragePool", [layer], [pooled], kernel_shape=[3, 3], strides=[1, 1],
+                                      pads=[1, 1, 1, 1], count_include_pad=1))
+        parts.append(pooled if i == 0 else _resize_to_first(pooled, "hmc_pool0", "linear", f"hmc_l{i}", nodes, inits))
+    out = "hmc_concat"
+    nodes.append(helper.make_node("Concat", parts, [out], axis=1))
+    width = int(sum(channels))
+    if feature_dim is not None and width > feature_dim:
+        inits.append(numpy_helper.from_array(channel_pool_matrix(width, feature_dim), "hmc_pool_matrix"))
+        nodes += [helper.make_node("Transpose", [out], ["hmc_nhwc"], perm=[0, 2, 3, 1]),
+                  helper.make_node("MatMul", ["hmc_nhwc", "hmc_pool_matrix"], ["hmc_pooled"]),
+                  helper.make_node("Transpose", ["hmc_pooled"], ["hmc_reduced"], perm=[0, 3, 1, 2])]
+        out = "hmc_reduced"
+    return _finish(model, nodes, inits, out)
+
+
+def padim_graph(backbone_graph: bytes, layers: Sequence[str], channel_idx: np.ndarray) -> bytes:
+    """PaDiM's embedding: layers nearest-upsampled to the first layer's grid, concatenated, and the
+    model's channel subset taken."""
+    from onnx import helper, numpy_helper
+
+    model = _backbone_subgraph(backbone_graph, layers)
+    nodes, inits = [], []
+    parts = [layer if i == 0 else _resize_to_first(layer, layers[0], "nearest", f"hmc_l{i}", nodes, inits)
+             for i, layer in enumerate(layers)]
+    nodes.append(helper.make_node("Concat", parts, ["hmc_concat"], axis=1))
+    inits.append(numpy_helper.from_array(np.asarray(channel_idx, np.int64), "hmc_channel_idx"))
+    nodes.append(helper.make_node("Gather", ["hmc_concat", "hmc_channel_idx"], ["hmc_subset"], axis=1))
+    return _finish(model, nodes, inits, "hmc_subset")

@@ -1,0 +1,157 @@
+"""What only torch can do: run a backbone eagerly (CUDA, random weights) and export backbone graphs.
+
+Imported only by the ``torch`` runtime and by ``hamacho backbones --export``; the fit and inspect
+path of the ``onnxruntime`` runtime never imports this module (nor torch).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hamacho_core import backbones, graphs
+from hamacho_core.features import FeatureExtractor, resolve_device
+
+
+class PatchEmbedder(nn.Module):
+    """PatchCore's head in torch: 3x3-averaged, upsampled, concatenated (and channel-pooled) features."""
+
+    def __init__(self, extractor: FeatureExtractor, feature_dim: int | None):
+        super().__init__()
+        self.extractor = extractor
+        self.feature_dim = feature_dim
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) in [0, 1] -> (B, D, h, w) on the first layer's grid."""
+        maps = self.extractor(images)
+        size = maps[0].shape[-2:]
+        parts = []
+        for fmap in maps:
+            fmap = F.avg_pool2d(fmap, kernel_size=3, stride=1, padding=1)
+            if fmap.shape[-2:] != size:
+                fmap = F.interpolate(fmap, size=size, mode="bilinear", align_corners=False)
+            parts.append(fmap)
+        emb = torch.cat(parts, dim=1)
+        if self.feature_dim is not None and emb.shape[1] > self.feature_dim:
+            b, d, h, w = emb.shape
+            flat = emb.permute(0, 2, 3, 1).reshape(-1, 1, d)
+            emb = F.adaptive_avg_pool1d(flat, self.feature_dim).reshape(b, h, w, -1).permute(0, 3, 1, 2)
+        return emb
+
+
+class PadimEmbedder(nn.Module):
+    """PaDiM's head in torch: layers nearest-upsampled to the first layer's grid, concatenated, subset."""
+
+    def __init__(self, extractor: FeatureExtractor, channel_idx: np.ndarray):
+        super().__init__()
+        self.extractor = extractor
+        self.register_buffer("channel_idx", torch.as_tensor(np.asarray(channel_idx), dtype=torch.long))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        maps = self.extractor(images)
+        size = maps[0].shape[-2:]
+        emb = torch.cat([m if m.shape[-2:] == size else F.interpolate(m, size=size, mode="nearest")
+                         for m in maps], dim=1)
+        return emb.index_select(1, self.channel_idx)
+
+
+class TorchEmbedder:
+    """The eager torch path behind the same call as :class:`~hamacho_core.runtime.OrtEmbedder`."""
+
+    runtime = "torch"
+
+    def __init__(self, module: nn.Module, device: str = "cpu"):
+        self.device = resolve_device(device)
+        self.module = module.to(self.device)
+        self.dim = None
+
+    @torch.inference_mode()
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+        return self.module(x).float().cpu().numpy()
+
+
+def patchcore_embedder(backbone: str, layers: Sequence[str], feature_dim: int | None, *, device: str = "cpu",
+                       pretrained: bool = True, allow_download: bool = True) -> TorchEmbedder:
+    extractor = FeatureExtractor(backbone, layers, pretrained=pretrained, allow_download=allow_download)
+    return TorchEmbedder(PatchEmbedder(extractor, feature_dim), device)
+
+
+def padim_embedder(backbone: str, layers: Sequence[str], channel_idx: np.ndarray, *, device: str = "cpu",
+                   pretrained: bool = True, allow_download: bool = True) -> TorchEmbedder:
+    extractor = FeatureExtractor(backbone, layers, pretrained=pretrained, allow_download=allow_download)
+    return TorchEmbedder(PadimEmbedder(extractor, channel_idx), device)
+
+
+class _Outputs(nn.Module):
+    def __init__(self, extractor: FeatureExtractor):
+        super().__init__()
+        self.extractor = extractor
+
+    def forward(self, images: torch.Tensor):
+        return tuple(self.extractor(images))
+
+
+def export_backbone_graph(backbone: str, layers: Sequence[str], *, pretrained: bool = True,
+                          allow_download: bool = True, probe_size: int = 256) -> bytes:
+    """An ONNX backbone graph: ``image`` (B, 3, H, W) in [0, 1] -> one output per layer (dynamic sizes)."""
+    extractor = FeatureExtractor(backbone, layers, pretrained=pretrained, allow_download=allow_download).float()
+    module = _Outputs(extractor).eval()
+    buffer = io.BytesIO()
+    axes = {graphs.INPUT: {0: "batch", 2: "height", 3: "width"}}
+    axes.update({layer: {0: "batch", 2: f"h{i}", 3: f"w{i}"} for i, layer in enumerate(layers)})
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.rand(1, 3, probe_size, probe_size),), buffer, input_names=[graphs.INPUT],
+                          output_names=list(layers), dynamic_axes=axes, opset_version=graphs.OPSET, dynamo=False)
+    return buffer.getvalue()
+
+
+def ensure_backbone_graph(backbone: str, layers: Sequence[str] | None = None, *,
+                          allow_download: bool = True) -> graphs.BackboneGraph:
+    """The cached graph of ``backbone`` with ``layers`` (default: the PatchCore and PaDiM defaults),
+    exported now if there is none yet."""
+    if layers is None:
+        layers = sorted(set(backbones.default_layers(backbone, "patchcore"))
+                        | set(backbones.default_layers(backbone, "padim")),
+                        key=[info.name for info in backbones.list_layers(backbone)].index)
+    layers = list(layers)
+    weights = backbones.resolve_weights(backbone, allow_download=allow_download)
+    sha = backbones.file_sha256(weights)
+    found = graphs.find_backbone_graph(backbone, layers, sha)
+    if found is not None:
+        return found
+    table = {info.name: info for info in backbones.list_layers(backbone)}
+    unknown = [layer for layer in layers if layer not in table]
+    if unknown:
+        raise ValueError(f"{backbone} has no layer {unknown}; choose from {sorted(table)}")
+    data = export_backbone_graph(backbone, layers, allow_download=allow_download)
+    info = [(layer, table[layer].channels, table[layer].stride) for layer in layers]
+    return graphs.write_backbone_graph(graphs.cache_path(backbone, sha, layers), data, backbone, info, sha,
+                                       weights.name)
+
+
+BUNDLED_LAYERS = {"efficientnet_lite0": tuple(f"blocks.{i}" for i in range(7))}
+
+
+def write_bundled_graph(backbone: str = "efficientnet_lite0") -> graphs.BackboneGraph:
+    """(Re)create the graph shipped in ``hamacho_core/graphs/`` from the bundled weights (maintainers)."""
+    layers = BUNDLED_LAYERS[backbone]
+    table = {info.name: info for info in backbones._fx_layers(backbone, 2, 224)}
+    data = export_backbone_graph(backbone, layers, allow_download=False)
+    weights = backbones.resolve_weights(backbone, allow_download=False)
+    info = [(layer, table[layer].channels, table[layer].stride) for layer in layers]
+    return graphs.write_backbone_graph(graphs.BUNDLED_DIR / f"{backbone}.onnx", data, backbone, info,
+                                       backbones.file_sha256(weights), weights.name)
+
+
+if __name__ == "__main__":  # python -m hamacho_core.torch_backend: rewrite the bundled graphs
+    for name in BUNDLED_LAYERS:
+        written = write_bundled_graph(name)
+        print(f"{written.path} ({written.path.stat().st_size / 1e6:.1f} MB): {', '.join(written.layer_names)}")
