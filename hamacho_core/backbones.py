@@ -189,7 +189,10 @@ def weights_status(name: str) -> WeightsStatus:
     spec = get_spec(name)
     if spec.bundled_weights is not None:
         path = spec.bundled_weights()
-        return WeightsStatus(BUNDLED, path) if path.is_file() else WeightsStatus(MISSING, None)
+        if path.is_file():
+            return WeightsStatus(BUNDLED, path)
+        graph = graphs.bundled_graph(name)  # without the torch add-on: the graph exported from them
+        return WeightsStatus(BUNDLED, graph.path) if graph is not None else WeightsStatus(MISSING, None)
     filename = spec.weights_filename
     for state, folder in ((IMPORTED, imported_weights_dir()), (CACHED, torchvision_cache_dir())):
         candidate = folder / filename

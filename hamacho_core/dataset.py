@@ -251,13 +251,25 @@ def collect_images(paths: Sequence[str | Path], *, recursive: bool = False, prog
 
     Folders give their image-suffix files in natural name order; named files are checked whatever their suffix.
     """
+    files = list_images(paths, recursive=recursive)
+    ok: list = []
+    skipped: list[Skipped] = []
+    _scan(files, len(files), 0, progress, should_stop, ok, skipped)
+    return [p for p, _ in ok], skipped
+
+
+def list_images(paths: Sequence[str | Path], *, recursive: bool = False) -> list[Path]:
+    """The files ``collect_images`` would check, in its order, without opening them."""
     files: dict[Path, None] = {}  # ordered, without duplicates
     for path in map(Path, paths):
         files.update(dict.fromkeys(_list_folder(path, recursive)[0] if path.is_dir() else [path]))
-    ok: list = []
-    skipped: list[Skipped] = []
-    _scan(list(files), len(files), 0, progress, should_stop, ok, skipped)
-    return [p for p, _ in ok], skipped
+    return list(files)
+
+
+def checked_image(path: Path) -> tuple[np.ndarray | None, str | None]:
+    """(decoded image, None) for a usable image file, else (None, short reason): the checks of
+    ``collect_images`` and the decoding in one read, for callers that judge each file once."""
+    return _inspect(Path(path))
 
 
 def _no_train_images(folder: Path, skipped: list[Skipped], subdirs: list[Path], others: list[Path]) -> DatasetError:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from hamacho_core import visualize
-from hamacho_core.dataset import Dataset, ImageItem, Skipped, collect_images
+from hamacho_core.dataset import Dataset, ImageItem, Skipped, checked_image, list_images
 from hamacho_core.imageio import read_image, write_image
 from hamacho_core.metrics import Metrics, evaluate
 from hamacho_core.models import AnomalyModel, FitReport, ValidationSet, create_model
@@ -131,7 +131,8 @@ def inspect_paths(model: AnomalyModel, paths: Sequence[str | Path], *, out_dir: 
     With ``out_dir``, writes ``results.csv`` there and, with ``save_images``, per-image overlay,
     grayscale map and mask PNGs.
     """
-    files, skipped = collect_images(paths, recursive=recursive, progress=progress, should_stop=should_stop)
+    files = list_images(paths, recursive=recursive)
+    skipped: list[Skipped] = []
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
     rows: list[InspectRow] = []
@@ -140,7 +141,10 @@ def inspect_paths(model: AnomalyModel, paths: Sequence[str | Path], *, out_dir: 
         check_stop(should_stop, "inspection")
         started = time.perf_counter()
         try:
-            image = read_image(path)
+            image, reason = checked_image(path)  # checked and decoded once
+            if reason:
+                skipped.append(Skipped(path, reason))
+                continue
             pred = model.predict(image)
         except (ValueError, OSError) as exc:  # a file that changed or broke since it was checked
             skipped.append(Skipped(path, str(exc)))

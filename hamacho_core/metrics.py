@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score, roc_curve
+
+# scikit-learn is imported where it is used: it costs ~1.4 s at start-up, and judging needs none of it.
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ def _auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     labels = np.asarray(labels).astype(bool).ravel()
     if labels.all() or not labels.any():
         return None  # undefined with one class only
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(labels, np.asarray(scores, dtype=np.float64).ravel()))
 
 
@@ -40,6 +43,8 @@ def evaluate(image_scores: np.ndarray, predicted: np.ndarray, labels: np.ndarray
     pixel = None
     if maps is not None and masks is not None:
         pixel = _auroc(np.asarray(masks), np.asarray(maps))
+    from sklearn.metrics import confusion_matrix, f1_score
+
     matrix = confusion_matrix(labels, predicted, labels=[False, True])
     return Metrics(
         image_auroc=_auroc(labels, image_scores),
@@ -53,4 +58,6 @@ def evaluate(image_scores: np.ndarray, predicted: np.ndarray, labels: np.ndarray
 
 def roc(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """False-positive rate, true-positive rate and thresholds of the ROC curve."""
+    from sklearn.metrics import roc_curve
+
     return roc_curve(np.asarray(labels).astype(bool), np.asarray(scores, dtype=np.float64))

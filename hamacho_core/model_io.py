@@ -203,18 +203,18 @@ def _check_finite(path: Path, model: AnomalyModel) -> None:
 
 
 def _backbone_record(model: AnomalyModel) -> dict:
-    """Name and weights (state, file name, sha256) of the model's backbone: from the weights file when it
-    is here, else from the sidecar of the backbone graph it was exported to."""
+    """Name and weights (state, file name, sha256) of the model's backbone: from the sidecar of the
+    backbone graph the runtime used, else (torch runtime) from the weights file."""
     name = model.config.backbone
-    status = backbones.weights_status(name) if model.runtime == "torch" or backbones.torch_available() else None
-    if status is not None and status.available and status.path.is_file():
-        return {"name": name, "weights": {"state": status.state, "filename": status.path.name,
-                                          "sha256": _sha256(status.path)}}
     graph = graphs.find_backbone_graph(name, model.layers)
-    if graph is None:
+    if model.runtime != "torch" and graph is not None and graph.weights_sha256:
+        return {"name": name, "weights": {"state": graph.source, "filename": graph.weights_filename,
+                                          "sha256": graph.weights_sha256}}
+    status = backbones.weights_status(name)
+    if not status.available or status.path.suffix == ".onnx":
         raise ValueError(f"the weights file of backbone {name!r} is no longer on this machine: cannot record it")
-    return {"name": name, "weights": {"state": graph.source, "filename": graph.weights_filename,
-                                      "sha256": graph.weights_sha256}}
+    return {"name": name, "weights": {"state": status.state, "filename": status.path.name,
+                                      "sha256": _sha256(status.path)}}
 
 
 def _build_manifest(model: AnomalyModel, arrays: dict[str, np.ndarray], training: dict) -> dict:

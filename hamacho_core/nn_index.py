@@ -34,6 +34,9 @@ class NearestNeighbors:
             self._bank_t = torch.from_numpy(self.bank).to(self.device)
             self._bank_sq = (self._bank_t * self._bank_t).sum(1)
         else:
+            from hamacho_core.runtime import default_threads
+
+            faiss.omp_set_num_threads(default_threads())  # the same fixed share of the CPU as the runtime
             self._index = faiss.IndexFlatL2(self.bank.shape[1])
             self._index.add(self.bank)
 

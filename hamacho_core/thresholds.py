@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.metrics import precision_recall_curve
 
 OK, NG, REVIEW = "OK", "NG", "REVIEW"
 F1 = "f1-optimal"
@@ -78,6 +77,8 @@ def f1_optimal_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
     labels = np.asarray(labels).astype(bool).ravel()
     if labels.all() or not labels.any():
         raise ValueError("F1-optimal threshold needs both good and defective samples")
+    from sklearn.metrics import precision_recall_curve  # lazily: ~1.4 s of start-up otherwise
+
     precision, recall, thresholds = precision_recall_curve(labels, scores)
     f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
     best = float(thresholds[int(np.argmax(f1))])

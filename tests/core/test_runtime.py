@@ -4,6 +4,7 @@ the bundled graph is what the bundled weights give, and the heads built in plain
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -146,3 +147,43 @@ def test_other_backbone_is_exported_once_into_the_graph_cache(isolated_user_dirs
     assert model.embedder.runtime == "onnxruntime" and model.embedding_dim() == 1024  # 1320 pooled
     again = torch_backend.ensure_backbone_graph("efficientnet_lite0", list(layers))
     assert again.path == exported.path
+
+
+REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "hazelnut_toy"
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason=f"the real photo set is not here ({REAL}): only on dev machines/CI")
+@pytest.mark.parametrize("kind", ["patchcore", "padim"])
+def test_paths_agree_on_real_photos(kind):
+    """Hazelnut photos (512x512, real camera noise): same scores on both paths, fitted once on torch."""
+    from hamacho_core.dataset import load_dataset
+
+    dataset = load_dataset(REAL)
+    train = [it.path for it in dataset.train][:16]
+    test = [it.path for it in dataset.test][::3]
+    torch_model = create_model(kind, backbone="efficientnet_lite0", image_size=224, runtime="torch")
+    torch_model.fit(train)
+    ort_model = create_model(kind, backbone="efficientnet_lite0", image_size=224, runtime="onnxruntime")
+    ort_model.load_state_arrays(torch_model.state_arrays())
+    ort_model.image_scale, ort_model.pixel_scale = torch_model.image_scale, torch_model.pixel_scale
+    _agree(ort_model.predict(test), torch_model.predict(test))
+
+
+def test_cli_exports_a_backbone_once_and_lists_it(isolated_user_dirs):
+    import subprocess
+    import sys
+
+    def hamacho(*args):
+        return subprocess.run([sys.executable, "-m", "hamacho_core.cli", *args], capture_output=True, text=True,
+                              timeout=300)
+
+    done = hamacho("backbones", "--export", "efficientnet_lite0", "--layers", "blocks.1,conv_head")
+    assert done.returncode == 0, done.stderr
+    files = sorted(p.name for p in (isolated_user_dirs / "graphs").iterdir())
+    assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".onnx")
+    assert "blocks.1, conv_head" in done.stdout and "exported" in done.stdout
+    listing = hamacho("backbones")
+    assert listing.returncode == 0 and "efficientnet_lite0" in listing.stdout
+    assert "runtime graph: bundled graph efficientnet_lite0.onnx" in listing.stdout
+    bad = hamacho("backbones", "--export", "efficientnet_lite0", "--layers", "blocks.99")
+    assert bad.returncode == 1 and "has no layer ['blocks.99']" in bad.stderr
