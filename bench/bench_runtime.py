@@ -34,12 +34,12 @@ import_s = time.perf_counter() - t0
 out = {"import_s": import_s}
 train = load_dataset(root + "/train").train
 fit_n = int(sys.argv[5])
-model = create_model(kind, backbone="efficientnet_lite0", image_size=256, runtime=runtime)
+path = root + f"/{runtime}-{kind}.hmc"
 if fit_n:
+    model = create_model(kind, backbone="efficientnet_lite0", image_size=256, runtime=runtime)
     t = time.perf_counter(); model.fit([it.path for it in train[:fit_n]]); out["fit_s"] = time.perf_counter() - t
-else:  # busy runs: fit on few images, the timed part is inspection
-    model.fit([it.path for it in train[:12]])
-path = save_model(model, root + f"/{runtime}-{kind}.hmc")
+    save_model(model, path)
+# busy runs judge with the model (same memory bank) the idle run fitted and saved
 t = time.perf_counter(); model = load_model(path, runtime=runtime); out["load_s"] = time.perf_counter() - t
 tests = [it.path for it in load_dataset(root + "/test").test]
 batch = model.preprocess.batch([read_image(tests[0])])
@@ -106,7 +106,7 @@ def main() -> None:
             try:
                 for kind in ("patchcore", "padim"):
                     for runtime in args.runtimes:
-                        fit_n = args.train if load == "idle" else 0
+                        fit_n = args.train if load == "idle" else 0  # busy: the idle run's model
                         r = run_worker(runtime, kind, root, args.embed_runs if load == "idle" else 10, fit_n)
                         cli = cli_inspect(runtime, root / f"{runtime}-{kind}.hmc", root / "test") \
                             if kind == "patchcore" else float("nan")

@@ -15,6 +15,7 @@ their runtime graphs' layer tables, and anything that needs to build a network s
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import re
@@ -186,6 +187,10 @@ class WeightsStatus:
 
 def weights_status(name: str) -> WeightsStatus:
     """Where the backbone's pretrained weights are on this machine (never touches the network)."""
+    featured = featured_info(name)
+    if featured.get("weights_url"):  # no torchvision import for the featured backbones (start-up time)
+        filename = featured["weights_url"].rsplit("/", 1)[-1]
+        return _find_weights(filename)
     spec = get_spec(name)
     if spec.bundled_weights is not None:
         path = spec.bundled_weights()
@@ -193,12 +198,38 @@ def weights_status(name: str) -> WeightsStatus:
             return WeightsStatus(BUNDLED, path)
         graph = graphs.bundled_graph(name)  # without the torch add-on: the graph exported from them
         return WeightsStatus(BUNDLED, graph.path) if graph is not None else WeightsStatus(MISSING, None)
-    filename = spec.weights_filename
+    return _find_weights(spec.weights_filename)
+
+
+def _find_weights(filename: str) -> WeightsStatus:
     for state, folder in ((IMPORTED, imported_weights_dir()), (CACHED, torchvision_cache_dir())):
         candidate = folder / filename
         if candidate.is_file():
             return WeightsStatus(state, candidate)
     return WeightsStatus(MISSING, None)
+
+
+FEATURED_TABLE = graphs.BUNDLED_DIR / "featured_backbones.json"
+
+
+@cache
+def _featured_table() -> dict:
+    try:
+        return json.loads(FEATURED_TABLE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def featured_info(name: str) -> dict:
+    """What the featured backbones' panels need without importing torch: torchvision's weights URL and
+    description, and the FX layer table (written by ``python -m hamacho_core.torch_backend``; a test
+    checks it equals torch's)."""
+    return _featured_table().get(name, {})
+
+
+def describe(name: str) -> str:
+    """One line about the backbone (no torch import for the featured ones)."""
+    return featured_info(name).get("description") or get_spec(name).description or name
 
 
 def _offline_help(spec: BackboneSpec) -> str:
@@ -307,6 +338,9 @@ def list_layers(name: str, max_depth: int = 2, probe_size: int = 224) -> tuple[L
     is installed (any layer can then be exported), else the layers of its bundled or exported
     runtime graph."""
     if torch_available():
+        table = featured_info(name).get("layers") if (max_depth, probe_size) == (2, 224) else None
+        if table:  # equal to the FX listing (tested), without importing torch at start-up
+            return tuple(LayerInfo(n, c, s) for n, c, s in table)
         return _fx_layers(name, max_depth, probe_size)
     graph = graphs.find_backbone_graph(name, ())
     if graph is None:

@@ -44,21 +44,24 @@ def _print_skipped(skipped) -> None:
 def _cmd_fit(args: argparse.Namespace) -> int:
     from hamacho_core.dataset import load_dataset
     from hamacho_core.jobs import fit_dataset
-    from hamacho_core.model_io import save_model
+    from hamacho_core.model_io import check_output_path, save_model
+    from hamacho_core.models import MODELS
 
+    config = {"backbone": args.backbone, "image_size": args.image_size, "device": args.device,
+              "center_crop": args.center_crop, "runtime": args.runtime, "threads": args.threads}
+    if args.layers:
+        config["layers"] = tuple(layer.strip() for layer in args.layers.split(",") if layer.strip())
+    if args.model == "patchcore":
+        config["coreset_ratio"] = args.coreset_ratio
+    if args.offline:
+        config["allow_download"] = False
+    MODELS[args.model][1](**config)  # bad settings and a bad -o fail now, before any scanning or model work
+    check_output_path(args.output)
     progress = TqdmProgress()
     try:
         dataset = load_dataset(args.data, progress=progress)
         progress.close()
         print(dataset.summary())
-        config = {"backbone": args.backbone, "image_size": args.image_size, "device": args.device,
-                  "center_crop": args.center_crop, "runtime": args.runtime, "threads": args.threads}
-        if args.layers:
-            config["layers"] = tuple(layer.strip() for layer in args.layers.split(",") if layer.strip())
-        if args.model == "patchcore":
-            config["coreset_ratio"] = args.coreset_ratio
-        if args.offline:
-            config["allow_download"] = False
         result = fit_dataset(dataset, args.model, progress=progress, **config)
     finally:
         progress.close()
@@ -75,22 +78,32 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from hamacho_core.jobs import inspect_paths
+    from hamacho_core.jobs import check_out_dir, inspect_paths
     from hamacho_core.model_io import load_model
 
-    model = load_model(args.model, device=args.device, runtime=args.runtime, threads=args.threads)
     out_dir = args.out or Path("results")
+    check_out_dir(out_dir, args.overwrite)  # before loading the model
+    model = load_model(args.model, device=args.device, runtime=args.runtime, threads=args.threads)
     progress = TqdmProgress()
     try:
         result = inspect_paths(model, args.paths, out_dir=out_dir, save_images=args.save_images,
-                               recursive=args.recursive, progress=progress)
+                               recursive=args.recursive, overwrite=args.overwrite, progress=progress)
     finally:
         progress.close()
     n_ng = sum(r.verdict == "NG" for r in result.rows)
     print(f"Inspected {len(result.rows)} images: {len(result.rows) - n_ng} OK, {n_ng} NG; "
           f"{len(result.skipped)} skipped")
     _print_skipped(result.skipped)
+    for item in result.unwritten:
+        print(f"  not written for {item.path}: {item.reason}")
+    if result.csv_error:
+        print(f"hamacho: error: {result.csv_error}", file=sys.stderr)
+        return 1
     print(f"Results: {result.csv_path}" + (f" and images in {out_dir}" if args.save_images else ""))
+    if result.unwritten:
+        print(f"hamacho: error: the output images of {len(result.unwritten)} judged image(s) were not written "
+              f"(see above); their verdicts are in {result.csv_path}", file=sys.stderr)
+        return 1
     return 0 if result.rows or not result.skipped else 1
 
 
@@ -98,6 +111,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import json
 
     from hamacho_core.dataset import load_dataset
+    from hamacho_core.fileio import atomic_write_bytes
     from hamacho_core.jobs import evaluate_dataset, write_eval_plots
     from hamacho_core.model_io import load_model
 
@@ -115,10 +129,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     report = {**m.to_dict(), "image_threshold": model.image_scale.threshold,
               "pixel_threshold": model.pixel_scale.threshold, "images": len(result.items),
               "images_also_used_for_thresholds": result.used_for_thresholds}
-    (out_dir / "metrics.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    atomic_write_bytes(out_dir / "metrics.json", json.dumps(report, indent=2).encode("utf-8"))
     plots = write_eval_plots(result, model.image_scale.threshold, out_dir)
     text = _metrics_text(m, result.used_for_thresholds)
-    (out_dir / "metrics.txt").write_text(text + "\n", encoding="utf-8")
+    atomic_write_bytes(out_dir / "metrics.txt", (text + "\n").encode("utf-8"))
     print(text)
     print(f"Written: {out_dir / 'metrics.json'}, {out_dir / 'metrics.txt'}, "
           + ", ".join(str(p) for p in plots.values()))
@@ -234,25 +248,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="fit a model on a dataset folder (hamacho or MVTec layout)")
     fit.add_argument("data", type=Path, help="dataset folder: good/ [bad/ mask/] or MVTec train/ test/ ground_truth/")
-    fit.add_argument("-o", "--output", type=Path, required=True, help="model file to write (.hmc)")
+    fit.add_argument("-o", "--output", type=Path, required=True,
+                     help="model file to write (.hmc); a symlink is written through to its target, a device, "
+                          "pipe or folder is refused")
     fit.add_argument("--model", choices=("patchcore", "padim"), default="patchcore")
     fit.add_argument("--backbone", default="efficientnet_lite0",
                      help="efficientnet_lite0 (bundled, default), wide_resnet50_2, resnet18, ... (see 'backbones')")
     fit.add_argument("--layers", help="comma-separated feature layers (default: the backbone's)")
-    fit.add_argument("--coreset-ratio", type=float, default=0.1, help="PatchCore memory-bank ratio (0.1)")
-    fit.add_argument("--image-size", type=int, default=256)
+    fit.add_argument("--coreset-ratio", type=float, default=0.1,
+                     help="PatchCore memory-bank ratio, 0.001 to 1 (0.1)")
+    fit.add_argument("--image-size", type=int, default=256, help="input size in pixels, 32 to 2048 (256)")
     fit.add_argument("--center-crop", type=int, default=None)
     fit.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     fit.add_argument("--offline", action="store_true", help="never try to download backbone weights")
     add_runtime_options(fit)
     fit.set_defaults(func=_cmd_fit)
 
-    inspect = sub.add_parser("inspect", help="judge images (files or folders) with a model; writes a CSV")
+    inspect = sub.add_parser("inspect", help="judge images (files or folders) with a model; writes a CSV",
+                             epilog="An output folder that already holds a results.csv is refused unless "
+                                    "--overwrite is given: earlier results are never replaced silently.")
     inspect.add_argument("model", type=Path, help="model file (.hmc)")
     inspect.add_argument("paths", nargs="+", type=Path, help="image files and/or folders")
-    inspect.add_argument("--out", type=Path, help="output folder (default: ./results)")
+    inspect.add_argument("--out", type=Path, help="output folder (default: ./results); refused if it already "
+                                                 "holds a results.csv, unless --overwrite")
+    inspect.add_argument("--overwrite", action="store_true",
+                         help="replace the results.csv (and same-named images) of an earlier run in --out")
     inspect.add_argument("--save-images", action="store_true", help="also write overlay, map and mask images")
-    inspect.add_argument("--recursive", action="store_true", help="look into sub-folders too")
+    inspect.add_argument("--recursive", action="store_true",
+                         help="look into sub-folders too (links to folders are not followed: each real file once)")
     inspect.add_argument("--device", default=None, help="cpu, cuda or auto (default: as saved)")
     add_runtime_options(inspect, None)
     inspect.set_defaults(func=_cmd_inspect)

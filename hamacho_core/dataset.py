@@ -7,6 +7,7 @@ matched to their image by exact file stem, never by position.  No Qt here.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ MIN_SIDE = 8  # pixels, both sides
 MAX_PIXELS = 200_000_000  # refused from the header, before decoding
 MAX_FILE_BYTES = 1 << 30
 IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini"})  # plus hidden ".xxx" files
+#: A defect mask covering this share of its image or more marks nothing in particular (e.g. all 255):
+#: reported, and left out of pixel calibration.
+MAX_MASK_COVERAGE = 0.9
 _LAYOUTS = ("hamacho: good/ (optional bad/ and mask/)",
             "MVTec AD: train/good/ (optional test/<kind>/ and ground_truth/<kind>/)")
 _PIXEL_TYPES = (np.uint8, np.uint16, np.float32, np.float64)
@@ -178,6 +182,12 @@ def _inspect(path: Path) -> tuple[np.ndarray | None, str | None]:
     return image, None
 
 
+def mask_coverage(mask: np.ndarray) -> float:
+    """Share of a mask's pixels that mark a defect (non-zero in any channel)."""
+    mask = np.asarray(mask)
+    return float(np.count_nonzero(mask.max(axis=2) if mask.ndim == 3 else mask)) / max(1, mask.shape[0] * mask.shape[1])
+
+
 def check_image(path: str | Path) -> np.ndarray:
     """Read and validate one image file; returns it as :func:`read_image` does, else raises ImageReadError."""
     image, reason = _inspect(Path(path))
@@ -195,22 +205,63 @@ def _ignored(path: Path) -> bool:
     return path.name.startswith(".") or path.name.lower() in IGNORED_NAMES
 
 
-def _list_folder(folder: Path, recursive: bool = False) -> tuple[list[Path], list[Path], list[Path]]:
-    """(image files, sub-folders, other files) directly in ``folder`` (image files of sub-folders too if recursive)."""
+def _list_folder(folder: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """(image files, sub-folders, other files) directly in ``folder``."""
     files, subdirs, others = [], [], []
     for p in sorted(folder.iterdir(), key=_natural):
         if _ignored(p):
             continue
         if p.is_dir():
-            if recursive:
-                files += _list_folder(p, True)[0]
-            else:
-                subdirs.append(p)
+            subdirs.append(p)
         elif p.suffix.lower() in IMAGE_SUFFIXES:
             files.append(p)
         else:
             others.append(p)
     return files, subdirs, others
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _walk(root: Path, skipped: list[Skipped]) -> list[Path]:
+    """Image files of ``root`` and its sub-folders, depth first in name order.  Links to folders are
+    never followed: one back to a folder above it (a loop) or to a folder outside ``root`` is reported
+    in ``skipped``, one inside ``root`` is walked at its real place.  Linked files from outside
+    ``root`` are reported and skipped too."""
+    top = os.path.realpath(root)
+    files: list[Path] = []
+    seen: set[tuple[int, int]] = set()  # (device, inode) of the folders walked: bind-mount loops too
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            info = folder.stat()
+            if (info.st_dev, info.st_ino) in seen:
+                skipped.append(Skipped(folder, "folder already inspected (a loop): not walked again"))
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            found, subdirs, _ = _list_folder(folder)
+        except OSError as exc:
+            skipped.append(Skipped(folder, f"cannot read folder ({exc.strerror or exc})"))
+            continue
+        for path in found:
+            real = os.path.realpath(path)
+            if path.is_symlink() and not _inside(real, top):
+                skipped.append(Skipped(path, f"link to a file outside {root} ({real}): skipped"))
+            else:
+                files.append(path)
+        below = []
+        for sub in subdirs:
+            real = os.path.realpath(sub)
+            if not sub.is_symlink():
+                below.append(sub)
+            elif _inside(os.path.realpath(folder), real):
+                skipped.append(Skipped(sub, f"link to a folder above it ({real}), a loop: not followed"))
+            elif not _inside(real, top):
+                skipped.append(Skipped(sub, f"link to a folder outside {root} ({real}): not followed"))
+        pending += reversed(below)
+    return files
 
 
 def _subdir(parent: Path, *names: str) -> Path | None:
@@ -251,19 +302,29 @@ def collect_images(paths: Sequence[str | Path], *, recursive: bool = False, prog
 
     Folders give their image-suffix files in natural name order; named files are checked whatever their suffix.
     """
-    files = list_images(paths, recursive=recursive)
-    ok: list = []
     skipped: list[Skipped] = []
+    files = list_images(paths, recursive=recursive, skipped=skipped)
+    ok: list = []
     _scan(files, len(files), 0, progress, should_stop, ok, skipped)
     return [p for p, _ in ok], skipped
 
 
-def list_images(paths: Sequence[str | Path], *, recursive: bool = False) -> list[Path]:
-    """The files ``collect_images`` would check, in its order, without opening them."""
-    files: dict[Path, None] = {}  # ordered, without duplicates
+def list_images(paths: Sequence[str | Path], *, recursive: bool = False,
+                skipped: list[Skipped] | None = None) -> list[Path]:
+    """The files ``collect_images`` would check, in its order, without opening them.
+
+    Each real file once: a second name or link for it is reported in ``skipped`` (when given), as are
+    links that ``recursive`` does not follow (see :func:`_walk`).
+    """
+    skipped = [] if skipped is None else skipped
+    files: dict[str, Path] = {}  # real path -> the first name found for it, in order
     for path in map(Path, paths):
-        files.update(dict.fromkeys(_list_folder(path, recursive)[0] if path.is_dir() else [path]))
-    return list(files)
+        named = (_walk(path, skipped) if recursive else _list_folder(path)[0]) if path.is_dir() else [path]
+        for p in named:
+            first = files.setdefault(os.path.realpath(p), p)
+            if first != p:
+                skipped.append(Skipped(p, f"same file as {first}: judged once"))
+    return list(files.values())
 
 
 def checked_image(path: Path) -> tuple[np.ndarray | None, str | None]:
@@ -310,6 +371,9 @@ def _match_masks(images: list, folder: Path, files: list[Path], mask_dir: Path, 
         elif mask.shape[:2] != shape:
             warnings.append(f"{_rel(found[0], root)} is {mask.shape[1]}x{mask.shape[0]} px but {name} is "
                             f"{shape[1]}x{shape[0]} px")
+        if found and not reason and (cover := mask_coverage(mask)) >= MAX_MASK_COVERAGE:
+            warnings.append(f"{_rel(found[0], root)} marks {cover:.0%} of {name} as defect: left out of pixel "
+                            f"calibration (a mask should mark the defect only)")
         out.append(found[0] if found and not reason else None)
     return out
 

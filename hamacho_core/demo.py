@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hamacho_core import synthetic
 from hamacho_core.dataset import load_dataset
+from hamacho_core.fileio import atomic_write_bytes
 from hamacho_core.jobs import FitResult, InspectResult, evaluate_dataset, fit_dataset, inspect_paths
 from hamacho_core.metrics import Metrics
 from hamacho_core.model_io import save_model
@@ -29,7 +30,8 @@ def run_demo(root: Path, *, model: str = "patchcore", category: str = "part", ba
              image_size: int = 256, progress: ProgressFn | None = None,
              should_stop: StopFn | None = None, **config) -> DemoResult:
     """``root/train`` (30 good + 6 defective to set thresholds) and ``root/test`` (10 good + 12 defective,
-    other instances) in the hamacho layout; model in ``root/model.hmc``; results in ``root/results``."""
+    other instances) in the hamacho layout; model in ``root/model.hmc``; results in ``root/results`` (a rerun
+    replaces them: the demo regenerates everything)."""
     root = Path(root)
     synthetic.write_dataset(root / "train", category=category, n_train_good=30, n_test_good=0, n_test_bad=6,
                             size=image_size, seed=0)
@@ -40,9 +42,9 @@ def run_demo(root: Path, *, model: str = "patchcore", category: str = "part", ba
     model_path = save_model(fitted.model, root / "model.hmc", training=fitted.training)
     results = root / "results"
     inspection = inspect_paths(fitted.model, [root / "test" / "good", root / "test" / "bad"], out_dir=results,
-                               save_images=True, progress=progress, should_stop=should_stop)
+                               save_images=True, overwrite=True, progress=progress, should_stop=should_stop)
     evaluation = evaluate_dataset(fitted.model, load_dataset(root / "test"), progress=progress,
                                   should_stop=should_stop)
-    (results / "metrics.json").write_text(json.dumps(evaluation.metrics.to_dict(), indent=2), encoding="utf-8")
+    atomic_write_bytes(results / "metrics.json", json.dumps(evaluation.metrics.to_dict(), indent=2).encode("utf-8"))
     per_image = sum(r.time_ms for r in inspection.rows) / max(1, len(inspection.rows))
     return DemoResult(model_path, results, fitted, inspection, evaluation.metrics, per_image)

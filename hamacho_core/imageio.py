@@ -7,6 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hamacho_core.fileio import atomic_write_bytes
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
@@ -43,10 +45,11 @@ def decode_image(data: bytes | np.ndarray) -> np.ndarray | None:
 
 
 def write_image(path: str | Path, rgb: np.ndarray) -> None:
-    """Encode an RGB or grey uint8 image by the file's suffix (unicode paths work)."""
+    """Encode an RGB or grey uint8 image by the file's suffix (unicode paths work), written atomically:
+    a full disk or a crash leaves no truncated file (an :class:`OSError` names the file)."""
     path = Path(path)
     image = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
     ok, encoded = cv2.imencode(path.suffix or ".png", image)
     if not ok:
         raise ValueError(f"cannot encode {path.name}")
-    path.write_bytes(encoded.tobytes())
+    atomic_write_bytes(path, encoded.tobytes())

@@ -5,7 +5,8 @@ Each takes plain ``progress``/``should_stop`` callbacks and returns plain data; 
 
 from __future__ import annotations
 
-import csv
+import hashlib
+import io
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hamacho_core import visualize
+from hamacho_core import fileio, visualize
 from hamacho_core.dataset import Dataset, ImageItem, Skipped, checked_image, list_images
 from hamacho_core.imageio import read_image, write_image
 from hamacho_core.metrics import Metrics, evaluate
@@ -23,6 +24,9 @@ from hamacho_core.models.base import holdout_indices
 from hamacho_core.progress import ProgressFn, StopFn, check_stop
 
 CSV_FIELDS = ("path", "raw_score", "normalized_score", "verdict", "time_ms")
+RESULTS_CSV = "results.csv"
+#: Output names are ``<stem>_overlay.png`` etc.: stems longer than this (UTF-8 bytes) are shortened.
+MAX_STEM_BYTES = 120
 
 
 @dataclass
@@ -84,22 +88,41 @@ class InspectResult:
     rows: list[InspectRow]
     skipped: list[Skipped]
     csv_path: Path | None
+    #: Output files that could not be written (path, reason); their images are judged and in the CSV.
+    unwritten: list[Skipped] = field(default_factory=list)
+    #: Why the CSV could not be written (then ``csv_path`` is None), naming the file.
+    csv_error: str | None = None
+
+
+def short_stem(stem: str, limit: int = MAX_STEM_BYTES) -> str:
+    """``stem`` if it fits in ``limit`` UTF-8 bytes, else its start plus ``~`` and 8 hex digits of its
+    hash (so two long names with the same start stay distinct)."""
+    stem = stem.rstrip(" .") or "image"
+    raw = stem.encode("utf-8", "surrogateescape")
+    if len(raw) <= limit:
+        return stem
+    head = raw[:limit - 9].decode("utf-8", errors="ignore").rstrip(" .")
+    return f"{head}~{hashlib.sha1(raw).hexdigest()[:8]}"
 
 
 def unique_stem(path: Path, used: set[str]) -> str:
-    stem = path.stem
-    if stem in used:
-        stem = f"{path.parent.name}_{path.stem}"
+    """A short output stem for ``path``, unique in ``used`` (compared case-insensitively, as some file
+    systems do); the stem is added to ``used``."""
+    stem = short_stem(path.stem)
+    if stem.casefold() in used:
+        stem = short_stem(f"{path.parent.name}_{path.stem}")
     base, n = stem, 2
-    while stem in used:
-        stem, n = f"{base}_{n}", n + 1
-    used.add(stem)
+    while stem.casefold() in used:
+        stem, n = short_stem(f"{base}_{n}"), n + 1
+    used.add(stem.casefold())
     return stem
 
 
 def save_result_images(model: AnomalyModel, image: np.ndarray, anomaly_map: np.ndarray, out_dir: Path,
                        stem: str) -> dict[str, Path]:
-    """Heatmap overlay (with predicted-mask outline), grayscale map and binary mask at the image's size."""
+    """Heatmap overlay (with predicted-mask outline), grayscale map and binary mask at the image's size,
+    each written atomically; an :class:`OSError` names the files that could not be written (after
+    trying all three)."""
     from hamacho_core.preprocess import to_rgb8
 
     rgb = to_rgb8(image)
@@ -117,25 +140,49 @@ def save_result_images(model: AnomalyModel, image: np.ndarray, anomaly_map: np.n
     region = pre.roi_polygon(h, w)
     if region is not None:
         cv2.polylines(picture, [region], True, (255, 255, 0), thickness)
-    write_image(outputs["overlay"], picture)
-    write_image(outputs["map"], (norm_full * 255 + 0.5).astype(np.uint8))
-    write_image(outputs["mask"], mask_full.astype(np.uint8) * 255)
+    pictures = {"overlay": picture, "map": (norm_full * 255 + 0.5).astype(np.uint8),
+                "mask": mask_full.astype(np.uint8) * 255}
+    failed = []
+    for kind, path in outputs.items():
+        try:
+            write_image(path, pictures[kind])
+        except OSError as exc:  # try the others all the same
+            failed.append((exc, f"{path} was not written: {exc.strerror or exc}"))
+    if failed:
+        raise OSError(failed[0][0].errno, "; ".join(message for _, message in failed))
     return outputs
 
 
+def check_out_dir(out_dir: Path, overwrite: bool = False) -> None:
+    """Refuse an output folder that is a file, or that holds an earlier ``results.csv`` (unless ``overwrite``)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"the output folder {out_dir} exists and is not a folder")
+    csv_path = out_dir / RESULTS_CSV
+    if not overwrite and (csv_path.exists() or csv_path.is_symlink()):
+        raise FileExistsError(f"{csv_path} already exists (results of an earlier inspection): choose another "
+                              f"output folder, or overwrite it on purpose (--overwrite)")
+
+
 def inspect_paths(model: AnomalyModel, paths: Sequence[str | Path], *, out_dir: Path | None = None,
-                  save_images: bool = False, recursive: bool = False, progress: ProgressFn | None = None,
-                  should_stop: StopFn | None = None) -> InspectResult:
+                  save_images: bool = False, recursive: bool = False, overwrite: bool = False,
+                  progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> InspectResult:
     """Judge every readable image under ``paths``; unreadable ones are reported, never fatal.
 
-    With ``out_dir``, writes ``results.csv`` there and, with ``save_images``, per-image overlay,
-    grayscale map and mask PNGs.
+    With ``out_dir``, writes ``results.csv`` there (refused if one is there already, unless
+    ``overwrite``) and, with ``save_images``, per-image overlay, grayscale map and mask PNGs.  Every
+    file is written atomically; one that cannot be written is reported in ``unwritten`` (or
+    ``csv_error``) and the batch goes on.
     """
-    files = list_images(paths, recursive=recursive)
-    skipped: list[Skipped] = []
     if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        out_dir = Path(out_dir)
+        check_out_dir(out_dir, overwrite)
+    skipped: list[Skipped] = []
+    files = list_images(paths, recursive=recursive, skipped=skipped)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[InspectRow] = []
+    unwritten: list[Skipped] = []
     used: set[str] = set()
     for i, path in enumerate(files):
         check_stop(should_stop, "inspection")
@@ -153,25 +200,27 @@ def inspect_paths(model: AnomalyModel, paths: Sequence[str | Path], *, out_dir: 
         row = InspectRow(path, float(pred.image_scores[0]), float(pred.norm_image_scores[0]), pred.verdicts[0],
                          elapsed)
         if out_dir is not None and save_images:
-            row.outputs = save_result_images(model, image, pred.anomaly_maps[0], Path(out_dir),
-                                             unique_stem(path, used))
+            try:
+                row.outputs = save_result_images(model, image, pred.anomaly_maps[0], out_dir, unique_stem(path, used))
+            except OSError as exc:  # a full disk or an unwritable name: report it, keep judging
+                unwritten.append(Skipped(path, str(exc)))
         rows.append(row)
         if progress is not None:
             progress("inspect", i + 1, len(files))
-    csv_path = write_csv(rows, Path(out_dir) / "results.csv") if out_dir is not None else None
-    return InspectResult(rows, skipped, csv_path)
+    result = InspectResult(rows, skipped, None, unwritten)
+    if out_dir is not None:
+        try:
+            result.csv_path = write_csv(rows, out_dir / RESULTS_CSV)
+        except OSError as exc:
+            result.csv_error = f"{out_dir / RESULTS_CSV} was not written: {exc.strerror or exc}"
+    return result
 
 
 def write_csv(rows: Sequence[InspectRow], path: Path) -> Path:
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(CSV_FIELDS)
-        for r in rows:
-            writer.writerow([str(r.path), f"{r.raw_score:.6g}", f"{r.normalized_score:.4f}", r.verdict,
-                             f"{r.time_ms:.1f}"])
-    tmp.replace(path)
-    return path
+    """``results.csv`` (``CSV_FIELDS``), atomically; text cells are neutralised against spreadsheet formulas."""
+    fileio.write_csv(path, CSV_FIELDS, ([str(r.path), f"{r.raw_score:.6g}", f"{r.normalized_score:.4f}", r.verdict,
+                                         f"{r.time_ms:.1f}"] for r in rows), text_columns=(0, 3))
+    return Path(path)
 
 
 @dataclass
@@ -227,8 +276,7 @@ def write_eval_plots(result: EvalResult, threshold: float, out_dir: Path) -> dic
         ax.set(xlabel="False positive rate (good flagged)", ylabel="True positive rate (defects found)",
                title="ROC (image level)")
         ax.legend(loc="lower right")
-        paths["roc"] = out_dir / "roc.png"
-        fig.savefig(paths["roc"])
+        paths["roc"] = _save_figure(fig, out_dir / "roc.png")
     fig = Figure(figsize=(7, 4), dpi=100)
     ax = fig.add_subplot()
     bins = np.histogram_bin_edges(result.image_scores, bins=30)
@@ -238,6 +286,11 @@ def write_eval_plots(result: EvalResult, threshold: float, out_dir: Path) -> dic
     ax.axvline(threshold, color="black", ls="--", label=f"threshold {threshold:.3g}")
     ax.set(xlabel="raw image score", ylabel="images", title="Score histogram")
     ax.legend()
-    paths["histogram"] = out_dir / "histogram.png"
-    fig.savefig(paths["histogram"])
+    paths["histogram"] = _save_figure(fig, out_dir / "histogram.png")
     return paths
+
+
+def _save_figure(fig, path: Path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return fileio.atomic_write_bytes(path, buf.getvalue())

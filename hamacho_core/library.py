@@ -354,9 +354,15 @@ def backbone_rows() -> list[dict]:
                "weights_filename": None, "weights_url": None, "description": "", "default_layers": (),
                "channels": None, "feature_dim": None, "error": None}
         try:
-            spec = backbones.get_spec(name)
-            row.update(description=spec.description, weights_filename=spec.weights_filename,
-                       weights_url=spec.weights_url)
+            featured = backbones.featured_info(name)
+            if featured.get("weights_url"):  # no torchvision import at start-up
+                url = featured["weights_url"]
+                row.update(description=featured["description"], weights_filename=url.rsplit("/", 1)[-1],
+                           weights_url=url)
+            else:
+                spec = backbones.get_spec(name)
+                row.update(description=spec.description, weights_filename=spec.weights_filename,
+                           weights_url=spec.weights_url)
             status = backbones.weights_status(name)
             row["state"] = status.state
             if status.path is not None:

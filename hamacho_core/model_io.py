@@ -23,7 +23,6 @@ import os
 import re
 import types
 import typing
-import uuid
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +32,7 @@ import safetensors.numpy
 from safetensors import SafetensorError, safe_open
 
 from hamacho_core import __version__, backbones, graphs
+from hamacho_core.fileio import atomic_write_bytes, output_target, remove_stale_temps
 from hamacho_core.models import MODELS, AnomalyModel
 from hamacho_core.models.base import NotFittedError
 from hamacho_core.thresholds import ScoreScale
@@ -58,9 +58,12 @@ def save_model(model: AnomalyModel, path: str | os.PathLike, *, training: dict |
     ``training`` is free JSON-able information (image count, file names, layout...).  Models with
     random backbone weights (``pretrained=False``) are refused: their scores could not be reproduced
     when loaded.  The write is atomic: on failure (e.g. a full disk) an :class:`OSError` says the
-    file was not written and why, and a file already at ``path`` is left untouched.
+    file was not written and why, and a file already at ``path`` is left untouched.  A symlink at
+    ``path`` is written through to its target; a device, pipe or folder there is refused.  Temporary
+    files that killed saves of the same name left behind are removed.
     """
     path = Path(path)
+    target = check_output_path(path)
     if not model.config.pretrained:
         raise ValueError("a model with random backbone weights (pretrained=False) cannot be saved: "
                          "its scores could not be reproduced when loaded")
@@ -70,23 +73,23 @@ def save_model(model: AnomalyModel, path: str | os.PathLike, *, training: dict |
     arrays[GRAPH_TENSOR] = np.frombuffer(model.runtime_graph(), dtype=np.uint8)
     manifest = _build_manifest(model, arrays, training or {})
     metadata = {MANIFEST_KEY: json.dumps(manifest, default=_json_default, ensure_ascii=False)}
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    remove_stale_temps(target)
     try:
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        mode = os.stat(tmp).st_mode & 0o777  # the umask's usual permissions ...
-        safetensors.numpy.save_file(arrays, tmp, metadata=metadata)
-        os.chmod(tmp, mode)  # ... which safetensors (own temp file + rename) would narrow to 0600
-        with open(tmp, "r+b") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic_write_bytes(target, safetensors.numpy.save(arrays, metadata=metadata))
     except (OSError, SafetensorError) as exc:
         raise _write_error(path, exc) from exc
-    finally:
-        with suppress(OSError):
-            os.unlink(tmp)
-    _fsync_dir(path.parent)
+    _fsync_dir(target.parent)
     model.manifest = manifest
     return path
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """The file a model saved to ``path`` replaces (a symlink is written through to its target, atomically);
+    refuses a path that exists and is not a regular file, or whose folder does not exist."""
+    target = output_target(path)
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"cannot write the model file {path}: folder {target.parent} does not exist")
+    return target
 
 
 def read_manifest(path: str | os.PathLike) -> dict:

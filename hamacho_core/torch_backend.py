@@ -151,7 +151,27 @@ def write_bundled_graph(backbone: str = "efficientnet_lite0") -> graphs.Backbone
                                        backbones.file_sha256(weights), weights.name)
 
 
-if __name__ == "__main__":  # python -m hamacho_core.torch_backend: rewrite the bundled graphs
+def featured_table() -> dict:
+    """The start-up table of the featured backbones (see ``backbones.featured_info``), from torch."""
+    table = {}
+    for name in backbones.FEATURED:
+        entry = {"layers": [[i.name, i.channels, i.stride] for i in backbones._fx_layers(name, 2, 224)]}
+        spec = backbones.get_spec(name)
+        if spec.weights_url:
+            entry.update(weights_url=spec.weights_url, description=spec.description)
+        else:
+            entry["description"] = spec.description
+        table[name] = entry
+    return table
+
+
+if __name__ == "__main__":  # python -m hamacho_core.torch_backend: rewrite the bundled graphs and table
+    import json
+
+    from hamacho_core.fileio import atomic_write_bytes
+
+    atomic_write_bytes(backbones.FEATURED_TABLE, json.dumps(featured_table(), indent=1).encode())
+    print(f"{backbones.FEATURED_TABLE}: {', '.join(backbones.FEATURED)}")
     for name in BUNDLED_LAYERS:
         written = write_bundled_graph(name)
         print(f"{written.path} ({written.path.stat().st_size / 1e6:.1f} MB): {', '.join(written.layer_names)}")

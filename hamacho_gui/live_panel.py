@@ -257,7 +257,9 @@ class LivePanel(QWidget):
         text = f"Stopped ({reason}): {summary.get('judged', 0)} frames judged, {summary.get('dropped', 0)} dropped"
         if summary.get("error"):
             text += f"; last error: {summary['error']}"
-        self._status(text, error=reason == "failed")
+        if summary.get("unlogged"):
+            text += f"; {summary['unlogged']} verdicts NOT logged ({summary.get('log_error')})"
+        self._status(text, error=reason == "failed" or bool(summary.get("unlogged")))
 
     def _on_worker_finished(self) -> None:
         worker, self.worker = self.worker, None

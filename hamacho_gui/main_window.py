@@ -242,8 +242,13 @@ class MainWindow(QMainWindow):
             return
         start = str(self.settings.value("last_export", "") or "")
         folder = QFileDialog.getExistingDirectory(self, "Export results to", start)
-        if folder:
-            self.export(Path(folder))
+        if not folder:
+            return
+        if (Path(folder) / "results.csv").exists():  # earlier results are never replaced silently
+            answer = QMessageBox.question(self, "Hamacho", f"{folder} already holds a results.csv. Replace it?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.export(Path(folder))
 
     def export(self, folder: Path) -> None:
         """CSV and overlay/map/mask images of the results currently listed (filter applies)."""

@@ -265,7 +265,7 @@ class TrainingPanel(QWidget):
                     available, state, tip = False, "unavailable", f"{name}: {exc}"
                 else:
                     available, state = status.available, status.state
-                    tip = (f"{backbones.get_spec(name).description or name}\nweights: {state} ({status.path})"
+                    tip = (f"{backbones.describe(name)}\nweights: {state} ({status.path})"
                            if available else missing_weights_tip(name))
                 text = name if available else f"{name} (weights missing)"
                 combo.addItem(text, name)

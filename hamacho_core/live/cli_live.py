@@ -2,7 +2,8 @@
 
 Exit codes: 0 when the source ended, ``--max-frames`` were judged or Ctrl-C stopped the run (the
 normal way to stop a camera: the summary is printed first); 1 when the source could not be opened
-or was lost for good (one-line reason); 130 on a second Ctrl-C (hard interrupt).
+or was lost for good (one-line reason), or when verdicts could finally not be logged; 130 on a second
+Ctrl-C (hard interrupt).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import threading
 from pathlib import Path
 
 EPILOG = ("Stop with Ctrl-C (exit 0 after the summary; a second Ctrl-C interrupts at once, exit 130). "
-          "Exit 1 if the source cannot be opened or is lost for good.")
+          "Exit 1 if the source cannot be opened or is lost for good, or if verdicts could not be written to "
+          "the inspection log (another program holding it locked): they are kept and retried, never dropped "
+          "silently. Images of a folder are checked as inspect checks them; refused ones are listed.")
 
 
 def add_live_parser(sub) -> argparse.ArgumentParser:
@@ -31,6 +34,8 @@ def add_live_parser(sub) -> argparse.ArgumentParser:
     where.add_argument("--log", type=Path, metavar="FILE",
                        help="inspection log (SQLite; default: inspection_log.sqlite in the user data folder)")
     where.add_argument("--no-log", action="store_true", help="do not log verdicts")
+    live.add_argument("--log-wait", type=float, default=10.0, metavar="S",
+                      help="at the end, seconds to keep retrying verdicts a locked log could not take yet (10)")
     pace = live.add_mutually_exclusive_group()
     pace.add_argument("--realtime", dest="realtime", action="store_true", default=True,
                       help="play files and folders at their own pace, like a camera (default): a slow model "
@@ -82,7 +87,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     print(f"Live inspection of {source.name} with {args.model.name} "
           f"({'realtime' if args.realtime else 'as fast as possible'}); Ctrl-C stops", flush=True)
     inspector = LiveInspector(model, source, save_dir=args.save_ng, log=log, model_name=args.model.name,
-                              max_retries=args.max_retries)
+                              max_retries=args.max_retries, log_wait_s=args.log_wait)
     try:
         summary = inspector.run(on_result, stop.is_set, on_event=on_event, max_frames=args.max_frames)
     finally:
@@ -97,11 +102,17 @@ def cmd_live(args: argparse.Namespace) -> int:
           f"{c['OK']} OK, {c['NG']} NG, {c['REVIEW']} REVIEW; {why}")
     print(f"Latency mean {_fmt_ms(summary['mean_latency_ms'])}, p95 {_fmt_ms(summary['p95_latency_ms'])}; "
           f"inference mean {_fmt_ms(summary['mean_inference_ms'])}; {summary['fps']:.1f} judged frames/s")
+    for why in getattr(source, "skipped", {}).values():  # each reason names its file
+        print(f"  skipped {why}")
     if log is not None:
         print(f"Log: {log.path}")
     if args.save_ng is not None:
         print(f"NG/REVIEW frames: {args.save_ng}")
     if summary["reason"] == "failed":
         print(f"hamacho: error: {summary['error']}", file=sys.stderr)
+        return 1
+    if summary.get("unlogged"):
+        print(f"hamacho: error: {summary['unlogged']} of {summary['judged']} verdicts could not be written to the "
+              f"inspection log {log.path} ({summary['log_error']}); their lines are printed above", file=sys.stderr)
         return 1
     return 0

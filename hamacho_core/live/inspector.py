@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hamacho_core.live.grabber import LatestFrameGrabber
-from hamacho_core.live.log import InspectionLog
+from hamacho_core.live.log import InspectionLog, LogWriter
 from hamacho_core.live.sources import Frame, FrameSource
 
 if TYPE_CHECKING:
@@ -57,18 +57,23 @@ class LiveInspector:
     overlay, map and mask PNGs).  ``log``: every verdict is appended to it.  ``reconnect``,
     ``retry_delay_s`` and ``max_retries`` are the capture thread's (see ``LatestFrameGrabber``).
     ``warmup`` runs one prediction on a blank image first, so the first frame is not slow.
-    Setting ``paused`` keeps capture running (newest frame kept) but judges nothing.
+    Setting ``paused`` keeps capture running (newest frame kept) but judges nothing.  Log rows are
+    written by a :class:`~hamacho_core.live.log.LogWriter` thread: a log locked by another process
+    never stalls judging; rows wait and are retried, at the end for up to ``log_wait_s`` seconds.
     """
 
     def __init__(self, model: AnomalyModel, source: FrameSource, *, save_dir: Path | None = None,
                  save_verdicts: tuple[str, ...] = ("NG", "REVIEW"), log: InspectionLog | None = None,
                  model_name: str = "", reconnect: bool = True, retry_delay_s: float = 1.0,
-                 max_retries: int | None = None, warmup: bool = True) -> None:
+                 max_retries: int | None = None, warmup: bool = True, log_wait_s: float = 10.0) -> None:
         self.model = model
         self.source = source
         self.save_dir = Path(save_dir) if save_dir is not None else None
         self.save_verdicts = tuple(save_verdicts)
         self.log = log
+        self.log_wait_s = log_wait_s
+        self._writer: LogWriter | None = None
+        self._log_warned = False
         self.model_name = model_name or getattr(model, "kind", "") or type(model).__name__
         self.reconnect, self.retry_delay_s, self.max_retries = reconnect, retry_delay_s, max_retries
         self.warmup = warmup
@@ -96,7 +101,8 @@ class LiveInspector:
 
         Returns a summary: judged, frames_read, dropped, counts, mean/p95/max latency_ms,
         mean_inference_ms, fps, elapsed_s, state (capture's: "ended", "failed", "stopped"),
-        reason ("stopped", "max_frames", "ended", "failed") and error (the last source error).
+        reason ("stopped", "max_frames", "ended", "failed"), error (the last source error),
+        unlogged (verdicts finally not written to the log) and log_error (the last log error).
         """
         events: queue.SimpleQueue = queue.SimpleQueue()
 
@@ -119,6 +125,8 @@ class LiveInspector:
         stats = _Stats()
         reason = "stopped"
         last_index = -1
+        self._writer = LogWriter(self.log) if self.log is not None else None
+        self._log_warned = False
         grabber.start()
         try:
             while True:
@@ -145,8 +153,16 @@ class LiveInspector:
                 on_result(self._judge(frame, grabber, stats, on_event))
         finally:
             grabber.stop()
+            writer, self._writer = self._writer, None
+            unlogged = writer.close(self.log_wait_s) if writer is not None else 0
+            log_error = writer.last_error if writer is not None else None
             drain()
-        return stats.summary(grabber, reason, self.counts)
+        if unlogged:
+            _warn(on_event, f"{unlogged} verdict(s) could not be written to the inspection log {self.log.path} "
+                            f"({log_error})")
+        elif writer is not None and writer.failures and on_event is not None:
+            on_event("info", f"the inspection log was busy ({log_error}): every verdict was written, some late")
+        return {**stats.summary(grabber, reason, self.counts), "unlogged": unlogged, "log_error": log_error}
 
     def _judge(self, frame: Frame, grabber: LatestFrameGrabber, stats: _Stats,
                on_event: Callable[[str, str], None] | None) -> LiveResult:
@@ -164,11 +180,14 @@ class LiveInspector:
                 saved = self._save(frame, prediction, verdict)
             except (OSError, ValueError) as exc:  # a full disk must not stop the line
                 _warn(on_event, f"could not save frame {frame.index}: {exc}")
-        if self.log is not None:
-            try:
-                self.log.append(self.source.name, self.model_name, score, normalized, verdict, saved)
-            except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError: report, keep judging
-                _warn(on_event, f"could not log frame {frame.index}: {exc}")
+        if self._writer is not None:  # queued: written (and retried) by the writer thread
+            self._writer.append(self.source.name, self.model_name, score, normalized, verdict, saved)
+            if self._writer.failing and not self._log_warned:
+                self._log_warned = True
+                _warn(on_event, f"the inspection log cannot be written now ({self._writer.last_error}): "
+                                f"verdicts are kept and retried ({self._writer.pending} waiting)")
+            elif not self._writer.failing:
+                self._log_warned = False
         now = time.monotonic()
         latency_ms = (now - frame.timestamp) * 1000
         fps = stats.add(now, latency_ms, inference_ms)

@@ -3,18 +3,21 @@
 WAL journal and one commit per row: a crash (even a killed process) loses nothing that was
 appended; ``synchronous=NORMAL`` keeps the file consistent on power loss too, where at most the
 last rows can be missing.  Readers in other processes (a GUI table) can read while one writes.
+Live inspection appends through :class:`LogWriter`: a log locked by another program delays rows
+(kept in memory, retried) instead of dropping them or stalling the judging thread.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 import sqlite3
 import threading
 import time
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 
+from hamacho_core.fileio import write_csv
 from hamacho_core.paths import user_data_dir
 
 FILENAME = "inspection_log.sqlite"
@@ -41,15 +44,18 @@ def default_log_path() -> Path:
 class InspectionLog:
     """Append-only log of live verdicts (``path`` defaults to ``user_data_dir()/inspection_log.sqlite``).
 
-    Safe to share between threads (one lock around one connection); meant for one writer.
+    Safe to share between threads (one lock around one connection); meant for one writer.  A write
+    waits up to ``timeout`` seconds for another process's lock, then raises ``sqlite3.OperationalError``
+    (:class:`LogWriter` retries it without blocking the caller).
     """
 
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, timeout: float = 5.0) -> None:
         self.path = Path(path) if path is not None else default_log_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.timeout = timeout
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=5.0, isolation_level=None)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=timeout, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
@@ -83,24 +89,18 @@ class InspectionLog:
             return int(self._db.execute("SELECT COUNT(*) FROM inspections WHERE verdict = ?", (verdict,)).fetchone()[0])
 
     def export_csv(self, path: str | os.PathLike) -> int:
-        """Write every row, oldest first, as CSV (header ``COLUMNS``); returns the rows written."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".part")
-        n = 0
+        """Write every row, oldest first, as CSV (header ``COLUMNS``), atomically; text cells are
+        neutralised against spreadsheet formulas.  Returns the rows written."""
+        def rows(cur):
+            for r in cur:
+                d = _as_dict(r)
+                yield [d["id"], f"{d['timestamp']:.3f}", d["time"], d["source"], d["model"], f"{d['score']:.6g}",
+                       f"{d['normalized']:.4f}", d["verdict"], d["image_path"] or ""]
+
         with self._lock:
             cur = self._db.execute("SELECT id, timestamp, source, model, score, normalized, verdict, image_path "
                                    "FROM inspections ORDER BY id")
-            with open(tmp, "w", newline="", encoding="utf-8") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(COLUMNS)
-                for r in cur:
-                    d = _as_dict(r)
-                    writer.writerow([d["id"], f"{d['timestamp']:.3f}", d["time"], d["source"], d["model"],
-                                     f"{d['score']:.6g}", f"{d['normalized']:.4f}", d["verdict"],
-                                     d["image_path"] or ""])
-                    n += 1
-        tmp.replace(path)
-        return n
+            return write_csv(path, COLUMNS, rows(cur), text_columns=(3, 4, 7, 8))
 
     def close(self) -> None:
         with self._lock:
@@ -113,6 +113,70 @@ class InspectionLog:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class LogWriter:
+    """Appends rows to an :class:`InspectionLog` from its own thread, so a blocked write (another
+    process holding the database lock) never stalls the caller.  Rows wait in memory, in order, and
+    are retried every ``retry_s`` until written; :meth:`close` retries for a while longer and returns
+    how many were finally not logged."""
+
+    def __init__(self, log: InspectionLog, retry_s: float = 0.5) -> None:
+        self.log, self.retry_s = log, retry_s
+        self.written = 0
+        self.failures = 0  # failed attempts (each is retried)
+        self.last_error: str | None = None
+        self.failing = False  # the last attempt failed
+        self._rows: deque[tuple] = deque()
+        self._wake = threading.Condition()
+        self._deadline: float | None = None  # set by close: give up retrying after it
+        self._thread = threading.Thread(target=self._run, name="inspection-log", daemon=True)
+        self._thread.start()
+
+    def append(self, source: str, model: str, score: float, normalized: float, verdict: str,
+               image_path: str | os.PathLike | None = None) -> None:
+        """Queue one row, time-stamped now; never blocks."""
+        with self._wake:
+            self._rows.append((source, model, score, normalized, verdict, image_path, time.time()))
+            self._wake.notify()
+
+    @property
+    def pending(self) -> int:
+        """Rows not yet written."""
+        with self._wake:
+            return len(self._rows)
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._rows and self._deadline is None:
+                    self._wake.wait()
+                if not self._rows or (self._deadline is not None and time.monotonic() > self._deadline):
+                    return
+                row = self._rows[0]
+            try:
+                self.log.append(*row[:6], timestamp=row[6])
+            except (sqlite3.Error, OSError) as exc:  # locked, busy, disk full: keep the row, try again
+                self.last_error, self.failing = str(exc), True
+                self.failures += 1
+                with self._wake:
+                    self._wake.wait(self.retry_s)
+                continue
+            with self._wake:
+                self._rows.popleft()
+                self.written += 1
+                self.failing = False
+
+    def close(self, wait_s: float = 10.0) -> int:
+        """Write what is pending, retrying for up to ``wait_s`` seconds; returns the rows not logged."""
+        with self._wake:
+            self._deadline = time.monotonic() + wait_s
+            self._wake.notify()
+        self._thread.join(wait_s + self.log.timeout + 1.0)  # an attempt in progress may be waiting for the lock
+        with self._wake:
+            lost = len(self._rows)
+            self._rows.clear()
+        return lost
 
 
 def _as_dict(r: tuple) -> dict:

@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 import cv2
 import numpy as np
 
-from hamacho_core.imageio import IMAGE_SUFFIXES, ImageReadError, read_image
+from hamacho_core.dataset import check_image
+from hamacho_core.imageio import IMAGE_SUFFIXES, ImageReadError
 from hamacho_core.live.frames import GARBAGE_LIMIT, Frame, FrameSource, SourceError, to_rgb_frame
 
 __all__ = ["GARBAGE_LIMIT", "CameraSource", "FolderSource", "Frame", "FrameSource", "SourceError", "StreamSource",
@@ -200,8 +201,9 @@ def _natural_key(path: Path) -> tuple:
 
 class FolderSource(FrameSource):
     """A slideshow of the images in a folder (natural name order), one every ``interval_s``
-    seconds (0: on demand, every image judged).  Unreadable files are skipped and listed in
-    ``skipped``.  A single image file is a one-image slideshow."""
+    seconds (0: on demand, every image judged).  Files that ``inspect`` would refuse (unreadable,
+    corrupt, too small, over 200 megapixels, ...) are skipped and listed in ``skipped`` with the reason.
+    A single image file is a one-image slideshow."""
 
     def __init__(self, path: str | Path, *, interval_s: float = 0.5, loop: bool = False) -> None:
         self.path, self.interval_s, self.loop = Path(path), max(0.0, float(interval_s)), bool(loop)
@@ -234,8 +236,8 @@ class FolderSource(FrameSource):
                 self._pos = 0
             path = self.files[self._pos]
             self._pos += 1
-            try:
-                rgb = to_rgb_frame(read_image(path), f"{self.name}/{path.name}", bgr=False)
+            try:  # the checks and size limits of inspect and fit (refused from the header, before decoding)
+                rgb = to_rgb_frame(check_image(path), f"{self.name}/{path.name}", bgr=False)
             except (ImageReadError, SourceError) as exc:
                 self.skipped[path] = str(exc)
                 misses += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -12,6 +14,7 @@ import cv2
 import numpy as np
 
 from hamacho_core import backbones, graphs, thresholds
+from hamacho_core.dataset import MAX_MASK_COVERAGE
 from hamacho_core.imageio import read_image
 from hamacho_core.preprocess import Preprocess
 from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
@@ -19,6 +22,47 @@ from hamacho_core.runtime import RUNTIMES, OrtEmbedder, torch_available
 from hamacho_core.thresholds import NG, OK, REVIEW
 
 ImageLike = np.ndarray | str | Path
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 2048
+
+
+class ConfigError(ValueError):
+    """A model setting of the wrong type or outside its range; the message names the field and the range."""
+
+
+def check_int(name: str, value, low: int, high: int, allowed: str | None = None) -> int:
+    """``value`` as an int if it is a whole number (not a bool or text) in ``[low, high]``, else ConfigError."""
+    allowed = allowed or f"a whole number from {low} to {high}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{name} must be {allowed}, got {value!r} ({type(value).__name__})")
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be {allowed}, got {value}")
+    return int(value)
+
+
+def check_float(name: str, value, low: float, high: float, allowed: str | None = None) -> float:
+    """``value`` as a float if it is a finite number in ``[low, high]``, else ConfigError."""
+    allowed = allowed or f"a number from {low:g} to {high:g}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{name} must be {allowed}, got {value!r} ({type(value).__name__})")
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ConfigError(f"{name} must be {allowed}, got {value}")
+    return float(value)
+
+
+def check_layers(layers) -> tuple[str, ...] | None:
+    """None (the backbone's default) or a non-empty sequence of distinct layer names."""
+    if layers is None:
+        return None
+    if isinstance(layers, str):
+        raise ConfigError(f"layers must be a list of layer names such as ('blocks.2', 'blocks.4'), "
+                          f"got the text {layers!r}")
+    try:
+        layers = tuple(layers)
+    except TypeError:
+        raise ConfigError(f"layers must be a list of layer names, or None, got {layers!r}") from None
+    if not layers or not all(isinstance(x, str) and x for x in layers) or len(set(layers)) != len(layers):
+        raise ConfigError(f"layers must be one or more distinct layer names, got {layers!r}")
+    return layers
 
 
 @dataclass
@@ -51,13 +95,29 @@ class ModelConfig:
     def __post_init__(self) -> None:
         from hamacho_core.preprocess import normalize_roi
 
-        self.roi = normalize_roi(self.roi)
-        if self.layers is not None:
-            self.layers = tuple(self.layers)
+        for name in ("backbone", "device"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
+                raise ConfigError(f"{name} must be a name (text), got {getattr(self, name)!r}")
+        self.layers = check_layers(self.layers)
+        self.image_size = check_int("image_size", self.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
+        if self.center_crop is not None:
+            self.center_crop = check_int("center_crop", self.center_crop, MIN_IMAGE_SIZE, self.image_size,
+                                         f"{MIN_IMAGE_SIZE} to image_size ({self.image_size}), or None")
+        self.blur_sigma = check_float("blur_sigma", self.blur_sigma, 0.0, 64.0)
         if self.runtime not in RUNTIMES:
-            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise ValueError(f"threads must be a whole number >= 1, got {self.threads!r}")
+            raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
+        if self.threads is not None:
+            self.threads = check_int("threads", self.threads, 1, 256, "a whole number from 1 to 256, or None")
+        self.batch_size = check_int("batch_size", self.batch_size, 1, 256)
+        self.seed = check_int("seed", self.seed, 0, 2**32 - 1)
+        for name in ("pretrained", "allow_download"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        self.holdout_fraction = check_float("holdout_fraction", self.holdout_fraction, 0.01, 0.5)
+        try:
+            self.roi = normalize_roi(self.roi)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"roi must be None or 2+ (x, y) points inside 0..1, got {self.roi!r} ({exc})") from None
 
     def resolved_runtime(self) -> str:
         """The runtime ``auto`` stands for with these settings."""
@@ -132,6 +192,8 @@ class AnomalyModel:
     score_is_map_max: ClassVar[bool] = False
     #: Attributes that make up the fitted state (restored if a fit fails or is cancelled).
     state_attrs: ClassVar[tuple[str, ...]] = ()
+    #: Good images (training plus good validation images) below which ``fit`` refuses to run.
+    min_good_images: ClassVar[int] = 1
     config: ModelConfig
 
     def __init__(self, config: ModelConfig, graph: bytes | None = None):
@@ -241,6 +303,11 @@ class AnomalyModel:
         images = list(images)
         if not images:
             raise ValueError("no training images")
+        n_good = len(images) + (0 if validation is None else sum(1 for label in validation.labels if not label))
+        if n_good < self.min_good_images:
+            raise ValueError(f"{type(self).__name__} needs at least {self.min_good_images} good images (got {n_good}): "
+                             f"with fewer, none is left to set the threshold on and every part would be NG; "
+                             f"add good images or use PatchCore")
         holdout_note = ""
         if validation is None:
             train, validation, holdout_note = self._holdout(images)
@@ -249,12 +316,16 @@ class AnomalyModel:
         previous = {name: getattr(self, name) for name in (*self.state_attrs, "image_scale", "pixel_scale")}
         try:
             details = self._fit_features(train, progress, should_stop)
-            self.calibrate(validation, progress=progress, should_stop=should_stop)
+            notes = self.calibrate(validation, progress=progress, should_stop=should_stop)
         except BaseException:
             for name, value in previous.items():  # a failed or cancelled fit changes nothing
                 setattr(self, name, value)
             raise
         source = f"image: {self.image_scale.method}; pixel: {self.pixel_scale.method}{holdout_note}"
+        if notes["masks_left_out"]:
+            details["masks_left_out"] = notes["masks_left_out"]
+            source += (f"; {notes['masks_left_out']} mask(s) covering {MAX_MASK_COVERAGE:.0%} or more of their "
+                       f"image left out of pixel calibration")
         return FitReport(len(train), len(validation.images), source, time.perf_counter() - started, details)
 
     def _holdout(self, images: list[ImageLike]) -> tuple[list[ImageLike], ValidationSet, str]:
@@ -295,20 +366,29 @@ class AnomalyModel:
         return out
 
     def calibrate(self, validation: ValidationSet, *, progress: ProgressFn | None = None,
-                  should_stop: StopFn | None = None) -> None:
-        """Set image and pixel thresholds (and normalisation) from validation images."""
+                  should_stop: StopFn | None = None) -> dict:
+        """Set image and pixel thresholds (and normalisation) from validation images.
+
+        A mask covering ``MAX_MASK_COVERAGE`` or more of its image (e.g. all 255) marks no defect in
+        particular: that image is left out of pixel calibration (it still counts for the image
+        threshold).  Returns ``{"masks_left_out": n}``.
+        """
         images = list(validation.images)
         labels = np.asarray(validation.labels, dtype=int)
         if len(images) != len(labels) or not images:
             raise ValueError("validation needs one label per image and at least one image")
         scores, maps = self.raw_predict(images, progress=_stage(progress, "thresholds"), should_stop=should_stop)
-        masks = None
+        masks, keep = None, np.ones(len(images), bool)
         if validation.masks is not None:
             size = self.preprocess.output_size
             masks = np.stack([self.preprocess.mask(m) if m is not None else np.zeros((size, size), bool)
                               for m in validation.masks])
+            keep = masks.reshape(len(masks), -1).mean(axis=1) < MAX_MASK_COVERAGE
+            if not keep.any():
+                masks, keep = None, np.ones(len(images), bool)
         self.image_scale = thresholds.image_scale(scores, labels)
-        self.pixel_scale = thresholds.pixel_scale(maps, labels, masks)
+        self.pixel_scale = thresholds.pixel_scale(maps[keep], labels[keep], None if masks is None else masks[keep])
+        return {"masks_left_out": int((~keep).sum())}
 
     def set_thresholds(self, image: float | None = None, pixel: float | None = None,
                        review: float | None = None, clear_review: bool = False) -> None:

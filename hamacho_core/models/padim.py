@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hamacho_core import graphs
-from hamacho_core.models.base import AnomalyModel, ImageLike, ModelConfig
+from hamacho_core.models.base import AnomalyModel, ConfigError, ImageLike, ModelConfig, check_int
 from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
 
 #: The paper's embedding sizes; other backbones follow :func:`padim_dims`.
@@ -39,6 +39,12 @@ class PadimConfig(ModelConfig):
     #: None applies :func:`padim_dims`.
     n_features: int | None = None
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n_features is not None:
+            self.n_features = check_int("n_features", self.n_features, 1, 4096, "a whole number from 1 to 4096, "
+                                        "or None")
+
 
 def mahalanobis(emb: np.ndarray, mean: np.ndarray, inv_cov: np.ndarray) -> np.ndarray:
     """Distances (B, P) of embeddings (B, d, P) to per-position Gaussians (mean (d, P), inv (P, d, d))."""
@@ -50,6 +56,9 @@ def mahalanobis(emb: np.ndarray, mean: np.ndarray, inv_cov: np.ndarray) -> np.nd
 class Padim(AnomalyModel):
     kind = "padim"
     score_is_map_max = True
+    #: With fewer, no good image is held out: calibrated on its own training images, PaDiM's threshold
+    #: is about 0 and every part is NG.
+    min_good_images = 5
     state_attrs = ("mean", "inv_cov", "grid")
     config: PadimConfig
 
@@ -65,6 +74,9 @@ class Padim(AnomalyModel):
     def _setup_head(self) -> None:
         if self.channel_idx is None:
             total = sum(_layer_channels(self.config.backbone, self.layers))
+            if self.config.n_features is not None and self.config.n_features > total:
+                raise ConfigError(f"n_features must be at most {total} (the channels of layers "
+                                  f"{', '.join(self.layers)}), got {self.config.n_features}")
             keep = self.config.n_features or padim_dims(self.config.backbone, total)
             self.channel_idx = channel_subset(total, keep, self.config.seed)
 

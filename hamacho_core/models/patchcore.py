@@ -13,9 +13,12 @@ import numpy as np
 
 from hamacho_core import graphs
 from hamacho_core.coreset import greedy_coreset, projection_matrix
-from hamacho_core.models.base import AnomalyModel, ImageLike, ModelConfig, NotFittedError
+from hamacho_core.models.base import AnomalyModel, ImageLike, ModelConfig, NotFittedError, check_float, check_int
 from hamacho_core.nn_index import NearestNeighbors
 from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
+
+#: Allowed memory-bank ratios: below 0.001 the bank is a handful of patches and the scores meaningless.
+CORESET_RATIO_RANGE = (0.001, 1.0)
 
 
 @dataclass
@@ -27,8 +30,19 @@ class PatchCoreConfig(ModelConfig):
     #: Concatenated features wider than this are reduced by adaptive average pooling over
     #: channels (the paper's 1024 for wide_resnet50_2); None keeps every channel.
     feature_dim: int | None = 1024
-    #: Above this, patch features are not all kept in memory: see ``PatchCore._fit_features``.
+    #: Above this, patch features are not all kept in memory: see ``PatchCore._fit_features`` (0: never).
     max_feature_memory_mb: int = 512
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        low, high = CORESET_RATIO_RANGE
+        self.coreset_ratio = check_float("coreset_ratio", self.coreset_ratio, low, high)
+        self.projection_dim = check_int("projection_dim", self.projection_dim, 8, 4096)
+        self.num_neighbors = check_int("num_neighbors", self.num_neighbors, 1, 100)
+        if self.feature_dim is not None:
+            self.feature_dim = check_int("feature_dim", self.feature_dim, 16, 8192,
+                                         "a whole number from 16 to 8192, or None")
+        self.max_feature_memory_mb = check_int("max_feature_memory_mb", self.max_feature_memory_mb, 0, 1 << 20)
 
 
 class PatchCore(AnomalyModel):

@@ -1,14 +1,19 @@
 ; Inno Setup script: wraps the PyInstaller one-folder build (dist\hamacho) into HamachoSetup-<version>.exe.
 ;
-;   pyinstaller --noconfirm --clean --distpath dist --workpath build packaging\hamacho.spec
-;   "C:\Program Files (x86)\Inno Setup 6\ISCC.exe" /DAppVersion=0.1.0 packaging\windows\hamacho.iss
+;   py -3.11 -m venv .venv-build && .venv-build\Scripts\python -m pip install . pyinstaller
+;   .venv-build\Scripts\python -m PyInstaller --noconfirm --clean --distpath dist --workpath build packaging\hamacho.spec
+;   "C:\Program Files (x86)\Inno Setup 6\ISCC.exe" /DAppVersion=0.2.0 packaging\windows\hamacho.iss
+;
+; The build is the same spec as on Linux: ONNX Runtime, OpenCV, faiss, Qt and the bundled ONNX graph; no torch,
+; no CUDA (the spec refuses to freeze them; install the venv without the [torch] extra).  On Windows it has two
+; executables: hamacho-gui.exe (windowed) and hamacho.exe (console).
 ;
 ; Installs per machine into Program Files (or per user when the technician has no admin rights), with a
 ; Start menu entry, an optional desktop icon and an uninstaller.  User data (models, logs, settings) lives
 ; in %LOCALAPPDATA%\hamacho and is kept on uninstall.
 
 #ifndef AppVersion
-  #define AppVersion "0.1.0"
+  #define AppVersion "0.2.0"
 #endif
 #define AppName "Hamacho"
 #define DistDir "..\..\dist\hamacho"
@@ -29,11 +34,9 @@ OutputDir=..\..\dist
 OutputBaseFilename=HamachoSetup-{#AppVersion}
 SetupIconFile=..\..\resources\hamacho.ico
 UninstallDisplayIcon={app}\hamacho-gui.exe
-Compression=lzma2/normal
-SolidCompression=no
-; torch + CUDA libraries are large: allow installers above 2 GB (split into .bin slices)
-DiskSpanning=yes
-DiskSliceSize=max
+; The one-folder build is ~0.6 GB (no torch/CUDA), so one installer file without disk spanning.
+Compression=lzma2/max
+SolidCompression=yes
 WizardStyle=modern
 
 [Languages]

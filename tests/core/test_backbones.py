@@ -366,3 +366,12 @@ def test_torchvision_model_that_is_not_a_classification_cnn(name):
 def test_vision_transformer_is_refused_as_not_a_cnn():
     with pytest.raises(UnknownBackboneError, match="CNN"):
         backbones.get_spec("vit_b_16")
+
+
+def test_featured_table_equals_torch():
+    """The start-up table (no torch import for panels) is what torch itself says."""
+    from hamacho_core import torch_backend
+
+    assert backbones._featured_table() == torch_backend.featured_table()
+    for name in backbones.available_names():
+        assert backbones.list_layers(name) == backbones._fx_layers(name, 2, 224)
