@@ -71,7 +71,7 @@ def measure(app: list[str], timeout: float, shots: Path | None) -> dict:
     home = Path(tempfile.mkdtemp(prefix="hamacho-startup-"))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["HAMACHO_HOME"] = str(home)
-    env.setdefault("QT_QPA_PLATFORM", "xcb")
+    env["QT_QPA_PLATFORM"] = "xcb"  # an X window is measured (CI exports offscreen for its tests)
     t0 = time.monotonic()
     proc = subprocess.Popen(app, cwd=tempfile.gettempdir(), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
