@@ -229,7 +229,7 @@ def add_runtime_options(parser: argparse.ArgumentParser, default_runtime: str | 
 
     parser.add_argument("--runtime", choices=RUNTIMES, default=default_runtime,
                         help="onnxruntime (CPU, no torch needed), torch (CUDA; needs the torch add-on) or auto"
-                             + (" (default: as saved)" if default_runtime is None else " (default)"))
+                             + " (default)")
     parser.add_argument("--threads", type=int, default=None,
                         help="runtime threads (default: HAMACHO_THREADS or the CPU count, at most 4)")
 
@@ -276,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--save-images", action="store_true", help="also write overlay, map and mask images")
     inspect.add_argument("--recursive", action="store_true",
                          help="look into sub-folders too (links to folders are not followed: each real file once)")
-    inspect.add_argument("--device", default=None, help="cpu, cuda or auto (default: as saved)")
+    inspect.add_argument("--device", default=None,
+                         help="cpu, cuda or auto (default: cpu; the file does not choose the machine)")
     add_runtime_options(inspect, None)
     inspect.set_defaults(func=_cmd_inspect)
 

@@ -57,6 +57,18 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_file_hashes: dict[tuple[str, int, int], str] = {}
+
+
+def _file_sha256(path: Path) -> str:
+    """sha256 of a file, remembered per (path, size, mtime)."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _file_hashes:
+        _file_hashes[key] = sha256_bytes(path.read_bytes())
+    return _file_hashes[key]
+
+
 def graph_cache_dir() -> Path:
     """Where exported backbone graphs are kept (``<user data>/graphs``)."""
     return user_data_dir() / "graphs"
@@ -69,6 +81,8 @@ def _read_sidecar(json_path: Path, source: str) -> BackboneGraph | None:
         if not graph.is_file():
             return None
         layers = tuple((str(n), int(c), int(s)) for n, c, s in info["layers"])
+        if info.get("graph_sha256") and _file_sha256(graph) != info["graph_sha256"]:
+            return None  # damaged or replaced: never used (an export writes a fresh one)
         return BackboneGraph(str(info["backbone"]), graph, layers, info.get("weights_sha256"), source,
                              info.get("weights_filename"))
     except (OSError, ValueError, KeyError, TypeError):
@@ -119,6 +133,61 @@ def write_backbone_graph(path: Path, graph: bytes, backbone: str, layers: Sequen
     return _read_sidecar(path.with_suffix(".json"), "exported" if path.parent != BUNDLED_DIR else "bundled")
 
 
+# --- what a runtime graph may contain ----------------------------------------------------------------
+
+#: The operators of CNN backbones exported from torchvision (ResNets, MobileNets, EfficientNets, ConvNeXt,
+#: DenseNet measured) and of the heads built here.  No control flow (Loop, Scan, If), nothing that makes
+#: tensors of a size read from data (ConstantOfShape, Expand, Tile, Range), no custom domains.
+ALLOWED_OPS = frozenset({
+    "Add", "AveragePool", "BatchNormalization", "Cast", "Ceil", "Clip", "Concat", "Constant", "Conv", "Div",
+    "Erf", "Flatten", "Floor", "Gather", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity",
+    "LayerNormalization", "LeakyRelu", "MatMul", "Max", "MaxPool", "Min", "Mul", "Neg", "Pad", "Pow",
+    "ReduceMean", "Relu", "Reshape", "Resize", "Shape", "Sigmoid", "Slice", "Softmax", "Split", "Sqrt",
+    "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze",
+})
+#: ``ConstantOfShape`` appears in timm's TF "SAME" padding, with a shape computed from the input's; a
+#: constant shape (folded into a tensor of any size when the session is created) is refused.
+_CONSTANT_SHAPE_OPS = frozenset({"ConstantOfShape"})
+
+
+class UnsafeGraphError(ValueError):
+    """A runtime graph uses something a backbone graph never needs (external data, control flow, ...)."""
+
+
+def check_graph(data: bytes) -> None:
+    """Refuse graphs that could read files, loop or allocate without bound: every tensor inline, only
+    :data:`ALLOWED_OPS` in the default domain, no subgraphs or functions."""
+    import onnx
+    from onnx import AttributeProto, TensorProto
+
+    try:
+        model = onnx.load_from_string(data)
+    except Exception as exc:  # noqa: BLE001 - protobuf raises its own errors
+        raise UnsafeGraphError(f"not an ONNX graph ({exc})") from None
+    if len(model.functions) or any(op.domain not in ("", "ai.onnx") for op in model.opset_import):
+        raise UnsafeGraphError("the graph uses functions or custom operator domains")
+    constants = {t.name for t in model.graph.initializer}
+
+    def tensor_ok(tensor) -> bool:
+        return tensor.data_location != TensorProto.EXTERNAL
+
+    if not all(tensor_ok(t) for t in model.graph.initializer):
+        raise UnsafeGraphError("the graph refers to external data files")
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx"):
+            raise UnsafeGraphError(f"operator {node.domain}.{node.op_type} is not allowed")
+        computed_shape = node.op_type in _CONSTANT_SHAPE_OPS and node.input and node.input[0] not in constants
+        if node.op_type not in ALLOWED_OPS and not computed_shape:
+            raise UnsafeGraphError(f"operator {node.op_type} is not allowed in a runtime graph")
+        for attr in node.attribute:
+            if attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
+                raise UnsafeGraphError("the graph has subgraphs")
+            if attr.type == AttributeProto.TENSOR and not tensor_ok(attr.t):
+                raise UnsafeGraphError("the graph refers to external data files")
+        if node.op_type == "Constant":
+            constants.update(node.output)
+
+
 # --- embedding heads (plain ONNX) -------------------------------------------------------------------
 
 
@@ -137,7 +206,7 @@ def _backbone_subgraph(backbone_graph: bytes, layers: Sequence[str]):
     return model
 
 
-def _finish(model, nodes: list, initializers: list, out: str) -> bytes:
+def _finish(model, nodes: list, initializers: list, out: str, width: int) -> bytes:
     import onnx
     from onnx import TensorProto, helper
 
@@ -146,7 +215,7 @@ def _finish(model, nodes: list, initializers: list, out: str) -> bytes:
     graph.initializer.extend(initializers)
     graph.node.append(helper.make_node("Identity", [out], [OUTPUT]))  # names the output
     del graph.output[:]
-    graph.output.append(helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", None, None, None]))
+    graph.output.append(helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", int(width), None, None]))
     model.graph.name = "hamacho_embedding"
     onnx.checker.check_model(model)
     return model.SerializeToString()
@@ -204,7 +273,8 @@ def patchcore_graph(backbone_graph: bytes, layers: Sequence[str], channels: Sequ
                   helper.make_node("MatMul", ["hmc_nhwc", "hmc_pool_matrix"], ["hmc_pooled"]),
                   helper.make_node("Transpose", ["hmc_pooled"], ["hmc_reduced"], perm=[0, 3, 1, 2])]
         out = "hmc_reduced"
-    return _finish(model, nodes, inits, out)
+        width = feature_dim
+    return _finish(model, nodes, inits, out, width)
 
 
 def padim_graph(backbone_graph: bytes, layers: Sequence[str], channel_idx: np.ndarray) -> bytes:
@@ -219,4 +289,4 @@ def padim_graph(backbone_graph: bytes, layers: Sequence[str], channel_idx: np.nd
     nodes.append(helper.make_node("Concat", parts, ["hmc_concat"], axis=1))
     inits.append(numpy_helper.from_array(np.asarray(channel_idx, np.int64), "hmc_channel_idx"))
     nodes.append(helper.make_node("Gather", ["hmc_concat", "hmc_channel_idx"], ["hmc_subset"], axis=1))
-    return _finish(model, nodes, inits, "hmc_subset")
+    return _finish(model, nodes, inits, "hmc_subset", len(channel_idx))

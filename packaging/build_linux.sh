@@ -181,7 +181,9 @@ if [[ -f "${DEB:-}" ]]; then
     echo "    .deb ($DEB_COMPRESS): $DEB_MB MiB ($DEB)"
 fi
 echo "    biggest parts of the one-folder build:"
-du -sh "$DIST"/_internal/* 2>/dev/null | sort -rh | head -12 | sed 's/^/      /'
+# (sort's output goes through a file: `sort | head` dies of SIGPIPE, which pipefail would make fatal)
+du -sh "$DIST"/_internal/* 2>/dev/null | sort -rh >"$LOGS/biggest.txt" || true
+sed -n '1,12s/^/      /p' "$LOGS/biggest.txt"
 echo "    times: ${TIMES[*]/%/,} total $(( $(date +%s) - t_start )) s"
 if [[ "$MAX_DIST_MB" != 0 && "$DIST_MB" -gt "$MAX_DIST_MB" ]]; then
     fail "the one-folder build is $DIST_MB MiB, over the $MAX_DIST_MB MiB budget (HAMACHO_MAX_DIST_MB)"

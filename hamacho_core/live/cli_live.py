@@ -47,7 +47,8 @@ def add_live_parser(sub) -> argparse.ArgumentParser:
     live.add_argument("--loop", action="store_true", help="restart a video file or folder at its end")
     live.add_argument("--max-retries", type=int, default=None,
                       help="reconnection attempts in a row before giving up on a lost source (default: forever)")
-    live.add_argument("--device", default=None, help="cpu, cuda or auto (default: as saved)")
+    live.add_argument("--device", default=None,
+                      help="cpu, cuda or auto (default: cpu; the file does not choose the machine)")
     from hamacho_core.cli import add_runtime_options
 
     add_runtime_options(live, None)

@@ -125,6 +125,7 @@ class LogWriter:
         self.log, self.retry_s = log, retry_s
         self.written = 0
         self.failures = 0  # failed attempts (each is retried)
+        self.dropped = 0  # rows that can never be written (counted as not logged)
         self.last_error: str | None = None
         self.failing = False  # the last attempt failed
         self._rows: deque[tuple] = deque()
@@ -156,14 +157,22 @@ class LogWriter:
                 row = self._rows[0]
             try:
                 self.log.append(*row[:6], timestamp=row[6])
-            except (sqlite3.Error, OSError) as exc:  # locked, busy, disk full: keep the row, try again
+            except (sqlite3.OperationalError, OSError) as exc:  # locked, busy, disk full: keep it, try again
                 self.last_error, self.failing = str(exc), True
                 self.failures += 1
                 with self._wake:
                     self._wake.wait(self.retry_s)
                 continue
+            except sqlite3.Error as exc:  # this row can never be written (e.g. a constraint): count, go on
+                self.last_error = str(exc)
+                with self._wake:
+                    if self._rows and self._rows[0] is row:
+                        self._rows.popleft()
+                    self.dropped += 1
+                continue
             with self._wake:
-                self._rows.popleft()
+                if self._rows and self._rows[0] is row:
+                    self._rows.popleft()
                 self.written += 1
                 self.failing = False
 
@@ -174,7 +183,7 @@ class LogWriter:
             self._wake.notify()
         self._thread.join(wait_s + self.log.timeout + 1.0)  # an attempt in progress may be waiting for the lock
         with self._wake:
-            lost = len(self._rows)
+            lost = len(self._rows) + self.dropped
             self._rows.clear()
         return lost
 

@@ -75,7 +75,7 @@ class PatchCore(AnomalyModel):
         return self.index.bank
 
     def set_memory_bank(self, bank: np.ndarray) -> None:
-        self.index = NearestNeighbors(bank, self.device)
+        self.index = NearestNeighbors(bank, self.device, threads=self.config.threads)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         return {"memory_bank": self.memory_bank}
@@ -171,7 +171,8 @@ class PatchCore(AnomalyModel):
             picked = np.sort(greedy_coreset(combined, n_select, projection_dim=cfg.projection_dim, seed=cfg.seed,
                                             progress=progress, should_stop=should_stop))
         check_stop(should_stop, "add images")
-        index = NearestNeighbors(combined[picked], self.device)  # built before the swap: a failure changes nothing
+        # Built before the swap: a failure changes nothing.
+        index = NearestNeighbors(combined[picked], self.device, threads=self.config.threads)
         self.index = index
         return {"images": len(images), "patches": len(new), "previous_memory_bank": len(old),
                 "memory_bank": len(picked), "added": len(picked) - len(old),

@@ -20,8 +20,8 @@ import safetensors.numpy
 import torch
 from safetensors import safe_open
 
-from hamacho_core import __version__, backbones
-from hamacho_core.model_io import MANIFEST_KEY, ModelFileError, load_model, read_manifest, save_model
+from hamacho_core import __version__, backbones, model_io
+from hamacho_core.model_io import MANIFEST_KEY, MANIFEST_SHA_KEY, ModelFileError, load_model, read_manifest, save_model
 from hamacho_core.models import create_model
 from hamacho_core.models.base import NotFittedError
 from hamacho_core.synthetic import make_samples
@@ -52,8 +52,10 @@ def saved(tmp_path_factory, data):
     return save_model(model, tmp_path_factory.mktemp("saved") / "model.hmc", training=TRAINING)
 
 
-def rewrite(src: pathlib.Path, dst: pathlib.Path, edit=None, metadata: dict | None = None) -> pathlib.Path:
-    """Copy a model file, letting ``edit`` change its manifest (or replacing the metadata)."""
+def rewrite(src: pathlib.Path, dst: pathlib.Path, edit=None, metadata: dict | None = None,
+            sign: bool = True) -> pathlib.Path:
+    """Copy a model file, letting ``edit`` change its manifest (or replacing the metadata).  ``sign``
+    recomputes the manifest's checksum, as a deliberate forger would, so later checks are reached."""
     with safe_open(src, framework="numpy") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys()}
         meta = f.metadata()
@@ -61,6 +63,8 @@ def rewrite(src: pathlib.Path, dst: pathlib.Path, edit=None, metadata: dict | No
         manifest = json.loads(meta[MANIFEST_KEY])
         edit(manifest)
         metadata = {MANIFEST_KEY: json.dumps(manifest)}
+        if sign:
+            metadata[MANIFEST_SHA_KEY] = model_io._manifest_sha256(manifest)
     dst.write_bytes(safetensors.numpy.save(tensors, metadata=metadata))
     return dst
 
@@ -236,6 +240,45 @@ def test_non_finite_thresholds_are_refused(saved, tmp_path, value):
         load_model(rewrite(saved, tmp_path / "inf.hmc", edit))
 
 
+@pytest.mark.parametrize("edit", ["image_size", "threshold", "roi", "num_neighbors"])
+def test_edited_settings_are_refused(saved, tmp_path, edit):
+    """Settings that change verdicts are covered by the manifest's checksum."""
+    def change(m):
+        if edit == "image_size":
+            m["config"]["image_size"] = 96
+        elif edit == "threshold":
+            m["thresholds"]["image"]["threshold"] = 1e6
+        elif edit == "roi":
+            m["config"]["roi"] = [[0.1, 0.1], [0.5, 0.5]]
+        else:
+            m["config"]["num_neighbors"] = 1
+
+    with pytest.raises(ModelFileError, match="manifest .settings, thresholds. fails its checksum"):
+        read_manifest(rewrite(saved, tmp_path / "edited.hmc", change, sign=False))
+
+
+def test_schema_downgrade_does_not_skip_the_checks(saved, tmp_path):
+    def downgrade(m):
+        m["schema_version"] = 1
+
+    with pytest.raises(ModelFileError, match="schema-1 file with schema-2 contents"):
+        load_model(rewrite(saved, tmp_path / "down.hmc", downgrade))
+
+
+def test_deeply_nested_or_malformed_headers_are_model_file_errors(saved, tmp_path):
+    deep = tmp_path / "deep.hmc"
+    header = b'{"__metadata__": {"hamacho_manifest": "x"}, "a": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    deep.write_bytes(len(header).to_bytes(8, "little") + header)
+    with pytest.raises(ModelFileError):
+        read_manifest(deep)
+
+    def bad_entry(m):
+        m["tensors"]["memory_bank"] = 5
+
+    with pytest.raises(ModelFileError, match="corrupt"):
+        read_manifest(rewrite(saved, tmp_path / "entry.hmc", bad_entry))
+
+
 def test_missing_checksums_are_refused(saved, tmp_path):
     with pytest.raises(ModelFileError, match="checksums are missing"):
         load_model(rewrite(saved, tmp_path / "nosum.hmc", lambda m: m.pop("checksums")))
@@ -321,3 +364,47 @@ def test_user_thresholds_and_review_band_round_trip(tmp_path):
     expected = np.where(pred.image_scores >= image_thr, "NG", np.where(pred.image_scores >= image_thr * 0.8,
                                                                        "REVIEW", "OK"))
     assert pred.verdicts == expected.tolist()
+
+
+def _forged(src: pathlib.Path, dst: pathlib.Path, graph: bytes) -> pathlib.Path:
+    """The model with another runtime graph, every checksum recomputed (a deliberate forgery)."""
+    with safe_open(src, framework="numpy") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        manifest = json.loads(f.metadata()[MANIFEST_KEY])
+    tensors["runtime_graph"] = np.frombuffer(graph, np.uint8)
+    sha = hashlib.sha256(graph).hexdigest()
+    manifest["checksums"]["runtime_graph"] = manifest["runtime"]["graph_sha256"] = sha
+    manifest["tensors"]["runtime_graph"] = [[len(graph)], "uint8"]
+    dst.write_bytes(safetensors.numpy.save(tensors, metadata={
+        MANIFEST_KEY: json.dumps(manifest), MANIFEST_SHA_KEY: model_io._manifest_sha256(manifest)}))
+    return dst
+
+
+def _graph(nodes, inits=(), domain=""):
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(nodes, "forged", [helper.make_tensor_value_info("image", TensorProto.FLOAT, None)],
+                              [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, None)], list(inits))
+    opsets = [helper.make_opsetid("", 17)] + ([helper.make_opsetid(domain, 1)] if domain else [])
+    return helper.make_model(graph, opset_imports=opsets).SerializeToString()
+
+
+def test_forged_graphs_are_refused_before_they_run(saved, tmp_path):
+    """External data (reading files), loops, load-time allocations and custom operators never reach ONNX Runtime."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    external = numpy_helper.from_array(np.zeros((1, 3, 1, 1), np.float32), "w")
+    external.data_location = TensorProto.EXTERNAL
+    external.ClearField("raw_data")
+    external.external_data.add(key="location", value="secret.txt")
+    body = helper.make_graph([], "body", [], [])
+    cases = {
+        "external data": _graph([helper.make_node("Add", ["image", "w"], ["embedding"])], [external]),
+        "Loop": _graph([helper.make_node("Loop", ["", ""], ["embedding"], body=body)]),
+        "ConstantOfShape": _graph([helper.make_node("ConstantOfShape", ["s"], ["embedding"])],
+                                  [numpy_helper.from_array(np.array([1, 64, 2048, 2048], np.int64), "s")]),
+        "custom": _graph([helper.make_node("Evil", ["image"], ["embedding"], domain="x.y")], domain="x.y"),
+    }
+    for name, graph in cases.items():
+        with pytest.raises(ModelFileError, match="not allowed|external data|subgraphs|custom"):
+            load_model(_forged(saved, tmp_path / f"{name}.hmc", graph))

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from hamacho_core import synthetic
@@ -87,3 +88,46 @@ def test_cli_fit_inspect_eval_export_live_without_torch(tmp_path):
 def test_gui_self_test_without_torch():
     result = _run(GUI_SCRIPT)
     assert result == {"codes": {"self_test": 0}, "torch": []}
+
+
+LOAD_SCRIPT = BLOCKER + textwrap.dedent("""
+    import json
+    import numpy as np
+    from hamacho_core.imageio import read_image
+    from hamacho_core.model_io import load_model
+
+    images = [read_image(p) for p in sys.argv[2:]]
+    scores = {}
+    for path in sys.argv[1].split(","):
+        model = load_model(path)
+        scores[path] = [model.embedder.runtime, model.predict(images).image_scores.tolist()]
+    print("RESULT " + json.dumps({"codes": {}, "scores": scores, "torch": loaded_torch()}))
+""")
+
+
+def test_models_fitted_with_torch_or_exported_layers_judge_the_same_without_torch(tmp_path, monkeypatch):
+    """Self-contained files: a model fitted on the torch runtime, and one on lite0 layers that only an
+    export provides, judge identically on a station without torch and without the graph cache."""
+    from hamacho_core.imageio import write_image
+    from hamacho_core.model_io import save_model
+    from hamacho_core.models import create_model
+
+    train = [s.image for s in synthetic.make_samples("part", 8, 0, size=64, seed=61)]
+    test = []
+    for i, sample in enumerate(synthetic.make_samples("part", 2, 2, size=64, seed=62)):
+        write_image(tmp_path / f"t{i}.png", sample.image)
+        test.append(tmp_path / f"t{i}.png")
+    models = {"torch": create_model("patchcore", backbone="efficientnet_lite0", image_size=64, runtime="torch"),
+              "exported": create_model("patchcore", backbone="efficientnet_lite0", image_size=64,
+                                       layers=("blocks.2", "conv_head"))}
+    expected = {}
+    for name, model in models.items():
+        model.fit(train)
+        path = save_model(model, tmp_path / f"{name}.hmc")
+        expected[str(path)] = model.predict([str(p) for p in test]).image_scores
+    monkeypatch.setenv("HAMACHO_HOME", str(tmp_path / "station_home"))  # no exported graphs there
+    result = _run(LOAD_SCRIPT, ",".join(expected), *test)
+    assert result["torch"] == []
+    for path, (runtime, scores) in result["scores"].items():
+        assert runtime == "onnxruntime"
+        np.testing.assert_allclose(scores, expected[path], rtol=1e-4)
