@@ -96,3 +96,19 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path):
 def test_every_command_has_help(command):
     result = hamacho(command, "--help")
     assert result.returncode == 0 and "usage:" in result.stdout
+
+
+def test_inspect_of_a_folder_whose_images_are_in_sub_folders_says_how(datasets, tmp_path):
+    model = tmp_path / "model.hmc"
+    assert hamacho("fit", datasets / "train", "-o", model, "--image-size", SIZE, "--offline").returncode == 0
+    out = tmp_path / "res"
+    flat = hamacho("inspect", model, datasets / "test", "--out", out)  # images only in test/good, test/bad
+    assert flat.returncode == 1 and "add --recursive" in flat.stderr and "test/" in flat.stderr
+    assert not (out / "results.csv").exists()  # nothing judged, nothing written
+    deep = hamacho("inspect", model, datasets / "test", "--out", out, "--recursive")
+    assert deep.returncode == 0 and "Inspected" in deep.stdout
+    assert int(deep.stdout.split("Inspected ")[1].split()[0]) >= 14  # good/ and bad/ (and mask/) images
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    none = hamacho("inspect", model, empty, "--out", tmp_path / "r2", "--recursive")
+    assert none.returncode == 1 and "no images in" in none.stderr
