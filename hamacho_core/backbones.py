@@ -14,7 +14,6 @@ their runtime graphs' layer tables, and anything that needs to build a network s
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hamacho_core import efficientnet_lite, graphs
+from hamacho_core.fileio import file_sha256
 from hamacho_core.paths import user_data_dir
 from hamacho_core.runtime import torch_available
 
@@ -165,14 +165,6 @@ def torchvision_cache_dir() -> Path:
         return Path(os.environ["TORCH_HOME"]) / "hub" / "checkpoints"
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(cache) / "torch" / "hub" / "checkpoints"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

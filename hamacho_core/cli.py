@@ -84,7 +84,6 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     out_dir = args.out or Path("results")
     check_out_dir(out_dir, args.overwrite)  # before loading the model
     model = load_model(args.model, device=args.device, runtime=args.runtime, threads=args.threads)
-    _check_something_to_inspect(args.paths, args.recursive)
     progress = TqdmProgress()
     try:
         result = inspect_paths(model, args.paths, out_dir=out_dir, save_images=args.save_images,
@@ -106,27 +105,6 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
               f"(see above); their verdicts are in {result.csv_path}", file=sys.stderr)
         return 1
     return 0 if result.rows or not result.skipped else 1
-
-
-def _check_something_to_inspect(paths, recursive: bool) -> None:
-    """Nothing to judge is an error that says why (e.g. the images are in sub-folders), before any work."""
-    import os
-
-    from hamacho_core.dataset import IMAGE_SUFFIXES, list_images
-
-    if list_images(paths, recursive=recursive):
-        return
-    missing = [str(p) for p in paths if not Path(p).exists()]
-    if missing:
-        raise FileNotFoundError(f"not found: {', '.join(missing)}")
-    where = ", ".join(map(str, paths))
-    if recursive:
-        raise FileNotFoundError(f"no images in {where} or its sub-folders")
-    for folder in (Path(p) for p in paths if Path(p).is_dir()):
-        for root, _dirs, files in os.walk(folder):  # links to folders are not followed
-            if any(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in files):
-                raise FileNotFoundError(f"no images directly in {where}, but {root} holds some: add --recursive")
-    raise FileNotFoundError(f"no images in {where}")
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:

@@ -327,6 +327,18 @@ def list_images(paths: Sequence[str | Path], *, recursive: bool = False,
     return list(files.values())
 
 
+def no_images_reason(paths: Sequence[str | Path], recursive: bool) -> str:
+    """Why :func:`list_images` found nothing, saying where images are when only sub-folders hold some."""
+    where = ", ".join(map(str, paths))
+    if recursive:
+        return f"no images in {where} or its sub-folders"
+    for folder in (Path(p) for p in paths if Path(p).is_dir()):
+        for root, _dirs, files in os.walk(folder):  # links to folders are not followed
+            if any(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in files):
+                return f"no images directly in {where}, but {root} holds some: add --recursive"
+    return f"no images in {where}"
+
+
 def checked_image(path: Path) -> tuple[np.ndarray | None, str | None]:
     """(decoded image, None) for a usable image file, else (None, short reason): the checks of
     ``collect_images`` and the decoding in one read, for callers that judge each file once."""

@@ -5,6 +5,7 @@ spreadsheet cannot run as formulas."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import re
 import stat
@@ -22,6 +23,23 @@ _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (sta
           (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
 #: Cells starting with these are formulas to a spreadsheet (OWASP "CSV injection").
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+_hashes: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file (read in 1 MiB chunks), remembered per (path, size, mtime): weight files and
+    graphs are large and are checked often."""
+    st = os.stat(path)
+    key = (os.fspath(path), st.st_size, st.st_mtime_ns)
+    if key not in _hashes:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        _hashes[key] = digest.hexdigest()
+    return _hashes[key]
 
 
 class OutputPathError(OSError):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hamacho_core.fileio import atomic_write_bytes, file_sha256
 from hamacho_core.paths import user_data_dir
 
 INPUT = "image"
@@ -57,18 +58,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-_file_hashes: dict[tuple[str, int, int], str] = {}
-
-
-def _file_sha256(path: Path) -> str:
-    """sha256 of a file, remembered per (path, size, mtime)."""
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _file_hashes:
-        _file_hashes[key] = sha256_bytes(path.read_bytes())
-    return _file_hashes[key]
-
-
 def graph_cache_dir() -> Path:
     """Where exported backbone graphs are kept (``<user data>/graphs``)."""
     return user_data_dir() / "graphs"
@@ -81,7 +70,7 @@ def _read_sidecar(json_path: Path, source: str) -> BackboneGraph | None:
         if not graph.is_file():
             return None
         layers = tuple((str(n), int(c), int(s)) for n, c, s in info["layers"])
-        if info.get("graph_sha256") and _file_sha256(graph) != info["graph_sha256"]:
+        if info.get("graph_sha256") and file_sha256(graph) != info["graph_sha256"]:
             return None  # damaged or replaced: never used (an export writes a fresh one)
         return BackboneGraph(str(info["backbone"]), graph, layers, info.get("weights_sha256"), source,
                              info.get("weights_filename"))
@@ -123,8 +112,6 @@ def cache_path(backbone: str, weights_sha256: str, layers: Sequence[str]) -> Pat
 def write_backbone_graph(path: Path, graph: bytes, backbone: str, layers: Sequence[tuple[str, int, int]],
                          weights_sha256: str | None, weights_filename: str | None = None) -> BackboneGraph:
     """Write a graph and its sidecar atomically (the sidecar last: a graph without one is ignored)."""
-    from hamacho_core.fileio import atomic_write_bytes
-
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, graph)
     info = {"backbone": backbone, "layers": [list(layer) for layer in layers], "weights_sha256": weights_sha256,

