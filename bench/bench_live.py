@@ -2,10 +2,15 @@
 
 A 640x480 MJPG video (synthetic parts, some defective) plays in real time at 30 fps like a camera;
 PatchCore and PaDiM with the bundled efficientnet_lite0 backbone judge the newest frame whenever
-they are free (verdicts logged to SQLite, as on a station).  Usage::
+they are free (verdicts logged to SQLite, as on a station).  First, the timing of the sources and
+of pause (the tests check what happens and in what order; the figures are measured here): a file
+played at its rate, a folder slideshow, how soon a pause holds and a resume delivers, and the
+latency of a model slower than the camera against its bound (2 inferences + 1 frame interval).
+Usage::
 
     python bench/bench_live.py                    # 10 s at 30 fps, image size 256, onnxruntime
     python bench/bench_live.py --runtime torch --busy   # torch, while another process burns a core
+    python bench/bench_live.py --timing-only      # only the source / pause / slow-model figures
 """
 
 from __future__ import annotations
@@ -49,6 +54,93 @@ def make_video(path: Path, seconds: float, fps: float) -> tuple[Path, int]:
     return path, n
 
 
+def _wait(condition, timeout: float = 30.0) -> float:
+    """Seconds until ``condition()`` (polled every 0.5 ms)."""
+    started = time.perf_counter()
+    while not condition():
+        if time.perf_counter() - started > timeout:
+            raise SystemExit("timed out")
+        time.sleep(0.0005)
+    return time.perf_counter() - started
+
+
+def timing(workdir: Path, fps: float) -> None:
+    """Source pacing, pause / resume reaction and the latency bound of a slow model (measured, printed)."""
+    from hamacho_core.imageio import write_image
+    from hamacho_core.live import FolderSource, LatestFrameGrabber, LiveInspector, VideoFileSource
+    from hamacho_core.models import PatchCore, PatchCoreConfig
+    from hamacho_core.synthetic import make_samples
+
+    samples = make_samples("texture", 60, 0, size=64, seed=5)
+    small = workdir / "small.avi"
+    writer = cv2.VideoWriter(str(small), cv2.VideoWriter_fourcc(*"MJPG"), fps, (64, 64))
+    for s in samples:
+        writer.write(cv2.cvtColor(s.image, cv2.COLOR_RGB2BGR))
+    writer.release()
+    source = VideoFileSource(small, realtime=True)
+    started = time.perf_counter()
+    with source:
+        n = 0
+        while source.read() is not None:
+            n += 1
+    rate = (n - 1) / (time.perf_counter() - started)
+    print(f"video file at its rate: {n} frames at {rate:.1f} fps (file: {fps:g} fps)")
+    folder = workdir / "slides"
+    folder.mkdir()
+    for i, s in enumerate(samples[:6]):
+        write_image(folder / f"{i}.png", s.image)
+    slides = FolderSource(folder, interval_s=0.05)
+    started = time.perf_counter()
+    with slides:
+        while slides.read() is not None:
+            pass
+    print(f"folder slideshow, 0.05 s per image: {(time.perf_counter() - started) / 5:.3f} s per image")
+
+    grabber = LatestFrameGrabber(VideoFileSource(small, realtime=True, loop=True)).start()
+    first = grabber.latest(timeout=30)
+    t = time.perf_counter()
+    grabber.latest(10**9, timeout=0.0)
+    print(f"latest(timeout=0) returned in {(time.perf_counter() - t) * 1000:.2f} ms")
+    _wait(lambda: grabber.frames_read >= first.index + 5)
+    grabber.set_paused(True)
+    held_s = _wait(lambda: grabber.waiting)
+    newest = grabber.latest(timeout=1)
+    read = grabber.frames_read
+    time.sleep(0.5)
+    held_ok = grabber.frames_read == read
+    t = time.perf_counter()
+    grabber.set_paused(False)
+    nxt = grabber.latest(newest.index, timeout=5)
+    print(f"pause held after {held_s * 1000:.1f} ms (frame interval {1000 / fps:.1f} ms); read while paused "
+          f"0.5 s: {'none' if held_ok else grabber.frames_read - read}; first frame after resume in "
+          f"{(time.perf_counter() - t) * 1000:.1f} ms (frame {nxt.index if nxt else None})")
+    grabber.stop()
+
+    model = PatchCore(PatchCoreConfig(backbone="efficientnet_lite0", image_size=64))
+    model.fit([s.image for s in samples[:12]])
+
+    class Slow:
+        def __init__(self, delay):
+            self.delay = delay
+
+        def predict(self, image):
+            time.sleep(self.delay)
+            return model.predict(image)
+
+        def __getattr__(self, name):
+            return getattr(model, name)
+
+    results = []
+    source = VideoFileSource(small, realtime=True)
+    summary = LiveInspector(Slow(0.2), source).run(results.append, lambda: False)
+    interval_ms = 1000 / source.fps
+    worst = max(r.latency_ms - (2 * r.inference_ms + interval_ms) for r in results)
+    print(f"model 200 ms slower, camera {source.fps:g} fps: judged {summary['judged']} of {summary['frames_read']} "
+          f"({summary['dropped']} dropped); latency p95 {summary['p95_latency_ms']:.0f} ms, max "
+          f"{summary['max_latency_ms']:.0f} ms; worst margin to 2 inferences + 1 interval: {worst:+.0f} ms "
+          f"({'within' if worst < 0 else 'OVER'} the bound)", flush=True)
+
+
 def bench(kind: str, video: Path, n_frames: int, args, workdir: Path) -> dict:
     from hamacho_core.live import InspectionLog, LiveInspector, VideoFileSource
     from hamacho_core.models import create_model
@@ -90,6 +182,8 @@ def main() -> None:
                         help="runtime threads (default: HAMACHO_THREADS or the CPU count, at most 4)")
     parser.add_argument("--runtime", choices=("onnxruntime", "torch"), default="onnxruntime")
     parser.add_argument("--busy", action="store_true", help="keep one core busy with another process meanwhile")
+    parser.add_argument("--timing-only", action="store_true",
+                        help="only the source, pause and slow-model timing figures (a few seconds)")
     args = parser.parse_args()
 
     from hamacho_core.runtime import default_threads
@@ -110,6 +204,9 @@ def main() -> None:
 def run(args, threads: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
+        timing(workdir, args.fps)
+        if args.timing_only:
+            return
         video, n = make_video(workdir / "camera.avi", args.seconds, args.fps)
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"{W}x{H} MJPG video, {n} frames at {args.fps:g} fps (realtime), image size {args.image_size}, "

@@ -388,9 +388,15 @@ def _pick_by_stride(layers: tuple[LayerInfo, ...], strides: tuple[int, ...]) -> 
 
 
 def default_layers(name: str, model_kind: str = "patchcore") -> tuple[str, ...]:
-    """The papers' choice generalised: last stride-8 and stride-16 stages for PatchCore
-    (``layer2``, ``layer3`` on ResNets), stride 4/8/16 for PaDiM (``layer1``-``layer3``)."""
-    strides = (8, 16) if model_kind == "patchcore" else (4, 8, 16)
+    """The papers' choice generalised (strides from the model registry): last stride-8 and stride-16
+    stages for PatchCore (``layer2``, ``layer3`` on ResNets), stride 4/8/16 for PaDiM (``layer1``-``layer3``)."""
+    from hamacho_core.models import model_spec
+
+    return layers_by_stride(name, model_spec(model_kind).default_strides)
+
+
+def layers_by_stride(name: str, strides: tuple[int, ...]) -> tuple[str, ...]:
+    """One layer of ``name`` per stride (see :func:`_pick_by_stride`)."""
     try:
         return _pick_by_stride(list_layers(name), strides)
     except ValueError as exc:

@@ -42,27 +42,28 @@ def _print_skipped(skipped) -> None:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
+    from hamacho_core.config import options_to_fields
     from hamacho_core.dataset import load_dataset
     from hamacho_core.jobs import fit_dataset
     from hamacho_core.model_io import check_output_path, save_model
-    from hamacho_core.models import MODELS
+    from hamacho_core.models import model_spec
 
-    config = {"backbone": args.backbone, "image_size": args.image_size, "device": args.device,
-              "center_crop": args.center_crop, "runtime": args.runtime, "threads": args.threads}
-    if args.layers:
-        config["layers"] = tuple(layer.strip() for layer in args.layers.split(",") if layer.strip())
-    if args.model == "patchcore":
-        config["coreset_ratio"] = args.coreset_ratio
+    spec = model_spec(args.model)
+    given = {name for cls in _config_classes() for name in options_to_fields(args, cls)}
+    config = options_to_fields(args, spec.config_cls)
+    if given - set(config):
+        raise ValueError(f"{', '.join('--' + n.replace('_', '-') for n in sorted(given - set(config)))} "
+                         f"does not apply to {spec.name}")
     if args.offline:
         config["allow_download"] = False
-    MODELS[args.model][1](**config)  # bad settings and a bad -o fail now, before any scanning or model work
+    config = spec.config(**config)  # bad settings and a bad -o fail now, before any scanning or model work
     check_output_path(args.output)
     progress = TqdmProgress()
     try:
         dataset = load_dataset(args.data, progress=progress)
         progress.close()
         print(dataset.summary())
-        result = fit_dataset(dataset, args.model, progress=progress, **config)
+        result = fit_dataset(dataset, args.model, config=config, progress=progress)
     finally:
         progress.close()
     path = save_model(result.model, args.output, training=result.training)
@@ -156,14 +157,17 @@ def _metrics_text(m, used_for_thresholds: int = 0) -> str:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from hamacho_core.config import options_to_fields
     from hamacho_core.demo import run_demo
+    from hamacho_core.models import model_spec
 
+    fields = options_to_fields(args, model_spec(args.model).config_cls)
+    backbone = model_spec(args.model).config(**fields).backbone
     progress = TqdmProgress()
     print(f"Writing the demo dataset ({args.category}) to {args.dir / 'data'} and fitting {args.model} "
-          f"with the bundled {args.backbone} backbone...")
+          f"with the bundled {backbone} backbone...")
     try:
-        result = run_demo(args.dir, model=args.model, category=args.category, backbone=args.backbone,
-                          image_size=args.image_size, progress=progress, runtime=args.runtime, threads=args.threads)
+        result = run_demo(args.dir, model=args.model, category=args.category, progress=progress, **fields)
     finally:
         progress.close()
     r = result.fit.report
@@ -223,15 +227,35 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_runtime_options(parser: argparse.ArgumentParser, default_runtime: str | None = "auto") -> None:
-    """``--runtime`` and ``--threads`` (shared by fit, inspect, eval, demo and live)."""
-    from hamacho_core.runtime import RUNTIMES
+def _config_classes() -> list[type]:
+    from hamacho_core.models import REGISTRY
 
-    parser.add_argument("--runtime", choices=RUNTIMES, default=default_runtime,
-                        help="onnxruntime (CPU, no torch needed), torch (CUDA; needs the torch add-on) or auto"
-                             + " (default)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="runtime threads (default: HAMACHO_THREADS or the CPU count, at most 4)")
+    return [spec.config_cls for spec in REGISTRY.values()]
+
+
+def _model_options(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    """Options generated from the config dataclasses (label, range, help and default declared there)."""
+    from hamacho_core.config import add_options
+    from hamacho_core.models import REGISTRY
+
+    add_options(parser, _config_classes(), only=only,
+                names={spec.config_cls: spec.name for spec in REGISTRY.values()})
+
+
+def add_runtime_options(parser: argparse.ArgumentParser, default_runtime: str | None = "auto") -> None:
+    """``--runtime`` and ``--threads`` (shared by inspect, eval and live; fit and demo generate theirs)."""
+    from hamacho_core.config import field_info
+    from hamacho_core.models import ModelConfig
+
+    runtime, threads = field_info(ModelConfig, "runtime"), field_info(ModelConfig, "threads")
+    parser.add_argument("--runtime", choices=runtime.setting.choices, default=default_runtime, help=runtime.describe())
+    parser.add_argument("--threads", type=int, default=None, help=threads.describe())
+
+
+def _kinds() -> list[str]:
+    from hamacho_core.models import REGISTRY
+
+    return list(REGISTRY)
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:
@@ -251,17 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("-o", "--output", type=Path, required=True,
                      help="model file to write (.hmc); a symlink is written through to its target, a device, "
                           "pipe or folder is refused")
-    fit.add_argument("--model", choices=("patchcore", "padim"), default="patchcore")
-    fit.add_argument("--backbone", default="efficientnet_lite0",
-                     help="efficientnet_lite0 (bundled, default), wide_resnet50_2, resnet18, ... (see 'backbones')")
-    fit.add_argument("--layers", help="comma-separated feature layers (default: the backbone's)")
-    fit.add_argument("--coreset-ratio", type=float, default=0.1,
-                     help="PatchCore memory-bank ratio, 0.001 to 1 (0.1)")
-    fit.add_argument("--image-size", type=int, default=256, help="input size in pixels, 32 to 2048 (256)")
-    fit.add_argument("--center-crop", type=int, default=None)
-    fit.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    fit.add_argument("--model", choices=_kinds(), default=_kinds()[0])
+    _model_options(fit)
     fit.add_argument("--offline", action="store_true", help="never try to download backbone weights")
-    add_runtime_options(fit)
     fit.set_defaults(func=_cmd_fit)
 
     inspect = sub.add_parser("inspect", help="judge images (files or folders) with a model; writes a CSV",
@@ -292,11 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="generate demo data, fit it with the bundled backbone, inspect it")
     demo.add_argument("dir", nargs="?", type=Path, default=Path("hamacho_demo"),
                       help="output folder (default: ./hamacho_demo)")
-    demo.add_argument("--model", choices=("patchcore", "padim"), default="patchcore")
+    demo.add_argument("--model", choices=_kinds(), default=_kinds()[0])
     demo.add_argument("--category", choices=("part", "texture"), default="part")
-    demo.add_argument("--backbone", default="efficientnet_lite0")
-    demo.add_argument("--image-size", type=int, default=256)
-    add_runtime_options(demo)
+    _model_options(demo, only=("backbone", "image_size", "runtime", "threads"))
     demo.set_defaults(func=_cmd_demo)
 
     export = sub.add_parser("export", help="write a model as ONNX graph + arrays + JSON for a line application")

@@ -13,6 +13,7 @@ from hamacho_core.fileio import atomic_write_bytes
 from hamacho_core.jobs import FitResult, InspectResult, evaluate_dataset, fit_dataset, inspect_paths
 from hamacho_core.metrics import Metrics
 from hamacho_core.model_io import save_model
+from hamacho_core.models import model_spec
 from hamacho_core.progress import ProgressFn, StopFn
 
 
@@ -26,19 +27,19 @@ class DemoResult:
     inspect_ms_per_image: float
 
 
-def run_demo(root: Path, *, model: str = "patchcore", category: str = "part", backbone: str = "efficientnet_lite0",
-             image_size: int = 256, progress: ProgressFn | None = None,
+def run_demo(root: Path, *, model: str = "patchcore", category: str = "part", progress: ProgressFn | None = None,
              should_stop: StopFn | None = None, **config) -> DemoResult:
     """``root/train`` (30 good + 6 defective to set thresholds) and ``root/test`` (10 good + 12 defective,
     other instances) in the hamacho layout; model in ``root/model.hmc``; results in ``root/results`` (a rerun
     replaces them: the demo regenerates everything)."""
     root = Path(root)
+    cfg = model_spec(model).config(**config)  # defaults from the config dataclass (bundled backbone, 256 px)
+    image_size = cfg.image_size
     synthetic.write_dataset(root / "train", category=category, n_train_good=30, n_test_good=0, n_test_bad=6,
                             size=image_size, seed=0)
     synthetic.write_dataset(root / "test", category=category, n_train_good=0, n_test_good=10, n_test_bad=12,
                             size=image_size, seed=1)
-    fitted = fit_dataset(load_dataset(root / "train"), model, backbone=backbone, image_size=image_size,
-                         progress=progress, should_stop=should_stop, **config)
+    fitted = fit_dataset(load_dataset(root / "train"), model, config=cfg, progress=progress, should_stop=should_stop)
     model_path = save_model(fitted.model, root / "model.hmc", training=fitted.training)
     results = root / "results"
     inspection = inspect_paths(fitted.model, [root / "test" / "good", root / "test" / "bad"], out_dir=results,

@@ -7,23 +7,22 @@ from __future__ import annotations
 
 import hashlib
 import io
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from hamacho_core import fileio, visualize
-from hamacho_core.dataset import Dataset, ImageItem, Skipped, checked_image, list_images, no_images_reason
-from hamacho_core.imageio import read_image, write_image
+from hamacho_core import fileio, review, visualize
+from hamacho_core.dataset import Dataset, ImageItem, Skipped, list_images, no_images_reason
+from hamacho_core.imageio import write_image
 from hamacho_core.metrics import Metrics, evaluate
-from hamacho_core.models import AnomalyModel, FitReport, ValidationSet, create_model
+from hamacho_core.models import AnomalyModel, FitReport, ModelConfig, ValidationSet, model_spec
 from hamacho_core.models.base import holdout_indices
-from hamacho_core.progress import ProgressFn, StopFn, check_stop
+from hamacho_core.progress import ProgressFn, StopFn
+from hamacho_core.thresholds import Thresholds, verdict_labels
 
-CSV_FIELDS = ("path", "raw_score", "normalized_score", "verdict", "time_ms")
+CSV_FIELDS = review.CSV_FIELDS
 RESULTS_CSV = "results.csv"
 #: Output names are ``<stem>_overlay.png`` etc.: stems longer than this (UTF-8 bytes) are shortened.
 MAX_STEM_BYTES = 120
@@ -37,22 +36,21 @@ class FitResult:
 
 
 def _read_mask(item: ImageItem) -> np.ndarray | None:
-    if item.mask_path is None:
-        return None
-    mask = read_image(item.mask_path)
-    return mask if mask.ndim == 2 else mask.max(axis=2)
+    return review.read_mask(item.mask_path)
 
 
-def fit_dataset(dataset: Dataset, kind: str = "patchcore", *, holdout_fraction: float = 0.2,
-                progress: ProgressFn | None = None, should_stop: StopFn | None = None, **config) -> FitResult:
+def fit_dataset(dataset: Dataset, kind: str = "patchcore", *, config: ModelConfig | None = None,
+                progress: ProgressFn | None = None, should_stop: StopFn | None = None, **fields) -> FitResult:
     """Fit on the dataset's good training images and set thresholds from a validation set.
 
+    ``config``: the model's settings (a config dataclass of ``kind``), or ``fields`` to build one.
     Validation = a seeded ``holdout_fraction`` of the good images plus, in the hamacho layout, the
     defective images of ``bad/`` (with their masks), so thresholds are F1-optimal when defects are
     known.  MVTec's ``test/`` is left for evaluation, so its thresholds use the good-only rule.
     """
-    model = create_model(kind, **config)
-    held_idx = set(holdout_indices(len(dataset.train), holdout_fraction, model.config.seed))
+    spec = model_spec(kind)
+    model = spec.model_cls(config if config is not None else spec.config(**fields))
+    held_idx = set(holdout_indices(len(dataset.train), model.config.holdout_fraction, model.config.seed))
     train = [it for i, it in enumerate(dataset.train) if i not in held_idx]
     held = [it for i, it in enumerate(dataset.train) if i in held_idx]
     val_items = held + ([it for it in dataset.test if it.label == 1] if dataset.layout == "hamacho" else [])
@@ -81,6 +79,8 @@ class InspectRow:
     verdict: str
     time_ms: float
     outputs: dict[str, Path] = field(default_factory=dict)
+    label: int = -1
+    set: str = review.INSPECTED
 
 
 @dataclass
@@ -119,27 +119,23 @@ def unique_stem(path: Path, used: set[str]) -> str:
 
 
 def save_result_images(model: AnomalyModel, image: np.ndarray, anomaly_map: np.ndarray, out_dir: Path,
-                       stem: str) -> dict[str, Path]:
-    """Heatmap overlay (with predicted-mask outline), grayscale map and binary mask at the image's size,
-    each written atomically; an :class:`OSError` names the files that could not be written (after
-    trying all three)."""
+                       stem: str, *, thresholds: Thresholds | None = None, colormap: str = visualize.DEFAULT_COLORMAP,
+                       alpha: float = 0.5) -> dict[str, Path]:
+    """Heatmap overlay (``colormap``, ``alpha``; predicted-mask and region outlines), grayscale map and
+    binary mask at the image's size, each written atomically; ``thresholds`` default to the model's.
+    An :class:`OSError` names the files that could not be written (after trying all three)."""
     from hamacho_core.preprocess import to_rgb8
 
     rgb = to_rgb8(image)
     h, w = rgb.shape[:2]
-    pre = model.preprocess
-    norm_full = pre.to_image(model.pixel_scale.normalize(anomaly_map), h, w)
-    mask_full = pre.to_image((anomaly_map >= model.pixel_scale.threshold).astype(np.float32), h, w) >= 0.5
-    thickness = max(1, round(max(h, w) / 400))
+    norm_full, mask_full = review.full_size_maps(model, anomaly_map, h, w, thresholds)
     outputs = {
         "overlay": out_dir / f"{stem}_overlay.png",
         "map": out_dir / f"{stem}_map.png",
         "mask": out_dir / f"{stem}_mask.png",
     }
-    picture = visualize.draw_outline(visualize.overlay(rgb, norm_full), mask_full, thickness=thickness)
-    region = pre.roi_polygon(h, w)
-    if region is not None:
-        cv2.polylines(picture, [region], True, (255, 255, 0), thickness)
+    picture = visualize.render_overlay(rgb, norm_full, mask_full, region_polygon=model.preprocess.roi_polygon(h, w),
+                                       colormap=colormap, alpha=alpha)
     pictures = {"overlay": picture, "map": (norm_full * 255 + 0.5).astype(np.uint8),
                 "mask": mask_full.astype(np.uint8) * 255}
     failed = []
@@ -187,24 +183,12 @@ def inspect_paths(model: AnomalyModel, paths: Sequence[str | Path], *, out_dir: 
     rows: list[InspectRow] = []
     unwritten: list[Skipped] = []
     used: set[str] = set()
-    for i, path in enumerate(files):
-        check_stop(should_stop, "inspection")
-        started = time.perf_counter()
-        try:
-            image, reason = checked_image(path)  # checked and decoded once
-            if reason:
-                skipped.append(Skipped(path, reason))
-                continue
-            pred = model.predict(image)
-        except (ValueError, OSError) as exc:  # a file that changed or broke since it was checked
-            skipped.append(Skipped(path, str(exc)))
-            continue
-        elapsed = (time.perf_counter() - started) * 1000
-        row = InspectRow(path, float(pred.image_scores[0]), float(pred.norm_image_scores[0]), pred.verdicts[0],
-                         elapsed)
+    for i, path, image, score, raw_map, ms in review.iter_scored(model, files, should_stop, skipped):
+        verdict = str(verdict_labels(np.array([score]), model.image_scale.threshold, model.review_threshold)[0])
+        row = InspectRow(path, score, float(model.image_scale.normalize(score)), verdict, ms)
         if out_dir is not None and save_images:
             try:
-                row.outputs = save_result_images(model, image, pred.anomaly_maps[0], out_dir, unique_stem(path, used))
+                row.outputs = save_result_images(model, image, raw_map, out_dir, unique_stem(path, used))
             except OSError as exc:  # a full disk or an unwritable name: report it, keep judging
                 unwritten.append(Skipped(path, str(exc)))
         rows.append(row)
@@ -221,9 +205,8 @@ def inspect_paths(model: AnomalyModel, paths: Sequence[str | Path], *, out_dir: 
 
 def write_csv(rows: Sequence[InspectRow], path: Path) -> Path:
     """``results.csv`` (``CSV_FIELDS``), atomically; text cells are neutralised against spreadsheet formulas."""
-    fileio.write_csv(path, CSV_FIELDS, ([str(r.path), f"{r.raw_score:.6g}", f"{r.normalized_score:.4f}", r.verdict,
-                                         f"{r.time_ms:.1f}"] for r in rows), text_columns=(0, 3))
-    return Path(path)
+    return review.write_results_csv([review.csv_row(r.path, r.raw_score, r.normalized_score, r.verdict, r.time_ms,
+                                                    r.label, r.set) for r in rows], path)
 
 
 @dataclass

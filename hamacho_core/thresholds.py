@@ -12,13 +12,33 @@ mirrors it (``2 * threshold - low``).  So 0.5 always separates OK from NG, as te
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 OK, NG, REVIEW = "OK", "NG", "REVIEW"
+#: The one place verdict colours are defined (results list, Live banner, viewer, reports); "" = no verdict.
+VERDICT_COLOURS = {OK: "#1b8a3a", NG: "#c62828", REVIEW: "#e07b00", "": "#555555"}
 F1 = "f1-optimal"
 GOOD_ONLY = "good-only (max, mean+3std)"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The raw-score thresholds a session judges with (the model's own units)."""
+
+    image: float  #: raw image score >= image -> NG
+    pixel: float  #: raw anomaly-map value >= pixel -> predicted defect pixel
+    review: float | None = None  #: optional lower image threshold: review <= score < image -> REVIEW
+
+    def __post_init__(self) -> None:
+        for name in ("image", "pixel", "review"):
+            value = getattr(self, name)
+            if value is not None and math.isnan(value):
+                raise ValueError(f"{name} threshold is NaN")
+        if self.review is not None and self.review > self.image:
+            raise ValueError(f"review threshold {self.review} is above the image threshold {self.image}")
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,7 @@ class DatasetPanel(QWidget):
     """Choose a dataset folder and review it before training."""
 
     dataset_requested = Signal(object)  # Path of the folder the user picked, typed or dropped
+    image_activated = Signal(object)  # Path of a thumbnail clicked: show that image
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -199,6 +200,8 @@ class DatasetPanel(QWidget):
         self.thumbnails.setWordWrap(False)
         self.thumbnails.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.thumbnails.setSelectionMode(QListWidget.SelectionMode.SingleSelection)
+        self.thumbnails.itemClicked.connect(self._on_thumbnail_clicked)
+        self.thumbnails.itemActivated.connect(self._on_thumbnail_clicked)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -222,6 +225,11 @@ class DatasetPanel(QWidget):
         layout.addWidget(self.stack, 1)
 
     # ------------------------------------------------------------------ public API
+    def _on_thumbnail_clicked(self, item: QListWidgetItem) -> None:
+        it = item.data(Qt.ItemDataRole.UserRole)
+        if it is not None:
+            self.image_activated.emit(it.path)
+
     def dataset(self) -> Dataset | None:
         return self._dataset
 

@@ -3,6 +3,12 @@
 The core's :class:`LiveInspector` runs in a worker thread (capture in its own thread inside it, the
 newest frame wins).  The worker keeps only the newest result and signals the GUI, which draws at
 most one result per event-loop turn: a slow display never queues results either.
+
+A video file or image folder is judged frame by frame by default (validation: every frame once), or
+played at its own rate like a camera; Pause holds a file or folder where it is (a camera runs on).
+The banner shows the verdict with the raw score and the threshold it was compared with.  The
+layout fits a 1280x720 window: no row forces a wide minimum, and texts that come and go
+(status, banner, figures) have fixed heights, so nothing moves.
 """
 
 from __future__ import annotations
@@ -11,8 +17,9 @@ import threading
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QRect, Qt, QThread, Signal
 from PySide6.QtWidgets import (
+    QButtonGroup,
     QCheckBox,
     QComboBox,
     QFileDialog,
@@ -21,6 +28,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QRadioButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -29,10 +38,77 @@ from hamacho_core.jobs import save_result_images
 from hamacho_core.live import InspectionLog, LiveInspector, LiveResult, SourceError, open_source
 from hamacho_core.models import AnomalyModel
 from hamacho_core.paths import user_data_dir
+from hamacho_core.thresholds import VERDICT_COLOURS
 from hamacho_gui.log_dialog import LogDialog
 from hamacho_gui.viewer import ImageViewer
 
-BANNER_STYLE = {"OK": "#1b8a3a", "NG": "#c62828", "REVIEW": "#e07b00", "": "#555"}
+ERROR_COLOUR = "#c62828"
+FILE_KINDS = ("file", "folder")  # sources that can be judged frame by frame, looped and paused
+EVERY_FRAME_TIP = ("Judge every frame: each frame of the video (each image of the folder) is judged exactly once, "
+                   "as fast as the model can; Pause holds it. Use this to validate a model on a recording "
+                   "(the default).")
+REALTIME_TIP = ("Play at the file's rate: the video plays at its own frame rate (a folder shows one image every "
+                "0.5 s), like a camera; frames the model has no time for are skipped.")
+
+
+class StatusLine(QLabel):
+    """A message of at most ``lines`` wrapped lines in a fixed height (elided; the whole text is the
+    tool tip), which never widens or heightens its layout."""
+
+    def __init__(self, lines: int = 2, parent=None):
+        super().__init__(parent)
+        self._full, self._lines = "", lines
+        self.setWordWrap(True)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setFixedHeight(self.fontMetrics().lineSpacing() * lines + 6)
+
+    def full_text(self) -> str:
+        return self._full
+
+    def set_message(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text)
+        self._fit()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        fm, width = self.fontMetrics(), max(20, self.contentsRect().width())
+        room = fm.lineSpacing() * self._lines + 2
+        shown, budget = self._full, width * self._lines
+        flags = int(Qt.TextFlag.TextWordWrap)
+        while shown and fm.boundingRect(QRect(0, 0, width, 10**5), flags, shown).height() > room and budget > 20:
+            budget = int(budget * 0.9)
+            shown = fm.elidedText(self._full, Qt.TextElideMode.ElideRight, budget)
+        self.setText(shown)
+
+
+def banner_text(result: LiveResult | None) -> str:
+    """"NG   3.21 ≥ 2.80": the verdict, the raw score and the threshold it was compared with."""
+    if result is None:
+        return "—"
+    return f"{result.verdict}   {result.comparison}".rstrip()
+
+
+def _fixed_label(text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+    return label
+
+
+def _wide_enough(button: QPushButton, *texts: str) -> QPushButton:
+    """A button as wide as its widest text, so changing its text never moves its neighbours."""
+    current = button.text()
+    width = 0
+    for text in texts:
+        button.setText(text)
+        width = max(width, button.sizeHint().width())
+    button.setText(current)
+    button.setMinimumWidth(width)
+    return button
 
 
 class LiveWorker(QThread):
@@ -75,7 +151,7 @@ class LiveWorker(QThread):
 
 
 class LivePanel(QWidget):
-    """Source choice, start/stop/pause, a big verdict banner, counters, FPS and latency."""
+    """Source choice, file options, start/stop/pause, a big verdict banner, counters, FPS and latency."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -87,17 +163,33 @@ class LivePanel(QWidget):
         self.results_shown = 0
 
         self.source_kind = QComboBox()
-        for text, kind in (("Camera", "camera"), ("Video file", "file"), ("Image folder (slideshow)", "folder"),
-                           ("Network stream URL", "url")):
+        for text, kind in (("Camera", "camera"), ("Video file", "file"), ("Image folder", "folder"),
+                           ("Stream URL", "url")):
             self.source_kind.addItem(text, kind)
+        self.source_kind.currentIndexChanged.connect(self._update_buttons)
         self.source_edit = QLineEdit("0")
         self.source_edit.setPlaceholderText("camera index, file, folder or rtsp://... URL")
+        self.source_edit.setMinimumWidth(120)
         self.browse_button = QPushButton("Browse...")
         self.browse_button.clicked.connect(self._browse)
-        self.start_button = QPushButton("Start")
+
+        self.every_frame_radio = QRadioButton("Judge every frame")
+        self.every_frame_radio.setToolTip(EVERY_FRAME_TIP)
+        self.realtime_radio = QRadioButton("Play at the file's rate")
+        self.realtime_radio.setToolTip(REALTIME_TIP)
+        self.pace_group = QButtonGroup(self)
+        self.pace_group.addButton(self.every_frame_radio)
+        self.pace_group.addButton(self.realtime_radio)
+        self.every_frame_radio.setChecked(True)
+        self.loop_check = QCheckBox("Loop")
+        self.loop_check.setToolTip("Start the video or folder again at its end (until Stop).")
+
+        self.start_button = _wide_enough(QPushButton("Start"), "Start", "Stop")
         self.start_button.clicked.connect(self.toggle)
-        self.pause_button = QPushButton("Pause")
+        self.pause_button = _wide_enough(QPushButton("Pause"), "Pause", "Resume")
         self.pause_button.setCheckable(True)
+        self.pause_button.setToolTip("A video file or folder waits where it is; a camera or stream keeps "
+                                     "running, its frames are not judged.")
         self.pause_button.toggled.connect(self.set_paused)
         self.snapshot_button = QPushButton("Snapshot")
         self.snapshot_button.clicked.connect(self.snapshot)
@@ -107,43 +199,57 @@ class LivePanel(QWidget):
         self.log_button.clicked.connect(self.show_log)
         self.save_check = QCheckBox("Save NG and REVIEW frames to")
         self.save_edit = QLineEdit(str(user_data_dir() / "live_saved"))
+        self.save_edit.setMinimumWidth(120)
 
-        self.banner = QLabel("—")
-        self.banner.setMinimumHeight(64)
-        self.stats = QLabel("Not running")
-        self.counters = QLabel("OK 0   NG 0   REVIEW 0")
-        self.status = QLabel("Load or train a model, choose a source and press Start.")
-        self.status.setWordWrap(True)
+        self.banner = _fixed_label("—")
+        self.banner.setFixedHeight(64)
+        self.counters = _fixed_label("OK 0   NG 0   REVIEW 0")
+        self.stats = _fixed_label("Not running")
+        self.status = StatusLine(2)
         self.viewer = ImageViewer()
 
         source_row = QHBoxLayout()
-        for widget in (QLabel("Source:"), self.source_kind, self.source_edit, self.browse_button, self.start_button,
-                       self.pause_button, self.snapshot_button):
-            source_row.addWidget(widget)
-        source_row.setStretch(2, 1)
+        source_row.addWidget(QLabel("Source:"))
+        source_row.addWidget(self.source_kind)
+        source_row.addWidget(self.source_edit, 1)
+        source_row.addWidget(self.browse_button)
+        file_row = QHBoxLayout()
+        file_row.addWidget(QLabel("File or folder:"))
+        for widget in (self.every_frame_radio, self.realtime_radio, self.loop_check):
+            file_row.addWidget(widget)
+        file_row.addStretch(1)
+        control_row = QHBoxLayout()
+        for widget in (self.start_button, self.pause_button, self.snapshot_button, self.reset_button,
+                       self.log_button):
+            control_row.addWidget(widget)
+        control_row.addStretch(1)
         save_row = QHBoxLayout()
-        for widget in (self.save_check, self.save_edit, self.reset_button, self.log_button):
-            save_row.addWidget(widget)
-        save_row.setStretch(1, 1)
+        save_row.addWidget(self.save_check)
+        save_row.addWidget(self.save_edit, 1)
         info = QGridLayout()
-        info.addWidget(self.banner, 0, 0, 2, 1)
-        info.addWidget(self.counters, 0, 1)
+        info.addWidget(self.banner, 0, 0, 1, 2)
+        info.addWidget(self.counters, 1, 0)
         info.addWidget(self.stats, 1, 1)
         info.setColumnStretch(0, 1)
         info.setColumnStretch(1, 2)
         layout = QVBoxLayout(self)
-        layout.addLayout(source_row)
-        layout.addLayout(save_row)
-        layout.addLayout(info)
+        for row in (source_row, file_row, control_row, save_row, info):
+            layout.addLayout(row)
         layout.addWidget(self.viewer, 1)
         layout.addWidget(self.status)
-        self._set_banner("")
+        self._status("Load or train a model, choose a source and press Start.")
+        self._set_banner(None)
         self._update_buttons()
 
     # --- public API -------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
         return self.worker is not None
+
+    @property
+    def status_text(self) -> str:
+        """The whole status message (the label may show it elided)."""
+        return self.status.full_text()
 
     def set_model(self, model: AnomalyModel | None, name: str = "") -> None:
         if self.running:
@@ -153,6 +259,16 @@ class LivePanel(QWidget):
 
     def source_spec(self) -> str:
         return self.source_edit.text().strip()
+
+    def set_file_options(self, realtime: bool, loop: bool) -> None:
+        """For a video file or folder: ``realtime`` plays it at its own rate (frames may be skipped),
+        otherwise every frame is judged; ``loop`` restarts it at its end.  Used by the next Start."""
+        (self.realtime_radio if realtime else self.every_frame_radio).setChecked(True)
+        self.loop_check.setChecked(bool(loop))
+
+    def file_options(self) -> dict:
+        """The ``open_source`` keywords the file options give: ``{"realtime": ..., "loop": ...}``."""
+        return {"realtime": self.realtime_radio.isChecked(), "loop": self.loop_check.isChecked()}
 
     def start(self, spec: str | None = None, *, log_path: Path | None = None) -> bool:
         """Start judging ``spec`` (or the source field); False with a message if it cannot start."""
@@ -164,7 +280,7 @@ class LivePanel(QWidget):
             "folder" if Path(spec).is_dir() else "file"
         self.source_kind.setCurrentIndex(self.source_kind.findData(kind))
         try:
-            source = open_source(spec)
+            source = open_source(spec, **self.file_options())  # a camera or stream ignores them
         except SourceError as exc:
             self._status(str(exc), error=True)
             return False
@@ -179,7 +295,9 @@ class LivePanel(QWidget):
         self.results_shown = 0
         self.pause_button.setChecked(False)
         self.worker.start()
-        self._status(f"Judging {spec} with {self.model_name}...")
+        how = "" if kind not in FILE_KINDS else \
+            " at the file's rate" if source.is_live else ", every frame"
+        self._status(f"Judging {spec}{how} with {self.model_name}...")
         self._update_buttons()
         return True
 
@@ -195,8 +313,12 @@ class LivePanel(QWidget):
         self.stop() if self.running else self.start()
 
     def set_paused(self, paused: bool) -> None:
+        """Pause (a file or folder waits where it is; a camera runs on, unjudged) or resume."""
         if self.worker is not None:
             self.worker.inspector.paused = paused
+        if self.pause_button.isChecked() != paused:
+            self.pause_button.setChecked(paused)  # calls back here once
+            return
         self.pause_button.setText("Resume" if paused else "Pause")
 
     def reset_counts(self) -> None:
@@ -231,22 +353,24 @@ class LivePanel(QWidget):
         h, w = frame.shape[:2]
         pre = self.model.preprocess
         raw_map = result.prediction.anomaly_maps[0]
-        norm = pre.to_image(self.model.pixel_scale.normalize(raw_map), h, w)
+        pixel_scale = result.thresholds.pixel_scale if result.thresholds is not None else self.model.pixel_scale
+        norm = pre.to_image(pixel_scale.normalize(raw_map), h, w)  # as judged, not as the sliders are now
         mask = pre.to_image(result.prediction.masks[0].astype("float32"), h, w) >= 0.5
         self.viewer.show_result(frame, norm, mask, None, title=f"frame {result.frame.index}", verdict=result.verdict)
-        self._set_banner(result.verdict, result.score, result.normalized)
+        self._set_banner(result)
         c = result.counts
         self.counters.setText(f"OK {c.get('OK', 0)}   NG {c.get('NG', 0)}   REVIEW {c.get('REVIEW', 0)}")
         self.stats.setText(f"{result.fps:.1f} FPS · latency {result.latency_ms:.0f} ms · inference "
                            f"{result.inference_ms:.0f} ms · dropped {result.dropped}")
 
-    def _set_banner(self, verdict: str, score: float | None = None, normalized: float | None = None) -> None:
-        colour = BANNER_STYLE.get(verdict, BANNER_STYLE[""])
-        text = verdict or "—"
-        if score is not None:
-            text += f"   {normalized:.2f}"
+    def _set_banner(self, result: LiveResult | None) -> None:
+        colour = VERDICT_COLOURS.get(result.verdict if result is not None else "", VERDICT_COLOURS[""])
+        text = banner_text(result)
         self.banner.setText(text)
-        self.banner.setStyleSheet(f"background: {colour}; color: white; font-size: 34px; font-weight: bold; "
+        self.banner.setToolTip("" if result is None else
+                               f"{result.verdict}: raw score {result.score:.6g}; normalised {result.normalized:.3f} "
+                               f"(0.5 = the NG threshold)")
+        self.banner.setStyleSheet(f"background: {colour}; color: white; font-size: 30px; font-weight: bold; "
                                   "border-radius: 6px; padding: 4px 16px;")
 
     def _on_event(self, level: str, message: str) -> None:
@@ -267,11 +391,12 @@ class LivePanel(QWidget):
             worker.deleteLater()
         if self.log is not None:
             self.log.close()
+        self.pause_button.setChecked(False)
         self._update_buttons()
 
     def _status(self, text: str, error: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet("color: #c62828;" if error else "")
+        self.status.set_message(text)
+        self.status.setStyleSheet(f"color: {ERROR_COLOUR};" if error else "")
 
     def _update_buttons(self) -> None:
         running = self.running
@@ -281,6 +406,9 @@ class LivePanel(QWidget):
             widget.setEnabled(running)
         for widget in (self.source_kind, self.source_edit, self.browse_button, self.save_check, self.save_edit):
             widget.setEnabled(not running)
+        file_options = not running and self.source_kind.currentData() in FILE_KINDS
+        for widget in (self.every_frame_radio, self.realtime_radio, self.loop_check):
+            widget.setEnabled(file_options)
 
     def _browse(self) -> None:
         kind = self.source_kind.currentData()

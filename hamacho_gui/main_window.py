@@ -1,58 +1,76 @@
-"""The main window: assembles the panels, runs jobs through one TaskRunner, keeps the results."""
+"""The main window: assembles the panels around one :class:`~hamacho_core.session.InspectionSession`.
+
+Panels bind to the session's events; the window turns user actions into jobs on its worker lanes
+(:class:`~hamacho_gui.workers.Workers`) and hands their results to the session.  Unsaved changes
+show as ``*`` in the title and are never lost silently (Save / Discard / Cancel on quit and open).
+"""
 
 from __future__ import annotations
 
 import gc
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QScrollArea, QTabWidget
 
 from hamacho_core import __version__
 from hamacho_core.dataset import Dataset, load_dataset
 from hamacho_core.imageio import read_image
-from hamacho_core.model_io import load_model, save_model
-from hamacho_core.models import AnomalyModel
-from hamacho_gui import tasks
+from hamacho_core.library import unique_path
+from hamacho_core.model_io import load_model
+from hamacho_core.models import REGISTRY
+from hamacho_core.review import full_size_maps, read_mask
+from hamacho_core.session import InspectionSession
+from hamacho_gui import dialogs, tasks
 from hamacho_gui.about import show_about
 from hamacho_gui.dataset_panel import DatasetPanel
 from hamacho_gui.live_panel import LivePanel
 from hamacho_gui.model_manager import ModelManagerPanel
-from hamacho_gui.results_panel import ResultItem, ResultsPanel
+from hamacho_gui.results_panel import ResultsPanel
 from hamacho_gui.roi_tool import RoiTool
 from hamacho_gui.settings import open_settings
 from hamacho_gui.threshold_panel import ThresholdPanel
 from hamacho_gui.training_panel import TrainingPanel
-from hamacho_gui.verdicts import Thresholds, display_scale, verdicts
 from hamacho_gui.viewer import ImageViewer
-from hamacho_gui.workers import TaskRunner
+from hamacho_gui.workers import Workers
+
+#: The window must fit the 1280x720 and 1366x768 panel PCs found at stations.
+MIN_WIDTH, MIN_HEIGHT = 1024, 600
 
 
 def _settle_heap() -> None:
     """Move everything alive now (libraries, models) out of the cyclic garbage collector's view.
 
-    A full collection walks every tracked object on the GUI thread; with torch and a model loaded that
-    pause reached 450 ms (measured).  Frozen objects are still freed by reference counting.
+    A full collection walks every tracked object on the GUI thread; with a model loaded that pause
+    reached 450 ms (measured).  Frozen objects are still freed by reference counting.
     """
     gc.freeze()
+
+
+def _scrolling(widget) -> QScrollArea:
+    """A panel in a scroll area: on a small screen it scrolls instead of clipping."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+    return area
 
 
 class MainWindow(QMainWindow):
     """Dataset + training on the left, the image in the middle, results and thresholds on the right."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, *, session: InspectionSession | None = None):
         super().__init__(parent)
-        self.setWindowTitle(f"Hamacho {__version__}")
         self.settings = open_settings()
-        self.runner = TaskRunner(self)
-        self.model: AnomalyModel | None = None
-        self.training: dict = {}
-        self.results: list[ResultItem] = []
-        self.current_thresholds: Thresholds | None = None
+        self.session = session or InspectionSession()
+        self.workers = Workers(self)
+        self.runner = self.workers.jobs  # the lane of long jobs (scan, train, inspect, export)
         self._current_row = -1
         self._shown_size: tuple[int, int] | None = None
+        self._close_after_save = False
+        self.last_error = ""
 
         self.viewer = ImageViewer()
         self.roi_tool = RoiTool(self.viewer)
@@ -61,24 +79,27 @@ class MainWindow(QMainWindow):
         self.results_panel = ResultsPanel()
         self.threshold_panel = ThresholdPanel()
         self.live_panel = LivePanel()
+        self.model_manager = ModelManagerPanel(workers=self.workers)
         self.central_tabs = QTabWidget()
         self.central_tabs.addTab(self.viewer, "Review")
         self.central_tabs.addTab(self.live_panel, "Live")
         self.setCentralWidget(self.central_tabs)
         left = QTabWidget()
         left.addTab(self.dataset_panel, "Dataset")
-        left.addTab(self.training_panel, "Train")
-        self.model_manager = ModelManagerPanel()
+        left.addTab(_scrolling(self.training_panel), "Train")
         left.addTab(self.model_manager, "Models")
         self.left_tabs = left
         data_dock = self._dock("Data and training", left, Qt.DockWidgetArea.LeftDockWidgetArea)
         results_dock = self._dock("Results", self.results_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Thresholds and metrics", self.threshold_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Thresholds and metrics", _scrolling(self.threshold_panel), Qt.DockWidgetArea.RightDockWidgetArea)
         self._default_docks = (data_dock, results_dock)
         self._build_menu()
+        self._bind()
         self._connect()
-        self.resize(1400, 860)
+        self.setMinimumSize(MIN_WIDTH, MIN_HEIGHT)
+        self.resize(1280, 720)
         self._restore_layout()
+        self._update_title()
         self.statusBar().showMessage("Open a dataset folder to start (File > Open dataset...)")
         _settle_heap()
 
@@ -97,7 +118,8 @@ class MainWindow(QMainWindow):
         actions = [
             ("Open &dataset...", QKeySequence.StandardKey.Open, self.choose_dataset),
             ("Open &model...", None, self.choose_model),
-            ("&Save model as...", QKeySequence.StandardKey.Save, self.choose_save_model),
+            ("&Save model", QKeySequence.StandardKey.Save, self.save_to_library),
+            ("Save model &as...", QKeySequence.StandardKey.SaveAs, self.choose_save_model),
             ("&Inspect folder with current model...", None, self.choose_inspect_folder),
             ("&Export results...", None, self.choose_export),
             ("&Quit", QKeySequence.StandardKey.Quit, self.close),
@@ -109,40 +131,60 @@ class MainWindow(QMainWindow):
             action.triggered.connect(slot)
             file_menu.addAction(action)
         review_menu = self.menuBar().addMenu("&Review")
-        add_good = QAction("&Add current image as good (fix a false alarm)", self)
-        add_good.setShortcut(QKeySequence("Ctrl+G"))
-        add_good.triggered.connect(self.add_current_as_good)
-        review_menu.addAction(add_good)
+        for text, shortcut, slot in (
+                ("&Add current image as good (fix a false alarm)", "Ctrl+G", self.add_current_as_good),
+                ("&Score the loaded dataset with this model", None, self.score_dataset),
+                ("S&uggest threshold", None, self.suggest_threshold)):
+            action = QAction(text, self)
+            if shortcut:
+                action.setShortcut(QKeySequence(shortcut))
+            action.triggered.connect(slot)
+            review_menu.addAction(action)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About Hamacho", self)
         about.triggered.connect(lambda: show_about(self))
         help_menu.addAction(about)
 
+    def _bind(self) -> None:
+        """Panels follow the session (napari style: ``_on_<event>``)."""
+        s = self.session
+        self.results_panel.bind(s)
+        self.threshold_panel.bind(s)
+        s.events.connect("model", self._on_model)
+        s.events.connect("results", self._on_results)
+        s.events.connect("thresholds", self._on_thresholds)
+        s.events.connect("dirty", lambda _dirty: self._update_title())
+
     def _connect(self) -> None:
         self.dataset_panel.dataset_requested.connect(self.open_dataset)
+        self.dataset_panel.image_activated.connect(self.show_image)
         self.training_panel.train_requested.connect(self.train)
+        self.training_panel.settings_changed.connect(self._on_train_settings)
         self.training_panel.cancel_requested.connect(self.runner.cancel)
         self.training_panel.roi_draw_requested.connect(self.draw_roi)
         self.roi_tool.roi_drawn.connect(self.training_panel.set_roi)
         self.model_manager.open_requested.connect(self.open_model)
         self.model_manager.weights_imported.connect(lambda _name: self.training_panel.refresh_backbones())
         self.results_panel.item_selected.connect(self.show_result)
-        self.threshold_panel.thresholds_changed.connect(self.apply_thresholds)
+        self.results_panel.score_dataset_requested.connect(self.score_dataset)
+        self.threshold_panel.thresholds_changed.connect(self.session.set_thresholds)
+        self.threshold_panel.suggest_requested.connect(self.suggest_threshold)
         self.viewer.next_requested.connect(lambda: self.results_panel.step(+1))
         self.viewer.previous_requested.connect(lambda: self.results_panel.step(-1))
-        self.runner.progress.connect(self._on_progress)
+        for lane in (self.runner, self.workers.files):
+            lane.progress.connect(self._on_progress)
+            lane.failed.connect(self._on_failed)
+            lane.cancelled.connect(self._on_cancelled)
         self.runner.finished.connect(self._on_finished)
-        self.runner.failed.connect(self._on_failed)
-        self.runner.cancelled.connect(self._on_cancelled)
         self.runner.started.connect(lambda name: self.training_panel.set_running(True))
         self.runner.idle.connect(lambda: self.training_panel.set_running(False))
+        self._on_train_settings(self.training_panel.settings_request())
 
     # --- user actions -----------------------------------------------------------------------------
     def choose_dataset(self) -> None:
-        start = str(self.settings.value("last_dataset", "") or "")
-        folder = QFileDialog.getExistingDirectory(self, "Open dataset folder", start)
+        folder = dialogs.existing_folder(self, "Open dataset folder", self.settings.value("last_dataset", ""))
         if folder:
-            self.open_dataset(Path(folder))
+            self.open_dataset(folder)
 
     def open_dataset(self, folder: Path) -> None:
         self.settings.setValue("last_dataset", str(folder))
@@ -150,13 +192,15 @@ class MainWindow(QMainWindow):
         self.training_panel.set_dataset_ready(False)
         self.runner.start("scan", lambda progress, stop: load_dataset(folder, progress=progress, should_stop=stop))
 
-    def train(self, kind: str, config: dict) -> None:
-        dataset = self.dataset_panel.dataset()
+    def train(self, request: tasks.TrainRequest) -> None:
+        dataset = self.session.dataset
         if dataset is None:
             self.show_error("Open a dataset first.")
             return
-        self.training_panel.set_status(f"Training {kind} on {len(dataset.train)} good images...")
-        self.runner.start("train", tasks.train(dataset, kind, config))
+        if not self._may_replace_model("train a new model"):
+            return
+        self.training_panel.set_status(f"Training {request.kind} on {len(dataset.train)} good images...")
+        self.runner.start("train", tasks.train(dataset, request))
 
     def draw_roi(self, kind: str) -> None:
         try:
@@ -167,169 +211,198 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Draw the region on the image: drag a rectangle, or click corners and "
                                      "double-click to close a polygon; Esc cancels.")
 
-    def _preview_first_image(self, dataset: Dataset) -> None:
-        """Show a good image right after scanning, so a region of interest can be drawn before training."""
-        if not dataset.train or self.results:
-            return
-        try:
-            image = read_image(dataset.train[0].path)
-        except ValueError:
-            return
-        self.viewer.show_result(image, None, None, None, title=f"{dataset.train[0].path.name} (training image)")
-        self.roi_tool.show_roi(self.training_panel.roi)
-
     def choose_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open model", str(self.settings.value("last_model", "") or ""),
-                                              "Hamacho models (*.hmc);;All files (*)")
+        start = self.settings.value("last_model", "") or str(self.library_dir())
+        path = dialogs.open_file(self, "Open model", start, "Hamacho models (*.hmc);;All files (*)")
         if path:
-            self.open_model(Path(path))
+            self.open_model(path)
 
     def open_model(self, path: Path) -> None:
+        if not self._may_replace_model(f"open {Path(path).name}"):
+            return
         self.settings.setValue("last_model", str(path))
-        self.runner.start("load_model", lambda progress, stop: load_model(path))
+        self.runner.start("load_model", lambda progress, stop: (load_model(path), Path(path)))
 
-    def choose_save_model(self) -> None:
-        if self.model is None:
+    def library_dir(self) -> Path:
+        return self.model_manager.library_folder()
+
+    def save_to_library(self) -> None:
+        """Save: to the file the model came from, else into the model library under a new name."""
+        s = self.session
+        if s.model is None:
             self.show_error("There is no model to save yet: train one or open one.")
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Save model", str(self.settings.value("last_model", "model.hmc")),
-                                              "Hamacho models (*.hmc)")
-        if path:
-            self.save_model(Path(path))
+        if s.model_path is not None:
+            self.save_model(s.model_path)
+        else:
+            self.choose_save_model()
 
-    def save_model(self, path: Path) -> Path | None:
-        """Save the model with the thresholds currently set on the sliders."""
-        if self.model is None:
-            return None
-        self._push_thresholds_to_model()
-        try:
-            saved = save_model(self.model, path, training=self.training)
-        except (OSError, ValueError, TypeError) as exc:
-            self.show_error(f"The model was not saved: {exc}")
-            return None
+    def choose_save_model(self) -> None:
+        s = self.session
+        if s.model is None:
+            self.show_error("There is no model to save yet: train one or open one.")
+            return
+        folder = self.library_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        start = s.model_path or unique_path(folder, f"{s.model.kind}_{s.model.config.backbone}")
+        path = dialogs.save_file(self, "Save model (the model library is the default place)", start,
+                                 "Hamacho models (*.hmc)")
+        if path:
+            self.save_model(path)
+
+    def save_model(self, path: Path) -> None:
+        """Write the model as the session judges (its thresholds included), on the files lane."""
+        s = self.session
+        if s.model is None:
+            return
+        self.statusBar().showMessage(f"Saving {Path(path).name}...")
+        library = self.library_dir()
+        self.workers.files.start("save", tasks.save(s.model, Path(path), s.training,
+                                                    make_folder=Path(path).parent == library),
+                                 on_done=self._on_saved, on_failed=self._on_save_failed)
+
+    def _on_saved(self, saved: Path) -> None:
+        self.session.mark_saved(saved)
         self.settings.setValue("last_model", str(saved))
         self.model_manager.refresh_models()
+        self.live_panel.model_name = self.session.model_name
         self.statusBar().showMessage(f"Model saved to {saved}")
-        return saved
+        if self._close_after_save:
+            self.close()
+
+    def _on_save_failed(self, message: str) -> None:
+        self._close_after_save = False
+        self.show_error(f"The model was not saved: {message}")
 
     def add_current_as_good(self) -> None:
         """Teach the model that the shown image is good (PatchCore memory bank grows), then re-score."""
-        row = self._current_row
-        if self.model is None or not 0 <= row < len(self.results):
+        s, row = self.session, self._current_row
+        if s.model is None or not 0 <= row < len(s.results):
             self.show_error("Select a result first.")
             return
-        if not hasattr(self.model, "add_images"):
-            self.show_error(f"{self.model.kind} cannot learn incrementally; retrain with the image in good/.")
+        spec = REGISTRY[s.model.kind]
+        if not spec.incremental:
+            self.show_error(f"{spec.name} cannot learn incrementally; retrain with the image in good/.")
             return
-        self.runner.start("add_good", tasks.add_good(self.model, self.results[row].path, self.results))
+        self.runner.start("add_good", tasks.add_good(s.model, s.results[row].path, s.results))
+
+    def score_dataset(self) -> None:
+        """Judge the loaded dataset's images with the current model (labels and sets kept)."""
+        s = self.session
+        if s.model is None or s.dataset is None:
+            self.show_error("Open a dataset and a model first.")
+            return
+        self.runner.start("score", tasks.score(s.model, s.dataset_sources()))
+
+    def suggest_threshold(self) -> None:
+        try:
+            t, how = self.session.suggest_threshold()
+        except ValueError as exc:
+            self.threshold_panel.show_suggestion(str(exc), error=True)
+            self.statusBar().showMessage(str(exc))
+            return
+        self.session.set_thresholds(t)
+        self.threshold_panel.show_suggestion(how)
+        self.statusBar().showMessage(how)
 
     def choose_inspect_folder(self) -> None:
-        if self.model is None:
+        if self.session.model is None:
             self.show_error("Train or open a model first.")
             return
-        folder = QFileDialog.getExistingDirectory(self, "Folder to inspect",
-                                                  str(self.settings.value("last_inspect", "") or ""))
+        folder = dialogs.existing_folder(self, "Folder to inspect", self.settings.value("last_inspect", ""))
         if folder:
-            self.inspect_folder(Path(folder))
+            self.inspect_folder(folder)
 
     def inspect_folder(self, folder: Path) -> None:
         self.settings.setValue("last_inspect", str(folder))
-        self.runner.start("inspect", tasks.inspect_folder(self.model, Path(folder)))
+        self.runner.start("inspect", tasks.inspect_folder(self.session.model, Path(folder)))
 
     def choose_export(self) -> None:
-        if not self.results:
+        if not self.session.results:
             self.show_error("There are no results to export.")
             return
-        start = str(self.settings.value("last_export", "") or "")
-        folder = QFileDialog.getExistingDirectory(self, "Export results to", start)
+        folder = dialogs.existing_folder(self, "Export results to", self.settings.value("last_export", ""))
         if not folder:
             return
-        if (Path(folder) / "results.csv").exists():  # earlier results are never replaced silently
-            answer = QMessageBox.question(self, "Hamacho", f"{folder} already holds a results.csv. Replace it?")
-            if answer != QMessageBox.StandardButton.Yes:
-                return
-        self.export(Path(folder))
+        target = dialogs.export_target(self, folder)  # a non-empty folder: replace, new run folder or cancel
+        if target is not None:
+            self.export(target)
 
     def export(self, folder: Path) -> None:
-        """CSV and overlay/map/mask images of the results currently listed (filter applies)."""
+        """CSV and overlay/map/mask images of the results listed (filter applies), as shown on screen."""
         self.settings.setValue("last_export", str(folder))
-        rows = self.results_panel.visible_rows()
-        model = self.results_panel.model
-        self._push_thresholds_to_model()
-        self.runner.start("export", tasks.export_results(
-            self.model, [self.results[r] for r in rows], model.verdicts[rows], model.normalised[rows], Path(folder)))
+        s = self.session
+        items = [s.results[r] for r in self.results_panel.visible_rows()]
+        self.runner.start("export", tasks.export(s.model, items, s.thresholds, Path(folder),
+                                                 self.viewer.colormap_name, self.viewer.opacity))
 
-    # --- results and thresholds -------------------------------------------------------------------
-    def set_results(self, results: list[ResultItem], pixel_auroc: float | None = None) -> None:
-        """Show new results (pixel AUROC is computed by the worker that produced them)."""
-        self.results = results
-        self._pixel_auroc = pixel_auroc
-        scores = np.array([r.raw_score for r in results], dtype=np.float64)
-        labels = np.array([r.label for r in results], dtype=int)
-        self.threshold_panel.set_data(scores, labels, self.model.image_scale, self.model.pixel_scale, pixel_auroc)
-        self.current_thresholds = Thresholds(self.model.image_scale.threshold, self.model.pixel_scale.threshold,
-                                             self.model.review_threshold)
-        if self.model.review_threshold is not None or self.threshold_panel.thresholds() != self.current_thresholds:
-            self.threshold_panel.set_thresholds(self.current_thresholds)
-        v, norm = self._labels_for(self.current_thresholds)
-        self.results_panel.set_items(results, v, norm)
+    # --- session events ---------------------------------------------------------------------------
+    def _on_model(self, model) -> None:
+        self.live_panel.set_model(model, self.session.model_name)
+        self._current_row = -1
+        self._update_title()
+
+    def _on_results(self, results) -> None:
         if not results:
+            self._current_row = -1
             self.viewer.clear()
 
-    def _labels_for(self, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
-        scores = np.array([r.raw_score for r in self.results], dtype=np.float64)
-        return verdicts(scores, t), display_scale(self.model.image_scale, t.image).normalize(scores)
-
-    def apply_thresholds(self, t: Thresholds) -> None:
-        """Re-label every result and redraw the current mask, without running the model."""
-        self.current_thresholds = t
-        if self.model is None or not self.results:
+    def _on_thresholds(self, t) -> None:
+        """Redraw the shown image's predicted mask (verdicts follow in the results panel)."""
+        s = self.session
+        if t is None or not 0 <= self._current_row < len(s.results) or self._shown_size is None:
             return
-        v, norm = self._labels_for(t)
-        self.results_panel.set_verdicts(v, norm)
-        if 0 <= self._current_row < len(self.results) and self._shown_size is not None:
-            item = self.results[self._current_row]
-            mask = (item.anomaly_map >= t.pixel).astype(np.float32)
-            self.viewer.update_masks(self.model.preprocess.to_image(mask, *self._shown_size) >= 0.5)
+        _norm, predicted = full_size_maps(s.model, s.results[self._current_row].anomaly_map, *self._shown_size, t)
+        self.viewer.update_masks(predicted)
 
-    def _push_thresholds_to_model(self) -> None:
-        t = self.current_thresholds
-        if self.model is not None and t is not None:
-            self.model.set_thresholds(image=t.image, pixel=t.pixel, review=t.review, clear_review=t.review is None)
+    def _on_train_settings(self, request) -> None:
+        if request is not None:
+            self.model_manager.set_training_settings(request.kind, request.config)
 
+    # --- showing images ---------------------------------------------------------------------------
     def show_result(self, row: int) -> None:
-        if not 0 <= row < len(self.results) or self.model is None:
+        s = self.session
+        if not 0 <= row < len(s.results) or s.model is None:
             return
         self._current_row = row
-        item = self.results[row]
+        item = s.results[row]
         try:
             image = read_image(item.path)
         except ValueError as exc:
             self.show_error(str(exc))
             return
-        t = self.current_thresholds
-        scale = display_scale(self.model.pixel_scale, t.pixel)
         verdict = str(self.results_panel.model.verdicts[row])
-        norm, pred, gt = self._image_maps(item, image.shape[0], image.shape[1], scale, t.pixel)
-        self.viewer.show_result(image, norm, pred, gt, title=f"{item.path.name}   score {item.raw_score:.4g}",
-                                verdict=verdict)
-        self.roi_tool.show_roi(self.model.config.roi)
+        norm, predicted = full_size_maps(s.model, item.anomaly_map, image.shape[0], image.shape[1], s.thresholds)
+        try:
+            truth = read_mask(item.mask_path)
+            truth = None if truth is None else truth > 0  # the viewer scales it to the image
+        except ValueError:
+            truth = None
+        self._shown_size = image.shape[:2]
+        self.viewer.show_result(image, norm, predicted, truth, verdict=verdict,
+                                title=f"{item.folder}/{item.path.name}   {item.set}   score {item.raw_score:.4g}")
+        self.roi_tool.show_roi(s.model.config.roi)
 
-    def _image_maps(self, item: ResultItem, height: int, width: int, scale, pixel_threshold: float):
-        """Normalised map, predicted and true masks at the image's own size (a region of interest
-        places them where they belong)."""
-        pre = self.model.preprocess
-        norm = pre.to_image(scale.normalize(item.anomaly_map), height, width)
-        pred = pre.to_image((item.anomaly_map >= pixel_threshold).astype(np.float32), height, width) >= 0.5
-        gt = None
-        if item.mask_path is not None:
-            try:
-                raw = read_image(item.mask_path)
-                gt = (raw if raw.ndim == 2 else raw.max(axis=2)) > 0  # the viewer scales it to the image
-            except ValueError:
-                gt = None
-        self._shown_size = (height, width)
-        return norm, pred, gt
+    def show_image(self, path: Path) -> None:
+        """A dataset thumbnail clicked: its result if it has one, else the image itself."""
+        self.central_tabs.setCurrentWidget(self.viewer)
+        for row, item in enumerate(self.session.results):
+            if item.path == Path(path):
+                self.results_panel.select_row(row)
+                return
+        try:
+            image = read_image(path)
+        except ValueError as exc:
+            self.show_error(str(exc))
+            return
+        self._current_row, self._shown_size = -1, None
+        self.viewer.show_result(image, None, None, None, title=f"{Path(path).parent.name}/{Path(path).name}")
+        self.roi_tool.show_roi(self.training_panel.roi)
+
+    def _preview_first_image(self, dataset: Dataset) -> None:
+        """Show a good image right after scanning, so a region of interest can be drawn before training."""
+        if dataset.train and not self.session.results:
+            self.show_image(dataset.train[0].path)
 
     # --- task results -----------------------------------------------------------------------------
     def _on_progress(self, name: str, stage: str, done: int, total: int, eta: float) -> None:
@@ -337,43 +410,42 @@ class MainWindow(QMainWindow):
 
     def _on_finished(self, name: str, result) -> None:
         _settle_heap()
+        s = self.session
         if name == "scan":
+            s.set_dataset(result)
             self.dataset_panel.set_dataset(result)
             self.training_panel.set_dataset_ready(bool(result.train))
             self._report_dataset(result)
             self._preview_first_image(result)
             self.model_manager.set_dataset_size(len(result.train))
         elif name == "train":
-            self.model, self.training = result.fit.model, result.fit.training
-            self.live_panel.set_model(self.model, f"{self.model.kind} (trained {len(result.results)} reviewed)")
+            s.set_model(result.fit.model, training=result.fit.training, results=result.results,
+                        pixel_auroc=result.pixel_auroc)
             r = result.fit.report
             self.training_panel.set_status(f"Trained on {r.n_train} images in {r.seconds:.1f} s; "
-                                           f"thresholds: {r.threshold_source}")
-            self.set_results(result.results, result.pixel_auroc)
+                                           f"thresholds: {r.threshold_source}. Not saved yet (File > Save).")
             self.statusBar().showMessage(f"Training done: {len(result.results)} images to review")
         elif name == "load_model":
-            self.model, self.training = result, dict((result.manifest or {}).get("training", {}))
-            self.live_panel.set_model(self.model, Path(self.settings.value("last_model", "model")).stem)
-            self.set_results([])
-            self.statusBar().showMessage(f"Model loaded: {result.kind} on {result.config.backbone}. "
-                                         "Use File > Inspect folder to run it.")
-        elif name == "inspect":
-            results, skipped = result
-            self.set_results(results)
-            self.statusBar().showMessage(f"Inspected {len(results)} images" +
-                                         (f"; {len(skipped)} skipped: " + "; ".join(
-                                             f"{s.path.name} ({s.reason})" for s in skipped[:5]) if skipped else ""))
+            model, path = result
+            s.set_model(model, path=path)
+            hint = "Review > Score the loaded dataset" if s.dataset is not None else "File > Inspect folder"
+            self.statusBar().showMessage(f"Model loaded: {model.kind} on {model.config.backbone}. "
+                                         f"Use {hint} to run it.")
+        elif name in ("inspect", "score"):
+            s.set_results(result.results, result.pixel_auroc)
+            skipped = result.skipped
+            self.statusBar().showMessage(f"Judged {len(result.results)} images" + (
+                f"; {len(skipped)} skipped: " + "; ".join(f"{k.path.name} ({k.reason})" for k in skipped[:5])
+                if skipped else ""))
         elif name == "add_good":
-            results, details = result
-            self.set_results(results, self.threshold_panel_pixel_auroc())
-            self.training.setdefault("added_good_files", []).append(details["path"])
+            scored, details = result
+            s.training.setdefault("added_good_files", []).append(details["path"])
+            s.model_changed(f"{Path(details['path']).name} taught as good")
+            s.set_results(scored.results, scored.pixel_auroc)
             self.statusBar().showMessage(f"Added {Path(details['path']).name} as good: memory bank "
                                          f"{details['previous_memory_bank']} -> {details['memory_bank']} patches")
         elif name == "export":
             self.statusBar().showMessage(f"Exported to {result}")
-
-    def threshold_panel_pixel_auroc(self) -> float | None:
-        return getattr(self, "_pixel_auroc", None)
 
     def _report_dataset(self, dataset: Dataset) -> None:
         self.statusBar().showMessage(f"Dataset: {dataset.layout} layout, {len(dataset.train)} good images to learn "
@@ -382,6 +454,8 @@ class MainWindow(QMainWindow):
     def _on_failed(self, name: str, message: str) -> None:
         if name == "scan":
             self.dataset_panel.set_error(message)
+        if name == "save":
+            return  # reported by _on_save_failed
         self.training_panel.set_status(f"{name} failed: {message}")
         self.show_error(f"{name.replace('_', ' ').capitalize()} failed: {message}")
 
@@ -397,6 +471,48 @@ class MainWindow(QMainWindow):
         box.open()
         self.last_error = message
 
+    # --- unsaved work -----------------------------------------------------------------------------
+    def _update_title(self) -> None:
+        s = self.session
+        name = f" - {s.model_name}" if s.model is not None else ""
+        self.setWindowTitle(f"Hamacho {__version__}{name}[*]")
+        self.setWindowModified(s.dirty)
+
+    def _may_replace_model(self, doing: str) -> bool:
+        """True when the current model may go: nothing unsaved, or the user chose Discard (Save saves
+        and asks the user to do it again once saved; Cancel keeps everything)."""
+        s = self.session
+        if not s.dirty:
+            return True
+        answer = dialogs.ask_unsaved(self, s.model_name, s.changes, doing)
+        if answer == "discard":
+            return True
+        if answer == "save":
+            self.save_to_library()
+        return False
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        s = self.session
+        if s.dirty:
+            answer = dialogs.ask_unsaved(self, s.model_name, s.changes, "quit")
+            if answer == "cancel":
+                event.ignore()
+                return
+            if answer == "save":
+                event.ignore()
+                self._close_after_save = True  # closes once the save has succeeded
+                self.save_to_library()
+                if self.session.model_path is None and not self.workers.files.busy:
+                    self._close_after_save = False  # the Save dialog was cancelled
+                return
+            s.changes = []  # discarded
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.settings.sync()
+        self.live_panel.stop()
+        self.workers.shutdown()
+        super().closeEvent(event)
+
     # --- layout persistence -----------------------------------------------------------------------
     def _restore_layout(self) -> None:
         geometry, state = self.settings.value("geometry"), self.settings.value("window_state")
@@ -409,13 +525,5 @@ class MainWindow(QMainWindow):
 
     def _default_dock_sizes(self) -> None:
         data_dock, results_dock = self._default_docks
-        self.resizeDocks([data_dock, results_dock], [470, 390], Qt.Orientation.Vertical)
-        self.resizeDocks([data_dock], [470], Qt.Orientation.Horizontal)
-
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
-        self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("window_state", self.saveState())
-        self.settings.sync()
-        self.live_panel.stop()
-        self.runner.shutdown()
-        super().closeEvent(event)
+        self.resizeDocks([data_dock, results_dock], [400, 300], Qt.Orientation.Vertical)
+        self.resizeDocks([data_dock], [400], Qt.Orientation.Horizontal)

@@ -1,43 +1,39 @@
-"""The list of inspected images: score, verdict and truth; sortable, filterable by verdict."""
+"""The list of judged images: folder, set, score, verdict and truth; sortable, filterable by verdict,
+held-out training images marked (or hidden).  Bound to the session's ``results`` and ``thresholds``
+events: a threshold move re-labels the rows at once."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QPushButton,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from hamacho_gui.verdicts import NG, OK, REVIEW
+from hamacho_core.review import HELD_OUT, TRUTH, ReviewItem
+from hamacho_core.session import InspectionSession
+from hamacho_core.thresholds import NG, OK, REVIEW, VERDICT_COLOURS
 
-_VERDICT_COLOURS = {OK: QColor("#1b8a3a"), NG: QColor("#c62828"), REVIEW: QColor("#e07b00")}
-_TRUTH = {1: "defective", 0: "good", -1: ""}
-
-
-@dataclass
-class ResultItem:
-    """One inspected image; the raw map is kept so thresholds can change without re-running the model."""
-
-    path: Path
-    raw_score: float
-    anomaly_map: np.ndarray  # raw, model input size
-    label: int = -1  # 1 defective, 0 good, -1 unknown
-    mask_path: Path | None = None
+_VERDICT_COLOURS = {name: QColor(colour) for name, colour in VERDICT_COLOURS.items()}
+_SET_TIPS = {HELD_OUT: "a good training image kept out of the fit: it set the thresholds",
+             "validation": "a defective image that set the thresholds",
+             "test": "a labelled image the model has not seen", "inspected": "an image without a label"}
+ResultItem = ReviewItem  # the GUI's name for the core's review item
 
 
 class ResultsModel(QAbstractTableModel):
-    COLUMNS = ("#", "Image", "Score", "Normalised", "Verdict", "Truth")
+    COLUMNS = ("#", "Image", "Folder", "Set", "Score", "Normalised", "Verdict", "Truth")
+    VERDICT_COLUMN, SCORE_COLUMN = 6, 4
     SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
     def __init__(self, parent=None):
@@ -54,7 +50,7 @@ class ResultsModel(QAbstractTableModel):
     def set_verdicts(self, verdicts: np.ndarray, normalised: np.ndarray) -> None:
         self.verdicts, self.normalised = verdicts, normalised
         if self.items:
-            self.dataChanged.emit(self.index(0, 3), self.index(len(self.items) - 1, 4))
+            self.dataChanged.emit(self.index(0, 5), self.index(len(self.items) - 1, 6))
 
     def rowCount(self, parent=None) -> int:  # noqa: N802 - Qt API
         return 0 if parent is not None and parent.isValid() else len(self.items)
@@ -72,21 +68,23 @@ class ResultsModel(QAbstractTableModel):
             return None
         row, col = index.row(), index.column()
         item = self.items[row]
-        values = (row + 1, item.path.name, item.raw_score, float(self.normalised[row]), str(self.verdicts[row]),
-                  _TRUTH.get(item.label, ""))
+        values = (row + 1, item.path.name, item.folder, item.set, item.raw_score, float(self.normalised[row]),
+                  str(self.verdicts[row]), TRUTH.get(item.label, ""))
         if role == self.SORT_ROLE:
             return values[col]
         if role == Qt.ItemDataRole.DisplayRole:
-            if col == 2:
+            if col == 4:
                 return f"{item.raw_score:.4g}"
-            if col == 3:
-                return f"{values[3]:.3f}"
+            if col == 5:
+                return f"{values[5]:.3f}"
             return values[col]
-        if role == Qt.ItemDataRole.ForegroundRole and col == 4:
-            return QBrush(_VERDICT_COLOURS.get(values[4], QColor("black")))
+        if role == Qt.ItemDataRole.ForegroundRole and col == 6:
+            return QBrush(_VERDICT_COLOURS.get(values[6], QColor("black")))
+        if role == Qt.ItemDataRole.ForegroundRole and col == 3 and item.set == HELD_OUT:
+            return QBrush(QColor("#777777"))
         if role == Qt.ItemDataRole.ToolTipRole:
-            return str(item.path)
-        if role == Qt.ItemDataRole.TextAlignmentRole and col in (0, 2, 3):
+            return f"{item.path}\n{item.set}: {_SET_TIPS.get(item.set, '')}"
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (0, 4, 5):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -95,11 +93,17 @@ class _VerdictFilter(QSortFilterProxyModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.verdict = ""
+        self.show_held_out = True
         self.setSortRole(ResultsModel.SORT_ROLE)
 
     def set_verdict(self, verdict: str) -> None:
         self.beginFilterChange()
         self.verdict = verdict
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_show_held_out(self, on: bool) -> None:
+        self.beginFilterChange()
+        self.show_held_out = bool(on)
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def refilter(self) -> None:
@@ -108,15 +112,17 @@ class _VerdictFilter(QSortFilterProxyModel):
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:  # noqa: N802
-        if not self.verdict:
-            return True
-        return str(self.sourceModel().verdicts[row]) == self.verdict
+        model = self.sourceModel()
+        if not self.show_held_out and model.items[row].set == HELD_OUT:
+            return False
+        return not self.verdict or str(model.verdicts[row]) == self.verdict
 
 
 class ResultsPanel(QWidget):
     """Table of results; emits ``item_selected(row in the unfiltered list)``."""
 
     item_selected = Signal(int)
+    score_dataset_requested = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -132,7 +138,7 @@ class ResultsPanel(QWidget):
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        for col in (0, 2, 3, 4, 5):
+        for col in (0, 2, 3, 4, 5, 6, 7):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         self.filter = QComboBox()
@@ -140,22 +146,55 @@ class ResultsPanel(QWidget):
         for verdict in (NG, REVIEW, OK):
             self.filter.addItem(verdict, verdict)
         self.filter.currentIndexChanged.connect(lambda _i: self.proxy.set_verdict(self.filter.currentData()))
+        self.held_out_check = QCheckBox("Held-out")
+        self.held_out_check.setChecked(True)
+        self.held_out_check.setToolTip("Show the good training images kept out of the fit (they set the "
+                                       "thresholds; marked 'held-out' in the Set column)")
+        self.held_out_check.toggled.connect(self._on_held_out_toggled)
+        self.score_button = QPushButton("Score dataset")
+        self.score_button.setToolTip("Judge the loaded dataset's images with the current model, with their labels")
+        self.score_button.setEnabled(False)
+        self.score_button.clicked.connect(self.score_dataset_requested)
         self.counts = QLabel("No results yet")
+        self.counts.setMinimumWidth(10)
         top = QHBoxLayout()
         top.addWidget(QLabel("Show:"))
         top.addWidget(self.filter)
+        top.addWidget(self.held_out_check)
         top.addStretch(1)
-        top.addWidget(self.counts)
+        top.addWidget(self.score_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
+        layout.addWidget(self.counts)
         layout.addWidget(self.table)
+        self.session: InspectionSession | None = None
+
+    # --- session binding --------------------------------------------------------------------------
+    def bind(self, session: InspectionSession) -> None:
+        self.session = session
+        session.events.connect("results", self._on_results)
+        session.events.connect("thresholds", self._on_thresholds)
+        session.events.connect("model", self._on_model_or_dataset)
+        session.events.connect("dataset", self._on_model_or_dataset)
+
+    def _on_results(self, results) -> None:
+        v, norm = self.session.judged()
+        self.set_items(results, v, norm)
+
+    def _on_thresholds(self, _t) -> None:
+        if self.model.items:
+            self.set_verdicts(*self.session.judged())
+
+    def _on_model_or_dataset(self, _value) -> None:
+        s = self.session
+        self.score_button.setEnabled(s.model is not None and s.dataset is not None)
 
     def set_items(self, items: list[ResultItem], verdicts: np.ndarray, normalised: np.ndarray) -> None:
         self.model.set_items(items, verdicts, normalised)
         self._update_counts()
         if items:
-            self.table.sortByColumn(2, Qt.SortOrder.DescendingOrder)  # most suspicious first
+            self.table.sortByColumn(ResultsModel.SCORE_COLUMN, Qt.SortOrder.DescendingOrder)  # most suspicious first
             self.table.selectRow(0)
 
     def set_verdicts(self, verdicts: np.ndarray, normalised: np.ndarray) -> None:
@@ -166,6 +205,10 @@ class ResultsPanel(QWidget):
 
     def set_filter(self, verdict: str) -> None:
         self.filter.setCurrentIndex(max(0, self.filter.findData(verdict)))
+
+    def _on_held_out_toggled(self, on: bool) -> None:
+        self.proxy.set_show_held_out(on)
+        self._update_counts()
 
     def visible_rows(self) -> list[int]:
         """Rows of the unfiltered list in the current sort and filter order."""
@@ -197,5 +240,9 @@ class ResultsPanel(QWidget):
         if not len(v):
             self.counts.setText("No results yet")
             return
-        self.counts.setText(f"{len(v)} images: {int((v == OK).sum())} OK, {int((v == NG).sum())} NG, "
-                            f"{int((v == REVIEW).sum())} review")
+        held = sum(item.set == HELD_OUT for item in self.model.items)
+        text = (f"{len(v)} images: {int((v == OK).sum())} OK, {int((v == NG).sum())} NG, "
+                f"{int((v == REVIEW).sum())} review")
+        if held:
+            text += f" ({held} held-out training images{'' if self.proxy.show_held_out else ', hidden'})"
+        self.counts.setText(text)

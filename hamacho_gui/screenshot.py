@@ -1,6 +1,7 @@
 """Screenshot of the main window after training on the demo data (for the README).
 
-Run under a virtual display:  ``xvfb-run -s "-screen 0 1600x1000x24" python -m hamacho_gui.screenshot OUT.png``
+Run under a virtual display:  ``xvfb-run -s "-screen 0 1600x1000x24" python -m hamacho_gui.screenshot OUT.png [WxH]``
+(default size 1600x960; ``1280x720`` shows the window on a small station screen).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def _wait(window: MainWindow, name: str, timeout_s: float = 600) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = Path(argv[0] if argv else "resources/screenshots/main_window.png")
+    width, height = (int(v) for v in (argv[1] if len(argv) > 1 else "1600x960").split("x"))
     out.parent.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as tmp:
@@ -49,20 +51,21 @@ def main(argv: list[str] | None = None) -> int:
         data = Path(tmp) / "demo"
         synthetic.write_dataset(data, category="part", n_train_good=30, n_test_good=0, n_test_bad=9, size=256)
         window = MainWindow()
-        window.resize(1600, 960)
+        window.resize(width, height)
         window.show()
         window.open_dataset(data)
         _wait(window, "scan")
-        window.train("patchcore", {"backbone": "efficientnet_lite0", "image_size": 256, "coreset_ratio": 0.1})
+        window.training_panel.train_button.click()  # the Train tab's defaults
         _wait(window, "train")
         verdicts = window.results_panel.model.verdicts
-        defective = [i for i, r in enumerate(window.results) if r.label == 1 and verdicts[i] == NG]
+        defective = [i for i, r in enumerate(window.session.results) if r.label == 1 and verdicts[i] == NG]
         if defective:
             window.results_panel.select_row(defective[0])
         window.left_tabs.setCurrentIndex(1)
         for _ in range(20):
             app.processEvents()
         window.grab().save(str(out))
+        window.session.changes.clear()  # a demo model: nothing to keep
         window.close()
     print(f"saved {out}")
     return 0

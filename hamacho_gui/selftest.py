@@ -19,7 +19,7 @@ from pathlib import Path
 DEFAULT_TIMEOUT_S = 300.0
 IMAGE_SIZE = 128
 MIN_IMAGE_AUROC = 0.9
-CONFIG = {"backbone": "efficientnet_lite0", "image_size": IMAGE_SIZE, "coreset_ratio": 0.2}
+SETTINGS = {"image_size": IMAGE_SIZE, "coreset_ratio": 0.2}  # set on the Train tab's own fields
 
 
 class SelfTestError(Exception):
@@ -27,7 +27,7 @@ class SelfTestError(Exception):
 
 
 class _Run:
-    """Drives the main window through scan -> train -> export from its TaskRunner's signals."""
+    """Drives the main window through scan -> train -> export -> save from its worker lanes' signals."""
 
     def __init__(self, app, window, work: Path, timeout_s: float, log):
         self.app, self.window, self.work, self.timeout_s, self.log = app, window, work, timeout_s, log
@@ -46,6 +46,9 @@ class _Run:
         runner.finished.connect(self._on_finished)
         runner.failed.connect(self._on_failed)
         runner.cancelled.connect(lambda name: self.fail(f"{name} was cancelled"))
+        files = self.window.workers.files
+        files.finished.connect(self._on_finished)
+        files.failed.connect(self._on_failed)
         self._timer = QTimer()
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(lambda: self.fail(f"timed out after {self.timeout_s:g} s during {self.stage}"))
@@ -77,7 +80,10 @@ class _Run:
                 if dataset is None or not dataset.train:
                     raise SelfTestError("the demo dataset was scanned but has no good images")
                 self.stage = "training PatchCore on efficientnet_lite0"
-                self.window.train("patchcore", dict(CONFIG))
+                panel = self.window.training_panel
+                for field, value in SETTINGS.items():
+                    panel.set_field(field, value)
+                self._when_idle(panel.train_button.click)  # Train is enabled once the scan's lane is idle
             elif name == "train":
                 self._check_results()
                 self.stage = "exporting the results"
@@ -91,25 +97,42 @@ class _Run:
                     raise SelfTestError(f"{csv_path.name} has no result rows")
                 self.csv_path = csv_path
                 self.log(f"exported {len(rows) - 1} rows to {csv_path.name}")
+                self.stage = "saving the model into the library"
+                self.window.save_model(self.window.library_dir() / "self-test.hmc")
+            elif name == "save":
+                if self.window.isWindowModified() or self.window.session.model_path is None:
+                    raise SelfTestError("the model was saved but the window still shows unsaved changes")
+                self.log(f"saved {self.window.session.model_path.name} into the model library")
                 self.succeed()
         except SelfTestError as exc:
             self.fail(str(exc))
         except Exception as exc:  # noqa: BLE001
             self.fail(f"{type(exc).__name__}: {exc}")
 
+    def _when_idle(self, action) -> None:
+        runner = self.window.runner
+        if not runner.busy:
+            action()
+            return
+
+        def once() -> None:
+            runner.idle.disconnect(once)
+            action()
+        runner.idle.connect(once)
+
     def _check_results(self) -> None:
         import numpy as np
 
         from hamacho_core.metrics import evaluate
 
-        results = self.window.results
+        results = self.window.session.results
         if not results:
             raise SelfTestError("training finished but no results were shown")
         scores = np.array([r.raw_score for r in results], dtype=np.float64)
         labels = np.array([r.label for r in results], dtype=int)
         if not np.isfinite(scores).all():
             raise SelfTestError("some anomaly scores are not finite numbers")
-        predicted = scores >= self.window.model.image_scale.threshold
+        predicted = scores >= self.window.session.model.image_scale.threshold
         metrics = evaluate(scores, predicted, labels)
         auroc = metrics.image_auroc
         if auroc is None:
@@ -135,6 +158,19 @@ class _Run:
     def _stop(self) -> None:
         self._timer.stop()
         self.app.quit()
+
+
+def _settle_event_loop() -> None:
+    """Run the application's loop once more: deferred deletes happen, and an ``app.quit()`` that
+    arrived after the run (a late task's end) no longer makes every later event loop return at once
+    (the caller's application stays usable, e.g. under pytest-qt)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is not None:
+        QTimer.singleShot(0, app.quit)
+        app.exec()
 
 
 def run_self_test(timeout_s: float = DEFAULT_TIMEOUT_S, *, out=None, err=None) -> int:
@@ -177,10 +213,12 @@ def run_self_test(timeout_s: float = DEFAULT_TIMEOUT_S, *, out=None, err=None) -
         if window is not None:
             try:
                 window.runner.cancel()
-                if not window.runner.shutdown(timeout_ms=30000):
+                if not window.workers.shutdown(timeout_ms=30000):
                     error = error or "the background task did not stop"
+                window.session.changes.clear()  # a failed run quits without asking
                 window.close()
                 window.deleteLater()
+                _settle_event_loop()
             except Exception as exc:  # noqa: BLE001
                 error = error or f"closing the window failed: {exc}"
         if previous_home is None:

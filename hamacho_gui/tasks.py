@@ -1,116 +1,95 @@
-"""Jobs the window runs in its worker thread: plain functions of ``(progress, should_stop)``."""
+"""Jobs the window runs on its worker lanes: plain functions of ``(progress, should_stop)`` built on
+the core's review pipeline (:mod:`hamacho_core.review`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from hamacho_core import review
+from hamacho_core.dataset import Dataset, Skipped, collect_images
+from hamacho_core.jobs import FitResult, fit_dataset
+from hamacho_core.model_io import save_model
+from hamacho_core.models import AnomalyModel, ModelConfig
+from hamacho_core.review import ReviewItem, Source
+from hamacho_core.thresholds import Thresholds
 
-from hamacho_core.dataset import Dataset, ImageItem, Skipped, collect_images
-from hamacho_core.imageio import read_image
-from hamacho_core.jobs import FitResult, InspectRow, fit_dataset, save_result_images, unique_stem, write_csv
-from hamacho_core.metrics import evaluate
-from hamacho_core.models import AnomalyModel
-from hamacho_core.progress import check_stop
-from hamacho_gui.results_panel import ResultItem
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What the Train tab asks for: the model kind and its checked config."""
+
+    kind: str
+    config: ModelConfig
 
 
 @dataclass
 class TrainOutcome:
     fit: FitResult
-    results: list[ResultItem]
+    results: list[ReviewItem]
     pixel_auroc: float | None
 
 
-def pixel_auroc(model: AnomalyModel, results: list[ResultItem]) -> float | None:
-    """Pixel AUROC over results with known masks (good images count as all-normal), or None."""
-    if not any(r.mask_path is not None for r in results):
-        return None
-    maps, masks = [], []
-    for r in results:
-        if r.mask_path is None and r.label != 0:
-            continue
-        maps.append(r.anomaly_map)
-        if r.mask_path is None:
-            masks.append(np.zeros(r.anomaly_map.shape, bool))
-        else:
-            raw = read_image(r.mask_path)
-            masks.append(model.preprocess.mask(raw))
-    n = len(maps)
-    return evaluate(np.zeros(n), np.zeros(n, bool), np.zeros(n), np.stack(maps), np.stack(masks)).pixel_auroc
+@dataclass
+class Scored:
+    results: list[ReviewItem]
+    skipped: list[Skipped]
+    pixel_auroc: float | None = None
 
 
-def evaluation_items(dataset: Dataset, training: dict) -> list[ImageItem]:
-    """Images to review after training: test images plus good images the model did not learn from."""
-    trained = set(training.get("train_files", []))
-    goods = [it for it in dataset.train if str(it.path.resolve()) not in trained]
-    return goods + list(dataset.test)
-
-
-def run_items(model: AnomalyModel, items: list[tuple[Path, int, Path | None]], progress, should_stop,
-              stage: str = "inspect") -> tuple[list[ResultItem], list[Skipped]]:
-    """Raw scores and maps for (path, label, mask path) triples; unreadable files are skipped."""
-    results, skipped = [], []
-    for i, (path, label, mask_path) in enumerate(items):
-        check_stop(should_stop, stage)
-        try:
-            scores, maps = model.raw_predict([read_image(path)])
-        except (ValueError, OSError) as exc:
-            skipped.append(Skipped(path, str(exc)))
-            continue
-        results.append(ResultItem(path, float(scores[0]), maps[0], label, mask_path))
-        progress(stage, i + 1, len(items))
-    return results, skipped
-
-
-def train(dataset: Dataset, kind: str, config: dict):
+def train(dataset: Dataset, request: TrainRequest):
     def job(progress, should_stop) -> TrainOutcome:
-        fitted = fit_dataset(dataset, kind, progress=progress, should_stop=should_stop, **config)
-        items = [(it.path, it.label, it.mask_path) for it in evaluation_items(dataset, fitted.training)]
-        results, _ = run_items(fitted.model, items, progress, should_stop, stage="review")
-        return TrainOutcome(fitted, results, pixel_auroc(fitted.model, results))
+        fitted = fit_dataset(dataset, request.kind, config=request.config, progress=progress, should_stop=should_stop)
+        sources = review.dataset_sources(dataset, fitted.training)
+        results, _ = review.score_sources(fitted.model, sources, progress, should_stop)
+        return TrainOutcome(fitted, results, review.pixel_auroc(fitted.model, results))
+    return job
+
+
+def score(model: AnomalyModel, sources: list[Source]):
+    """Results (with maps) for labelled sources, e.g. the loaded dataset with an opened model."""
+    def job(progress, should_stop) -> Scored:
+        results, skipped = review.score_sources(model, sources, progress, should_stop)
+        return Scored(results, skipped, review.pixel_auroc(model, results))
     return job
 
 
 def inspect_folder(model: AnomalyModel, folder: Path):
-    def job(progress, should_stop) -> tuple[list[ResultItem], list[Skipped]]:
+    def job(progress, should_stop) -> Scored:
         files, skipped = collect_images([folder], progress=progress, should_stop=should_stop)
-        results, more = run_items(model, [(p, -1, None) for p in files], progress, should_stop)
-        return results, skipped + more
+        results, more = review.score_sources(model, [Source(p) for p in files], progress, should_stop, "inspect")
+        return Scored(results, skipped + more)
     return job
 
 
-def export_results(model: AnomalyModel, items: list[ResultItem], verdicts: np.ndarray, normalised: np.ndarray,
-                   out_dir: Path):
-    """CSV of the given results plus overlay, map and mask images, as ``hamacho inspect`` writes them."""
+def export(model: AnomalyModel, items: list[ReviewItem], thresholds: Thresholds, out_dir: Path, colormap: str,
+           alpha: float):
+    """CSV of the given results plus overlay, map and mask images as shown on screen."""
     def job(progress, should_stop) -> Path:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        rows, used, failed = [], set(), []
-        for i, item in enumerate(items):
-            check_stop(should_stop, "export")
-            stem = unique_stem(item.path, used)
-            try:  # an image that cannot be written is reported; the others and the CSV still are
-                outputs = save_result_images(model, read_image(item.path), item.anomaly_map, out_dir, stem)
-            except (OSError, ValueError) as exc:
-                failed.append(f"{item.path.name}: {exc}")
-                outputs = {}
-            rows.append(InspectRow(item.path, item.raw_score, float(normalised[i]), str(verdicts[i]), 0.0, outputs))
-            progress("export", i + 1, len(items))
-        csv_path = write_csv(rows, out_dir / "results.csv")
-        if failed:
-            raise OSError(f"{csv_path} was written, but the images of {len(failed)} result(s) were not: "
-                          + "; ".join(failed[:3]) + (" ..." if len(failed) > 3 else ""))
-        return csv_path
+        return review.export_items(model, items, thresholds, out_dir, colormap=colormap, alpha=alpha,
+                                   progress=progress, should_stop=should_stop)
     return job
 
 
-def add_good(model: AnomalyModel, path: Path, results: list[ResultItem]):
+def add_good(model: AnomalyModel, path: Path, results: list[ReviewItem]):
     """Incremental fit with one image judged wrongly, then the same results re-scored."""
     def job(progress, should_stop):
         details = model.add_images([path], progress=progress, should_stop=should_stop)
-        items = [(r.path, r.label, r.mask_path) for r in results]
+        sources = [Source(r.path, r.label, r.mask_path, r.set) for r in results]
         # The model has changed now: finish re-scoring even if cancel is pressed, so results match it.
-        rescored, _ = run_items(model, items, progress, lambda: False, stage="review")
-        return rescored, {**details, "path": str(path)}
+        rescored, _ = review.score_sources(model, sources, progress, lambda: False)
+        return Scored(rescored, [], review.pixel_auroc(model, rescored)), {**details, "path": str(path)}
+    return job
+
+
+def save(model: AnomalyModel, path: Path, training: dict, make_folder: bool = False):
+    """Write the model (with the thresholds it judges with) on the files lane; ``make_folder`` creates
+    its folder first (the model library on first use)."""
+    def job(progress, should_stop) -> Path:
+        progress("saving", 0, 1)
+        if make_folder:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        saved = save_model(model, path, training=training)
+        progress("saving", 1, 1)
+        return saved
     return job

@@ -11,6 +11,10 @@
 Everything that depends on the whole data set (AUROC, ROC curve, histogram) is computed once in
 :meth:`ThresholdPanel.set_data`; a slider move costs only a few numpy comparisons over the scores,
 so :attr:`ThresholdPanel.thresholds_changed` can drive instant re-labelling of the results.
+
+:meth:`ThresholdPanel.bind` follows an :class:`~hamacho_core.session.InspectionSession`: new results or
+a new model redraw the panel (the thresholds stay what the session judges with), and a user's move is
+emitted for the window to hand to the session.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from contextlib import contextmanager
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
     QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QPushButton,
     QSizePolicy,
@@ -36,19 +41,21 @@ from PySide6.QtWidgets import (
 )
 
 from hamacho_core.metrics import evaluate, roc
-from hamacho_core.thresholds import ScoreScale
-from hamacho_gui.plot_style import plot_background, plot_foreground, themed_plot
-from hamacho_gui.verdicts import Thresholds, display_scale
+from hamacho_core.session import InspectionSession
+from hamacho_core.thresholds import ScoreScale, Thresholds
+from hamacho_gui.threshold_plots import (
+    DEFECT_COLOR,
+    GOOD_COLOR,
+    UNKNOWN_COLOR,
+    draw_histogram,
+    make_histogram,
+    make_roc,
+)
+from hamacho_gui.verdicts import display_scale
 
 STEPS = 1000  #: slider positions 0..STEPS map linearly onto the raw range
 _MARGIN = 0.05  #: extra room around the image scores, as a fraction of their span
 _UNSET = object()
-
-GOOD_COLOR = QColor(46, 160, 67)
-DEFECT_COLOR = QColor(215, 48, 39)
-UNKNOWN_COLOR = QColor(110, 130, 160)
-IMAGE_LINE_COLOR = QColor(200, 30, 30)
-REVIEW_LINE_COLOR = QColor(230, 140, 0)
 
 _NO_LABELS = "No ground-truth labels: ROC, AUROC, F1 and confusion need labelled good and defective images."
 _ONE_CLASS = "Only one class is labelled: ROC and AUROC need both good and defective images."
@@ -78,6 +85,7 @@ class ThresholdPanel(QWidget):
     #: a :class:`~hamacho_gui.verdicts.Thresholds`, on every change (slider, line drag, check box, reset,
     #: :meth:`set_thresholds`, :meth:`set_data`).  Cheap to handle: re-label the results.
     thresholds_changed = Signal(object)
+    suggest_requested = Signal()  #: the "Suggest threshold" button
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -97,6 +105,7 @@ class ThresholdPanel(QWidget):
         self._image_range = (0.0, 1.0)
         self._pixel_range = (0.0, 1.0)
         self._syncing = False
+        self._silent = False  # following the session: show, do not emit
         self._last_emitted: Thresholds | None = None
         self._hist_items: list[pg.PlotDataItem] = []
         self._build_ui()
@@ -156,6 +165,42 @@ class ThresholdPanel(QWidget):
         self._show_label_state()
         self._set_controls_enabled(True)
         self._update(image=image, pixel=pixel, review=review, force_emit=True)
+
+    def bind(self, session: InspectionSession) -> None:
+        """Show ``session``'s results and thresholds (what the window's wiring does)."""
+        self._session = session
+        session.events.connect("model", lambda _m: self._follow(session, keep=False))
+        session.events.connect("results", lambda _r: self._follow(session, keep=True))
+        session.events.connect("thresholds", self._on_session_thresholds)
+
+    def _follow(self, session: InspectionSession, keep: bool) -> None:
+        model = session.model
+        self.suggest_button.setEnabled(model is not None and bool(session.results))
+        if model is None or session.thresholds is None:
+            return
+        scores = np.array([r.raw_score for r in session.results], dtype=np.float64)
+        labels = np.array([r.label for r in session.results], dtype=np.int64)
+        image_scale, pixel_scale = session.calibrated_scales
+        self._silent = True
+        try:
+            self.set_data(scores, labels, image_scale, pixel_scale, session.pixel_auroc, keep_thresholds=keep)
+            self.set_thresholds(session.thresholds)
+        finally:
+            self._silent = False
+        if not keep:
+            self.suggestion_label.setText("")
+
+    def _on_session_thresholds(self, t: Thresholds | None) -> None:
+        if t is not None and t != self.thresholds() and self._image_scale is not None:
+            self._silent = True
+            try:
+                self.set_thresholds(t)
+            finally:
+                self._silent = False
+
+    def show_suggestion(self, text: str, error: bool = False) -> None:
+        self.suggestion_label.setText(text)
+        self.suggestion_label.setStyleSheet("color: #c62828;" if error else "")
 
     def thresholds(self) -> Thresholds:
         """The current raw thresholds."""
@@ -248,7 +293,16 @@ class ThresholdPanel(QWidget):
         self.review_slider = slider("Lower edge of the review band (never above the image threshold)")
         self.pixel_value = value_label()
         self.pixel_slider = slider("Anomaly-map values at or above this are marked as defect pixels")
-        self.reset_button = QPushButton("Reset to model thresholds")
+        self.reset_button = QPushButton("Reset to model")
+        self.reset_button.setToolTip("Back to the thresholds the model was calibrated (or saved) with")
+        self.suggest_button = QPushButton("Suggest threshold")
+        self.suggest_button.setToolTip("Set the image threshold from the labelled results: good images only: "
+                                       "max(highest good score, mean + 3 std); with defects: best F1")
+        self.suggest_button.setEnabled(False)
+        self.suggest_button.clicked.connect(self.suggest_requested)
+        self.suggestion_label = QLabel()
+        self.suggestion_label.setWordWrap(True)
+        self.suggestion_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         grid.addWidget(QLabel("Image threshold (NG ≥)"), 0, 0)
         grid.addWidget(self.image_value, 0, 1)
@@ -259,50 +313,20 @@ class ThresholdPanel(QWidget):
         grid.addWidget(QLabel("Pixel threshold (defect ≥)"), 4, 0)
         grid.addWidget(self.pixel_value, 4, 1)
         grid.addWidget(self.pixel_slider, 5, 0, 1, 2)
-        grid.addWidget(self.reset_button, 6, 0, 1, 2)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.reset_button)
+        buttons.addWidget(self.suggest_button)
+        grid.addLayout(buttons, 6, 0, 1, 2)
+        grid.addWidget(self.suggestion_label, 7, 0, 1, 2)
         root.addWidget(box)
 
-        # Histogram of raw image scores with the draggable threshold lines.
-        self.histogram_plot = themed_plot(self, small, "raw image score", "images")
-        self.histogram_plot.setMinimumHeight(150)
-        self.image_line = pg.InfiniteLine(
-            angle=90, movable=True, pen=pg.mkPen(IMAGE_LINE_COLOR, width=2),
-            hoverPen=pg.mkPen(IMAGE_LINE_COLOR, width=4), label="NG ≥ {value:.4g}",
-            labelOpts={"position": 0.92, "color": IMAGE_LINE_COLOR, "fill": plot_background(self, 160)})
-        self.review_line = pg.InfiniteLine(
-            angle=90, movable=True, pen=pg.mkPen(REVIEW_LINE_COLOR, width=2, style=Qt.PenStyle.DashLine),
-            hoverPen=pg.mkPen(REVIEW_LINE_COLOR, width=4), label="review ≥ {value:.4g}",
-            labelOpts={"position": 0.72, "color": REVIEW_LINE_COLOR, "fill": plot_background(self, 160)})
-        for line in (self.image_line, self.review_line):
-            line.setZValue(10)
-            line.label.setFont(small)
-            self.histogram_plot.addItem(line)
-        self.review_line.setVisible(False)
-        band = QColor(REVIEW_LINE_COLOR)
-        band.setAlpha(40)
-        self.review_band = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(band), pen=pg.mkPen(None))
-        self.review_band.setZValue(-10)
-        self.review_band.setVisible(False)
-        self.histogram_plot.addItem(self.review_band)
+        self.histogram_plot, self.image_line, self.review_line, self.review_band = make_histogram(self, small)
         root.addWidget(self.histogram_plot, 3)
         self.legend_label = QLabel(self._legend_html())
         self.legend_label.setFont(small)
         self.legend_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         root.addWidget(self.legend_label)
-
-        # ROC curve with the operating point.
-        self.roc_plot = themed_plot(self, small, "false-positive rate", "true-positive rate")
-        self.roc_plot.setMinimumHeight(150)
-        self.roc_plot.setXRange(0.0, 1.0, padding=0.04)
-        self.roc_plot.setYRange(0.0, 1.0, padding=0.04)
-        diagonal = pg.PlotDataItem([0.0, 1.0], [0.0, 1.0], pen=pg.mkPen(plot_foreground(self, 90), width=1,
-                                                                          style=Qt.PenStyle.DashLine))
-        self._roc_curve = pg.PlotDataItem(pen=pg.mkPen(QColor(40, 110, 200), width=2))
-        self.roc_marker = pg.ScatterPlotItem(size=11, pen=pg.mkPen(plot_foreground(self, 255), width=1),
-                                             brush=pg.mkBrush(IMAGE_LINE_COLOR))
-        self.roc_marker.setZValue(10)
-        for item in (diagonal, self._roc_curve, self.roc_marker):
-            self.roc_plot.addItem(item)
+        self.roc_plot, self._roc_curve, self.roc_marker = make_roc(self, small)
         root.addWidget(self.roc_plot, 2)
 
         self.note_label = QLabel()
@@ -339,7 +363,7 @@ class ThresholdPanel(QWidget):
         self._review_row_label = form.labelForField(self.review_count_label)
         root.addWidget(metrics)
 
-        self.setMinimumWidth(300)
+        self.setMinimumWidth(260)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
 
         self.image_slider.valueChanged.connect(self._on_image_slider)
@@ -432,7 +456,8 @@ class ThresholdPanel(QWidget):
         t = self.thresholds()
         if force_emit or t != self._last_emitted:
             self._last_emitted = t
-            self.thresholds_changed.emit(t)
+            if not self._silent:
+                self.thresholds_changed.emit(t)
 
     def _sync_widgets(self) -> None:
         with self._guard():
@@ -490,32 +515,8 @@ class ThresholdPanel(QWidget):
     # ------------------------------------------------------------------ drawing and metrics
 
     def _draw_histogram(self) -> None:
-        plot = self.histogram_plot
-        for item in self._hist_items:
-            plot.removeItem(item)
-        self._hist_items = []
-        lo, hi = self._image_range
-        finite = np.isfinite(self._scores)
-        n_bins = int(np.clip(round(2.0 * math.sqrt(max(int(finite.sum()), 1))), 12, 60))
-        edges = np.linspace(lo, hi, n_bins + 1)
-        top = 1
-        for value, color in ((0, GOOD_COLOR), (1, DEFECT_COLOR), (-1, UNKNOWN_COLOR)):
-            chosen = self._scores[finite & (self._labels == value)]
-            if not chosen.size:
-                continue
-            counts, _ = np.histogram(chosen, edges)
-            top = max(top, int(counts.max()))
-            used = np.flatnonzero(counts)
-            first, last = int(used[0]), int(used[-1]) + 1  # no flat baseline outside the class's scores
-            counts, bins = counts[first:last], edges[first:last + 1]
-            fill = QColor(color)
-            fill.setAlpha(90)
-            item = pg.PlotDataItem(bins, counts, stepMode="center", fillLevel=0, fillOutline=True,
-                                   brush=pg.mkBrush(fill), pen=pg.mkPen(color, width=1.5))
-            plot.addItem(item)
-            self._hist_items.append(item)
-        plot.setXRange(lo, hi, padding=0.0)
-        plot.setYRange(0, top * 1.15, padding=0.0)
+        self._hist_items = draw_histogram(self.histogram_plot, self._hist_items, self._scores, self._labels,
+                                          self._image_range)
 
     def _show_label_state(self) -> None:
         both = bool(self._n_pos and self._n_neg)

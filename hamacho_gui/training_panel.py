@@ -1,15 +1,18 @@
-"""Training panel: model kind, backbone, feature layers, coreset ratio and image size; Train / Cancel;
-progress with human stage names and ETA.
+"""Training panel: model kind, backbone, feature layers, region, and the model's settings; Train /
+Cancel; progress with human stage names and ETA.
 
-The panel never trains: Train emits :attr:`TrainingPanel.train_requested` ``(kind, config kwargs)`` and the
-main window runs the job through its :class:`~hamacho_gui.workers.TaskRunner`, forwarding progress to
-:meth:`set_progress` and the outcome to :meth:`set_running` / :meth:`set_status`.
+The settings rows are generated from the config dataclasses (fields marked ``gui`` in
+:mod:`hamacho_core.config`: label, range, step, help and default declared once); a row shows when the
+chosen model has that field.  The panel never trains: Train emits :attr:`TrainingPanel.train_requested`
+with a :class:`~hamacho_gui.tasks.TrainRequest` (kind + checked config) and the main window runs the job
+on its worker lane, forwarding progress to :meth:`set_progress` and the outcome to :meth:`set_status`.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -21,23 +24,17 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSizePolicy,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from hamacho_core import backbones
-from hamacho_core.models import MODELS
+from hamacho_core import backbones, config
+from hamacho_core.config import ConfigError, FieldInfo
+from hamacho_core.models import REGISTRY, ModelConfig
+from hamacho_gui.tasks import TrainRequest
 
-DEFAULT_BACKBONE = "efficientnet_lite0"
-DEFAULT_IMAGE_SIZE = 256
-IMAGE_SIZES = tuple(range(64, 1024 + 1, 32))
-DEFAULT_CORESET_RATIO = 0.1
-MODEL_NAMES = {"patchcore": "PatchCore", "padim": "PaDiM"}
-MODEL_TIPS = {
-    "patchcore": "PatchCore: nearest-neighbour distance to a memory bank of good patch features "
-                 "(usually the most accurate).",
-    "padim": "PaDiM: one Gaussian per patch position (fast to run; best for well-aligned parts).",
-}
+DEFAULT_BACKBONE = config.default(ModelConfig, "backbone")
 STAGE_NAMES = {
     "scan": "Scanning",
     "features": "Extracting features",
@@ -46,6 +43,8 @@ STAGE_NAMES = {
     "covariance": "Estimating covariance",
     "thresholds": "Setting thresholds",
     "inspect": "Inspecting images",
+    "review": "Scoring images to review",
+    "export": "Exporting results",
     "saving": "Saving model",
 }
 _ROLE_NAME = Qt.ItemDataRole.UserRole
@@ -75,7 +74,8 @@ def missing_weights_tip(name: str) -> str:
 class TrainingPanel(QWidget):
     """Model settings and the Train / Cancel buttons."""
 
-    train_requested = Signal(str, dict)  # model kind, config kwargs (backbone, layers, image_size[, coreset_ratio])
+    train_requested = Signal(object)  # TrainRequest
+    settings_changed = Signal(object)  # TrainRequest, or None while the settings are not valid
     cancel_requested = Signal()
     roi_draw_requested = Signal(str)  # "rect" or "polygon": draw on the image viewer
 
@@ -91,10 +91,9 @@ class TrainingPanel(QWidget):
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
         self.kind_combo = QComboBox()
-        for kind in MODELS:
-            self.kind_combo.addItem(MODEL_NAMES.get(kind, kind), kind)
-            self.kind_combo.setItemData(self.kind_combo.count() - 1, MODEL_TIPS.get(kind, kind),
-                                        Qt.ItemDataRole.ToolTipRole)
+        for kind, spec in REGISTRY.items():
+            self.kind_combo.addItem(spec.name, kind)
+            self.kind_combo.setItemData(self.kind_combo.count() - 1, spec.description, Qt.ItemDataRole.ToolTipRole)
         self.kind_combo.currentIndexChanged.connect(self._on_kind_changed)
 
         self.backbone_combo = QComboBox()
@@ -121,29 +120,19 @@ class TrainingPanel(QWidget):
         row.addWidget(self.layers_default_button)
         layers_layout.addLayout(row)
 
-        self.coreset_spin = QDoubleSpinBox()
-        self.coreset_spin.setRange(0.01, 1.0)
-        self.coreset_spin.setSingleStep(0.01)
-        self.coreset_spin.setDecimals(2)
-        self.coreset_spin.setValue(DEFAULT_CORESET_RATIO)
-        self.coreset_spin.setToolTip("Share of training patch features kept in the memory bank "
-                                     "(smaller: faster inspection, slightly less accurate)")
-
-        self.size_combo = QComboBox()
-        for size in IMAGE_SIZES:
-            self.size_combo.addItem(f"{size} px", size)
-        self.size_combo.setCurrentIndex(IMAGE_SIZES.index(DEFAULT_IMAGE_SIZE))
-        self.size_combo.setToolTip("Images are resized to this square size before feature extraction "
-                                   "(larger: finer defects, slower)")
-
         settings = QGroupBox("Model")
         self.form = QFormLayout(settings)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.form.addRow("Model:", self.kind_combo)
         self.form.addRow("Backbone:", self.backbone_combo)
         self.form.addRow("Layers:", layers_box)
-        self.form.addRow("Coreset ratio:", self.coreset_spin)
-        self.form.addRow("Image size:", self.size_combo)
+        self.fields: dict[str, QSpinBox | QDoubleSpinBox] = {}  # generated from the config dataclasses
+        for cls in {spec.config_cls: None for spec in REGISTRY.values()}:
+            for info in config.gui_fields(cls):
+                if info.name not in self.fields:
+                    self.fields[info.name] = self._field_widget(info)
+                    self.form.addRow(f"{info.setting.label}:", self.fields[info.name])
         self.roi: tuple | None = None
         self.roi_label = QLabel("whole image")
         roi_row = QHBoxLayout()
@@ -177,6 +166,10 @@ class TrainingPanel(QWidget):
         self.stage_label = QLabel()
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
+        line = self.fontMetrics().lineSpacing()  # room reserved: nothing moves when a status appears
+        self.stage_label.setMinimumHeight(line + 2)
+        self.status_label.setMinimumHeight(3 * line + 2)
+        self.status_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         layout = QVBoxLayout(self)
@@ -187,16 +180,62 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.status_label)
         layout.addStretch(1)
 
+    def _field_widget(self, info: FieldInfo) -> QSpinBox | QDoubleSpinBox:
+        """A spin box for a numeric setting: its range, step, default and help from the dataclass;
+        a field that may be None shows what None means at the bottom of its range."""
+        s = info.setting
+        if info.type == "int":
+            box = QSpinBox()
+            low = int(s.low) - (1 if s.special else 0)
+            box.setRange(low, int(s.high))
+            box.setSingleStep(int(s.step or 1))
+            box.setValue(low if info.default is None else int(info.default))
+        else:
+            box = QDoubleSpinBox()
+            decimals = max(2, len(f"{s.step or 0.01:g}".split(".")[-1]))
+            box.setDecimals(decimals)
+            box.setRange(float(s.low), float(s.high))
+            box.setSingleStep(float(s.step or 0.01))
+            box.setValue(float(info.default))
+        if s.special:
+            box.setSpecialValueText(s.special)
+        box.setCorrectionMode(QAbstractSpinBox.CorrectionMode.CorrectToNearestValue)
+        box.setToolTip(info.describe())
+        box.setProperty("setting", info.name)
+        box.valueChanged.connect(self._emit_settings)
+        return box
+
+    def _field_value(self, name: str):
+        box = self.fields[name]
+        if isinstance(box, QSpinBox):
+            return None if box.specialValueText() and box.value() == box.minimum() else int(box.value())
+        return round(float(box.value()), box.decimals())
+
     # ------------------------------------------------------------------ public API
-    def config(self) -> tuple[str, dict]:
+    def request(self) -> TrainRequest:
+        """The model kind and its checked config (``ConfigError`` names a bad setting)."""
         kind = self.kind()
-        cfg: dict = {"backbone": self.backbone(), "layers": self.checked_layers(),
-                     "image_size": int(self.size_combo.currentData())}
-        if kind == "patchcore":
-            cfg["coreset_ratio"] = round(float(self.coreset_spin.value()), 4)
-        if self.roi is not None:
-            cfg["roi"] = self.roi
-        return kind, cfg
+        spec = REGISTRY[kind]
+        own = {f.name for f in config.fields_of(spec.config_cls)}
+        fields = {name: self._field_value(name) for name in self.fields if name in own}
+        cfg = spec.config(backbone=self.backbone(), layers=self.checked_layers() or None, roi=self.roi, **fields)
+        return TrainRequest(kind, cfg)
+
+    def set_field(self, name: str, value) -> None:
+        """Set a generated setting's widget (``None`` where the setting allows it)."""
+        box = self.fields[name]
+        box.setValue(box.minimum() if value is None else value)
+
+    def settings_request(self) -> TrainRequest | None:
+        """The request Train would send now, or None while the settings are incomplete or invalid."""
+        try:
+            return self.request() if self.kind() and self.backbone() and self.checked_layers() else None
+        except (ConfigError, KeyError):
+            return None
+
+    def _emit_settings(self, *_args) -> None:
+        if hasattr(self, "train_button"):  # not while the form is being built
+            self.settings_changed.emit(self.settings_request())
 
     def set_roi(self, points) -> None:
         """The region of interest for the next training (normalised points), or None for all."""
@@ -205,6 +244,7 @@ class TrainingPanel(QWidget):
             self.roi_label.setText("whole image")
         else:
             self.roi_label.setText("rectangle" if len(self.roi) == 2 else f"polygon, {len(self.roi)} corners")
+        self._emit_settings()
 
     def kind(self) -> str:
         return self.kind_combo.currentData() or ""
@@ -286,7 +326,10 @@ class TrainingPanel(QWidget):
 
     # ------------------------------------------------------------------ reactions
     def _on_kind_changed(self, *_args) -> None:
-        self.form.setRowVisible(self.coreset_spin, self.kind() == "patchcore")
+        kind = self.kind()
+        own = {f.name for f in config.fields_of(REGISTRY[kind].config_cls)} if kind else set()
+        for name, box in self.fields.items():
+            self.form.setRowVisible(box, name in own)
         self._refresh_layers()
 
     def _on_backbone_changed(self, *_args) -> None:
@@ -312,7 +355,7 @@ class TrainingPanel(QWidget):
                 self._layers_error = f"cannot list the layers of {name}: {exc}"
                 return
             try:
-                defaults = set(backbones.default_layers(name, kind))
+                defaults = set(REGISTRY[kind].default_layers(name))
             except ValueError:
                 defaults = set()
             for info in layers:
@@ -338,7 +381,7 @@ class TrainingPanel(QWidget):
         layers = self.checked_layers()
         idle = not self._running
         for w in (self.kind_combo, self.backbone_combo, self.layers_list, self.layers_default_button,
-                  self.coreset_spin, self.size_combo):
+                  *self.fields.values()):
             w.setEnabled(idle)
         reasons = []
         if not self._dataset_ready:
@@ -355,9 +398,14 @@ class TrainingPanel(QWidget):
         self.cancel_button.setEnabled(self._running)
         n = len(layers)
         self.layers_hint.setText(self._layers_error or f"{n} layer{'s' if n != 1 else ''} checked")
+        self._emit_settings()
 
     def _on_train_clicked(self) -> None:
         if not self.train_button.isEnabled():
             return
-        kind, cfg = self.config()
-        self.train_requested.emit(kind, cfg)
+        try:
+            request = self.request()
+        except ConfigError as exc:
+            self.set_status(f"Cannot train: {exc}")
+            return
+        self.train_requested.emit(request)

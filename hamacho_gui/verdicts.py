@@ -12,31 +12,11 @@ A score that is not a number (NaN) is ``NG``: a result that cannot be judged mus
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 
-from hamacho_core.thresholds import NG, OK, REVIEW, ScoreScale, verdict_labels
+from hamacho_core.thresholds import NG, OK, REVIEW, ScoreScale, Thresholds, verdict_labels
 
 __all__ = ["NG", "OK", "REVIEW", "Thresholds", "defect_pixels", "display_scale", "verdicts"]
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Raw-score thresholds chosen in the GUI."""
-
-    image: float  #: raw image score >= image -> NG
-    pixel: float  #: raw anomaly-map value >= pixel -> predicted defect pixel
-    review: float | None = None  #: optional lower image threshold: review <= score < image -> REVIEW
-
-    def __post_init__(self) -> None:
-        for name in ("image", "pixel", "review"):
-            value = getattr(self, name)
-            if value is not None and math.isnan(value):
-                raise ValueError(f"{name} threshold is NaN")
-        if self.review is not None and self.review > self.image:
-            raise ValueError(f"review threshold {self.review} is above the image threshold {self.image}")
 
 
 def verdicts(scores: np.ndarray, t: Thresholds) -> np.ndarray:

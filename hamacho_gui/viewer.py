@@ -1,7 +1,9 @@
 """The technician's view of one inspected image: heatmap overlay, mask outlines, zoom and pan.
 
 Maps and masks come at model resolution and are resized to the image, so everything is drawn in
-image pixel coordinates.  No file IO here; a 2000x2000 image with a 256x256 map takes ~20 ms.
+image pixel coordinates.  Colour maps and outline colours come from :mod:`hamacho_core.visualize` (the
+renderer of exported overlays), verdict colours from :data:`hamacho_core.thresholds.VERDICT_COLOURS`.
+No file IO here; a 2000x2000 image with a 256x256 map takes ~20 ms.
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from hamacho_core import visualize
 from hamacho_core.preprocess import to_rgb8
+from hamacho_core.thresholds import VERDICT_COLOURS
 
-COLORMAPS = {"jet": cv2.COLORMAP_JET, "inferno": cv2.COLORMAP_INFERNO, "viridis": cv2.COLORMAP_VIRIDIS,
-             "turbo": cv2.COLORMAP_TURBO, "magma": cv2.COLORMAP_MAGMA, "hot": cv2.COLORMAP_HOT}
+COLORMAPS = visualize.COLORMAPS  # name -> OpenCV id; the one table, shared with exported overlays
 ZOOM_MIN, ZOOM_MAX = 0.05, 40.0
-PRED_COLOR, GT_COLOR = QColor(255, 40, 40), QColor(40, 230, 60)
-VERDICT_COLORS = {"OK": "#2e9e44", "NG": "#d32f2f", "REVIEW": "#ef8a00"}
+COLORBAR_WIDTH = 64  # px; keeps the toolbar under 600 px wide, so the viewer sits in a 1280 x 720 window's centre
+HALO_ALPHA = 110  # the outlines' rim: dark under light colours, light under dark ones
 _NEXT_KEYS = {Qt.Key.Key_Right, Qt.Key.Key_Down, Qt.Key.Key_PageDown, Qt.Key.Key_N}
 _PREV_KEYS = {Qt.Key.Key_Left, Qt.Key.Key_Up, Qt.Key.Key_PageUp, Qt.Key.Key_P}
 
@@ -64,6 +67,10 @@ def _outline(mask: np.ndarray, width: int, height: int) -> tuple[QPainterPath, i
         path.addPolygon(QPolygonF([QPointF(x, y) for x, y in points + points[:1]]))
         path.closeSubpath()
     return path, len(contours)
+
+
+def _qcolor(rgb: tuple[int, int, int], alpha: int = 255) -> QColor:
+    return QColor(*rgb, alpha)
 
 
 def _swatch(color: QColor) -> QIcon:
@@ -123,12 +130,13 @@ class ImageViewer(QWidget):
 
     next_requested = Signal()
     previous_requested = Signal()
+    outline_colours_changed = Signal(object)  # visualize.OutlineColours, when the colour map changes
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._size: tuple[int, int] | None = None  # image (width, height)
         self._grey: np.ndarray | None = None  # heatmap as uint8 at image size
-        self._colormap, self._fit_mode = "jet", True
+        self._colormap, self._fit_mode = visualize.DEFAULT_COLORMAP, True
         self._counts = {"pred": 0, "gt": 0}
 
         self.title_label = QLabel(styleSheet="font-size: 15px; font-weight: bold;")
@@ -139,21 +147,20 @@ class ImageViewer(QWidget):
         header.addWidget(self.title_label, 1)
 
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=50,
-                                      minimumWidth=80, maximumWidth=110, toolTip="Heatmap opacity")
+                                      minimumWidth=64, maximumWidth=110, toolTip="Heatmap opacity",
+                                      accessibleName="Heatmap opacity")
         self.opacity_slider.valueChanged.connect(lambda v: self.set_opacity(v / 100.0))
         self.colormap_combo = QComboBox(toolTip="Heatmap colour map")
         self.colormap_combo.addItems(list(COLORMAPS))
         self.colormap_combo.currentTextChanged.connect(self.set_colormap)
         self._colorbar = QLabel(toolTip="Anomaly score: left 0, centre tick = threshold, right = high")
         self.show_heatmap = QCheckBox("Heatmap", checked=True, toolTip="Show the anomaly heatmap")
-        self.show_pred = QCheckBox("Predicted", checked=True, toolTip="Show the predicted defect outline (red)")
-        self.show_gt = QCheckBox("Ground truth", checked=True, toolTip="Show the ground-truth outline (green)")
-        self.show_pred.setIcon(_swatch(PRED_COLOR))
-        self.show_gt.setIcon(_swatch(GT_COLOR))
+        self.show_pred = QCheckBox("Predicted", checked=True, toolTip="Show the predicted defect outline")
+        self.show_gt = QCheckBox("Ground truth", checked=True, toolTip="Show the ground-truth (annotated) outline")
         fit = QToolButton(text="Fit", toolTip="Zoom to fit (0)")
         fit.clicked.connect(self.zoom_to_fit)
         bar = QHBoxLayout()
-        for w in (self.show_heatmap, QLabel("Opacity"), self.opacity_slider, self.colormap_combo, self._colorbar,
+        for w in (self.show_heatmap, self.opacity_slider, self.colormap_combo, self._colorbar,
                   self.show_pred, self.show_gt, fit):
             w.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keyboard stays with the image for navigation
             bar.addWidget(w)
@@ -163,16 +170,11 @@ class ImageViewer(QWidget):
         self.image_item, self.overlay_item = QGraphicsPixmapItem(), QGraphicsPixmapItem()
         self.overlay_item.setOpacity(0.5)
         self.gt_outline_item, self.pred_outline_item = QGraphicsPathItem(), QGraphicsPathItem()
-        for item, color, width, tip in ((self.gt_outline_item, GT_COLOR, 3.0, "Ground truth (green)"),
-                                        (self.pred_outline_item, PRED_COLOR, 2.0, "Predicted defect (red)")):
-            halo = QGraphicsPathItem(item)  # dark rim: outlines stay visible over any heatmap colour
+        for item, tip in ((self.gt_outline_item, "Ground truth"), (self.pred_outline_item, "Predicted defect")):
+            halo = QGraphicsPathItem(item)  # rim: outlines stay visible over any heatmap or image colour
             halo.setFlag(QGraphicsPathItem.GraphicsItemFlag.ItemStacksBehindParent)
-            for target, pen_color, pen_width in ((item, color, width), (halo, QColor(0, 0, 0, 110), width + 2)):
-                pen = QPen(pen_color, pen_width)
-                pen.setCosmetic(True)  # constant on-screen width at any zoom
-                pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
-                target.setPen(pen)
             item.setToolTip(tip)
+        self._apply_outline_colours()
         for z, item in enumerate((self.image_item, self.overlay_item, self.gt_outline_item, self.pred_outline_item)):
             item.setZValue(z)
             self._scene.addItem(item)
@@ -247,6 +249,12 @@ class ImageViewer(QWidget):
         self.colormap_combo.blockSignals(False)
         self._render_overlay()
         self._update_colorbar()
+        self._apply_outline_colours()
+        self.outline_colours_changed.emit(self.outline_colours)
+
+    def region_pen(self, width: float = 2.0) -> QPen:
+        """A cosmetic pen in the current colour map's region-of-interest outline colour."""
+        return self._pen(self.outline_colours.region, width)
 
     def zoom_to_fit(self) -> None:
         """Scale the whole image into the view (within the zoom limits) and centre it."""
@@ -269,6 +277,8 @@ class ImageViewer(QWidget):
 
     opacity = property(lambda self: self.overlay_item.opacity(), doc="Heatmap opacity, 0..1.")
     colormap_name = property(lambda self: self._colormap, doc="Current colour map name.")
+    outline_colours = property(lambda self: visualize.outline_colours(self._colormap),
+                               doc="The current colour map's visualize.OutlineColours (RGB tuples).")
     zoom = property(lambda self: self.view.transform().m11(), doc="Current scale (screen px per image px).")
     has_overlay = property(lambda self: self._grey is not None and self.overlay_item.isVisible(),
                            doc="A heatmap is loaded and shown.")
@@ -283,8 +293,8 @@ class ImageViewer(QWidget):
         if self._grey is None:
             self.overlay_item.setPixmap(QPixmap())
         else:
-            bgr = cv2.applyColorMap(self._grey, COLORMAPS[self._colormap])
-            self.overlay_item.setPixmap(_pixmap(bgr, QImage.Format.Format_BGR888))
+            rgb = visualize.heatmap(self._grey, self._colormap)
+            self.overlay_item.setPixmap(_pixmap(rgb, QImage.Format.Format_RGB888))
         self._update_visibility()
 
     def _set_outline(self, kind: str, mask: np.ndarray | None) -> None:
@@ -296,8 +306,25 @@ class ImageViewer(QWidget):
         item.childItems()[0].setPath(path)
         self._counts[kind] = count
 
+    @staticmethod
+    def _pen(rgb: tuple[int, int, int], width: float, alpha: int = 255) -> QPen:
+        pen = QPen(_qcolor(rgb, alpha), width)
+        pen.setCosmetic(True)  # constant on-screen width at any zoom
+        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        return pen
+
+    def _apply_outline_colours(self) -> None:
+        """Outline pens, halos and legend swatches in the current colour map's outline colours."""
+        colours = self.outline_colours
+        for item, box, rgb, width in ((self.pred_outline_item, self.show_pred, colours.predicted, 2.0),
+                                      (self.gt_outline_item, self.show_gt, colours.truth, 3.0)):
+            item.setPen(self._pen(rgb, width))
+            item.childItems()[0].setPen(self._pen(visualize.halo_colour(rgb), width + 2, HALO_ALPHA))
+            box.setIcon(_swatch(_qcolor(rgb)))
+
     def _set_verdict(self, verdict: str) -> None:
-        color = VERDICT_COLORS.get(verdict.split()[0].upper() if verdict.strip() else "", "#607080")
+        key = verdict.split()[0].upper() if verdict.strip() else ""
+        color = VERDICT_COLOURS.get(key, VERDICT_COLOURS[""])
         self.verdict_label.setText(verdict)
         self.verdict_label.setStyleSheet(f"background: {color}; color: white; font-size: 20px; font-weight: bold;"
                                          "padding: 2px 12px; border-radius: 4px;")
@@ -314,7 +341,7 @@ class ImageViewer(QWidget):
             item.setTransformationMode(modes.SmoothTransformation if self.zoom < 1.0 else modes.FastTransformation)
 
     def _update_colorbar(self) -> None:
-        ramp = np.repeat(np.linspace(0, 255, 80).astype(np.uint8)[None, :], 12, axis=0)
-        bgr = np.ascontiguousarray(cv2.applyColorMap(ramp, COLORMAPS[self._colormap]))
-        bgr[:, 39:41] = 255  # threshold tick (0.5)
-        self._colorbar.setPixmap(_pixmap(bgr, QImage.Format.Format_BGR888))
+        ramp = np.repeat(np.linspace(0, 255, COLORBAR_WIDTH).astype(np.uint8)[None, :], 12, axis=0)
+        rgb = np.ascontiguousarray(visualize.heatmap(ramp, self._colormap))
+        rgb[:, COLORBAR_WIDTH // 2 - 1:COLORBAR_WIDTH // 2 + 1] = 255  # threshold tick (0.5)
+        self._colorbar.setPixmap(_pixmap(rgb, QImage.Format.Format_RGB888))

@@ -1,16 +1,26 @@
-"""Running core jobs off the GUI thread.
+"""Running core jobs off the GUI thread: one worker layer with lanes.
 
 A job is any callable ``fn(progress, should_stop)`` from ``hamacho_core`` (plain callbacks, no Qt).
-:class:`TaskRunner` runs one at a time on a ``QThread`` and talks to widgets only through signals.
-Starting a task while another runs cancels the running one and starts the new one when it has
-stopped (the newest request wins; older queued ones are dropped).
+A lane (:class:`TaskRunner`) runs one job at a time on a ``QThread`` and talks to widgets only
+through signals.  :class:`Workers` holds the window's lanes:
+
+* ``jobs``: scan, train, inspect, export, add-as-good.  A new job cancels the running one and
+  starts when it has stopped (the newest request wins; older queued ones are dropped).
+* ``files``: model saving, weight hashing and import, backbone listing.  Queued in order, never
+  cancelled by a newer request (a half-done save is never abandoned for a listing).
+* ``thumbnails``: small pictures for lists; newest wins.
+
+Live video has its own thread (``live_panel.LiveWorker``).  Every failure's traceback goes to the
+``hamacho`` log; the window shows the one-line message.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +29,10 @@ from PySide6.QtCore import QObject, QThread, Signal
 from hamacho_core.progress import Cancelled
 
 Job = Callable[[Callable[[str, int, int], None], Callable[[], bool]], Any]
+Done = Callable[[Any], None]
+Failed = Callable[[str], None]
+LANES = {"jobs": "replace", "files": "queue", "thumbnails": "replace"}  #: lane name -> policy
+log = logging.getLogger("hamacho.workers")
 _MIN_INTERVAL_S = 0.05  # progress signals at most 20 per second: the event loop stays free
 
 
@@ -65,7 +79,12 @@ class _Thread(QThread):
 
 
 class TaskRunner(QObject):
-    """One background task at a time, with progress, cancellation and clean shutdown."""
+    """One lane: one background task at a time, with progress, cancellation and clean shutdown.
+
+    ``policy`` "replace": a new task cancels the running one (newest wins); "queue": tasks run in
+    order.  ``start`` may take ``on_done(result)`` / ``on_failed(message)`` callables, called in
+    the GUI thread for that task alone (the signals fire for every task).
+    """
 
     started = Signal(str)  # task name
     progress = Signal(str, str, int, int, float)  # task name, stage, done, total, ETA seconds (-1: unknown)
@@ -74,11 +93,15 @@ class TaskRunner(QObject):
     cancelled = Signal(str)  # task name
     idle = Signal()  # nothing running any more
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, parent: QObject | None = None, *, lane: str = "jobs", policy: str = "replace"):
         super().__init__(parent)
+        if policy not in ("replace", "queue"):
+            raise ValueError(f"unknown lane policy {policy!r}")
+        self.lane, self.policy = lane, policy
         self._thread: _Thread | None = None
         self._name = ""
-        self._pending: tuple[str, Job] | None = None
+        self._callbacks: tuple[Done | None, Failed | None] = (None, None)
+        self._pending: deque[tuple[str, Job, Done | None, Failed | None]] = deque()
         self.last_traceback = ""
 
     @property
@@ -89,31 +112,38 @@ class TaskRunner(QObject):
     def current(self) -> str:
         return self._name if self._thread is not None else ""
 
-    def start(self, name: str, job: Job) -> None:
-        """Run ``job``; if a task is running, cancel it and run this one after it stopped."""
+    def start(self, name: str, job: Job, on_done: Done | None = None, on_failed: Failed | None = None) -> None:
+        """Run ``job`` now, or after the running task (which a "replace" lane cancels first)."""
         if self._thread is not None:
-            self._pending = (name, job)
-            self._thread.request_stop()
+            if self.policy == "replace":
+                self._pending.clear()
+                self._thread.request_stop()
+            self._pending.append((name, job, on_done, on_failed))
             return
-        self._launch(name, job)
+        self._launch(name, job, on_done, on_failed)
 
     def cancel(self) -> None:
-        self._pending = None
+        self._pending.clear()
         if self._thread is not None:
             self._thread.request_stop()
 
     def shutdown(self, timeout_ms: int = 30000) -> bool:
         """Cancel everything and wait for the worker to end (window closing)."""
-        self._pending = None
+        self._pending.clear()
         thread = self._thread
         if thread is None:
             return True
         thread.request_stop()
         return thread.wait(timeout_ms)
 
-    def _launch(self, name: str, job: Job) -> None:
+    def wait_idle(self, timeout_ms: int = 30000) -> bool:
+        """Wait (without cancelling) until the running task ended; queued ones are not run."""
+        thread = self._thread
+        return True if thread is None else thread.wait(timeout_ms)
+
+    def _launch(self, name: str, job: Job, on_done: Done | None = None, on_failed: Failed | None = None) -> None:
         thread = _Thread(job)
-        self._thread, self._name = thread, name
+        self._thread, self._name, self._callbacks = thread, name, (on_done, on_failed)
         # Bound methods of this QObject (living in the GUI thread): queued, so they run in the GUI thread.
         thread.progressed.connect(self._on_progress)
         thread.succeeded.connect(self._on_succeeded)
@@ -127,10 +157,15 @@ class TaskRunner(QObject):
         self.progress.emit(self._name, stage, done, total, eta)
 
     def _on_succeeded(self, result: object) -> None:
+        if self._callbacks[0] is not None:
+            self._callbacks[0](result)
         self.finished.emit(self._name, result)
 
     def _on_errored(self, message: str, details: str) -> None:
         self.last_traceback = details
+        log.error("%s task %r failed: %s\n%s", self.lane, self._name, message, details)
+        if self._callbacks[1] is not None:
+            self._callbacks[1](message)
         self.failed.emit(self._name, message)
 
     def _on_stopped(self) -> None:
@@ -138,11 +173,34 @@ class TaskRunner(QObject):
 
     def _on_thread_finished(self) -> None:
         thread, self._thread = self._thread, None
+        self._callbacks = (None, None)
         if thread is not None:
             thread.deleteLater()
-        if self._pending is not None:
-            name, job = self._pending
-            self._pending = None
-            self._launch(name, job)
+        if self._pending:
+            self._launch(*self._pending.popleft())
         else:
             self.idle.emit()
+
+
+class Workers(QObject):
+    """The window's lanes by name (see the module docstring)."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.lanes = {name: TaskRunner(self, lane=name, policy=policy) for name, policy in LANES.items()}
+
+    def __getitem__(self, lane: str) -> TaskRunner:
+        return self.lanes[lane]
+
+    @property
+    def jobs(self) -> TaskRunner:
+        return self.lanes["jobs"]
+
+    @property
+    def files(self) -> TaskRunner:
+        return self.lanes["files"]
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Let file work (a save) finish, cancel the rest, wait for every lane."""
+        ok = self.files.wait_idle(timeout_ms)
+        return all([runner.shutdown(timeout_ms) for runner in self.lanes.values()]) and ok

@@ -52,6 +52,9 @@ class FrameSource:
     #: True: frames arrive on their own clock (a camera, a paced file); a slow consumer misses some.
     #: False: frames are read on demand, so a consumer can judge every one of them.
     is_live: bool = True
+    #: True: the source can wait (a file, a folder): pausing stops reading.  False: a camera or stream,
+    #: which runs on regardless, so a paused grabber keeps reading it (newest frame kept).
+    can_pause: bool = False
 
     def open(self) -> None:
         raise NotImplementedError
@@ -61,6 +64,10 @@ class FrameSource:
 
     def close(self) -> None:
         pass
+
+    def on_resume(self) -> None:
+        """Called (in the capture thread) after a pause, before the next read: a paced source
+        restarts its clock here, so it neither bursts nor skips to catch up."""
 
     def __enter__(self) -> FrameSource:
         self.open()

@@ -4,6 +4,9 @@ A slow consumer never builds a queue: frames it had no time for are overwritten 
 dropped), so what it takes next is always at most one frame interval old.  Sources that are not
 live (a video file read as fast as possible, a folder with no interval) are read on demand
 instead: the next frame is read only once the previous one was taken, so none is dropped.
+
+A paused grabber stops reading a source that can wait (a file, a folder: ``source.can_pause``); a
+camera or stream runs on regardless, so it is still read (newest frame kept).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from hamacho_core.live.sources import Frame, FrameSource, SourceError
 
@@ -26,6 +30,7 @@ class LatestFrameGrabber:
     (None: forever); then the state is "failed".  A source that cannot be opened at all the first
     time fails at once (a wrong camera number should not be retried forever).  ``on_event`` is
     called from the capture thread.  Frame indices count every frame read, across reconnections.
+    :meth:`set_paused` holds a source that can pause (see the module docstring).
     """
 
     def __init__(self, source: FrameSource, *, reconnect: bool = True, retry_delay_s: float = 1.0,
@@ -44,6 +49,9 @@ class LatestFrameGrabber:
         self._last_error: str | None = None
         self._read = 0
         self._dropped = 0
+        self._paused = False
+        self._held = False  # the capture thread waits for a resume
+        self._awaiting_take = False  # the capture thread waits until its on-demand frame is taken
 
     # --- public ------------------------------------------------------------------------------
     @property
@@ -66,6 +74,33 @@ class LatestFrameGrabber:
     @property
     def finished(self) -> bool:
         return self._state in ("ended", "failed", "stopped")
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def waiting(self) -> bool:
+        """True while the capture thread reads nothing: held by a pause, or (a source read on demand)
+        until its frame is taken.  Once paused and waiting, ``frames_read`` stays put until resumed."""
+        return self._held or self._awaiting_take
+
+    def set_paused(self, paused: bool) -> None:
+        """Hold (True) or release (False) a source that can pause; any thread.  A camera or stream is
+        read on regardless.  A frame left untaken over a pause counts as captured at the resume."""
+        with self._cond:
+            if self._paused and not paused and self.source.can_pause and self._frame is not None \
+                    and not self._taken:
+                self._frame = replace(self._frame, timestamp=time.monotonic())
+            self._paused = bool(paused)
+            self._cond.notify_all()
+
+    def wait_resumed(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds while paused (less if anything changes); True if not paused."""
+        with self._cond:
+            if self._paused and not self._stop.is_set():
+                self._cond.wait(timeout)
+            return not self._paused
 
     def start(self) -> LatestFrameGrabber:
         if self._thread is not None:
@@ -94,6 +129,7 @@ class LatestFrameGrabber:
                 frame = self._frame
                 if frame is not None and frame.index > after_index:
                     self._taken = True
+                    self._awaiting_take = False  # set here, not when the capture thread wakes: no stale True
                     self._cond.notify_all()  # an on-demand source may read the next one now
                     return frame
                 if self.finished or self._stop.is_set():
@@ -131,8 +167,25 @@ class LatestFrameGrabber:
             self._taken = False
             self._cond.notify_all()
             if not self.source.is_live:  # on demand: wait until this one was taken
+                self._awaiting_take = True
                 while not self._taken and not self._stop.is_set():
                     self._cond.wait()
+                self._awaiting_take = False
+
+    def _hold_while_paused(self) -> None:
+        """Capture thread, before each read: a source that can pause waits here while paused."""
+        if not self.source.can_pause:
+            return
+        with self._cond:
+            if not self._paused:
+                return
+            self._held = True
+            self._cond.notify_all()
+            while self._paused and not self._stop.is_set():
+                self._cond.wait()
+            self._held = False
+        if not self._stop.is_set():
+            self.source.on_resume()
 
     def _run(self) -> None:
         attempts = 0  # failed attempts in a row
@@ -146,6 +199,9 @@ class LatestFrameGrabber:
                     ever_opened = True
                     self._set_state("running")
                     while not self._stop.is_set():
+                        self._hold_while_paused()
+                        if self._stop.is_set():
+                            break
                         image = self.source.read()
                         if image is None:
                             self._set_state("ended")

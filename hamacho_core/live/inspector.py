@@ -5,16 +5,21 @@ takes the newest frame, predicts, saves NG/REVIEW evidence, logs the verdict and
 slow model therefore skips frames instead of queueing them, and the latency it shows stays about
 one inference plus one frame interval, however slow it is.  Every callback of ``run`` is called
 from the thread that called ``run`` (the GUI runs it in a worker thread).
+
+Thresholds are read from the model for every frame (nothing is cached at the start), so
+``model.set_thresholds`` from another thread applies from the next judged frame on; each
+:class:`LiveResult` carries the thresholds it was judged with.
 """
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,13 +29,73 @@ import numpy as np
 from hamacho_core.live.grabber import LatestFrameGrabber
 from hamacho_core.live.log import InspectionLog, LogWriter
 from hamacho_core.live.sources import Frame, FrameSource
+from hamacho_core.thresholds import NG, REVIEW, ScoreScale, verdict_labels
 
 if TYPE_CHECKING:
     from hamacho_core.models.base import AnomalyModel, Prediction
 
 VERDICTS = ("OK", "NG", "REVIEW")
+_PAUSE_POLL_S = 0.05  # while paused, how often the loop looks at should_stop
 _FPS_WINDOW = 30  # results the displayed frame rate is averaged over
 _LATENCY_KEEP = 10_000  # latencies kept for the percentile in the summary
+
+
+@dataclass(frozen=True)
+class LiveThresholds:
+    """The model's thresholds one frame was judged with (raw scores)."""
+
+    image_scale: ScoreScale  # image threshold and the normalisation that follows it
+    pixel_scale: ScoreScale
+    review: float | None = None  # review band: review <= score < image -> REVIEW
+
+    @property
+    def image(self) -> float:
+        return self.image_scale.threshold
+
+    @property
+    def pixel(self) -> float:
+        return self.pixel_scale.threshold
+
+    @classmethod
+    def of(cls, model: object) -> LiveThresholds | None:
+        """The model's thresholds now (None for a model without any)."""
+        image, pixel = getattr(model, "image_scale", None), getattr(model, "pixel_scale", None)
+        if image is None or pixel is None:
+            return None
+        return cls(image, pixel, getattr(model, "review_threshold", None))
+
+    def compared(self, score: float, verdict: str) -> str:
+        """The comparison behind ``verdict``: "3.21 ≥ 2.80" (NG), "2.50 ≥ 2.40" (REVIEW, the review
+        threshold), "1.02 < 2.80" (OK: below the review threshold when one is set)."""
+        if not math.isfinite(score):
+            return f"{score} (not a number; threshold {_fmt(self.image)})"
+        review = self.review if self.review is not None and self.review < self.image else None
+        threshold = self.image if verdict == NG or review is None else review
+        sign = "≥" if verdict in (NG, REVIEW) else "<"
+        a, b = format_pair(score, threshold)
+        return f"{a} {sign} {b}"
+
+
+def _fmt(value: float, decimals: int | None = None) -> str:
+    if decimals is None:
+        decimals = _decimals(value)
+    return f"{value:.{decimals}f}"
+
+
+def _decimals(value: float) -> int:
+    """Decimals giving ``value`` at least 3 significant digits (2.80, 28.0, 0.0119; none from 100 on)."""
+    if not math.isfinite(value) or value == 0:
+        return 2
+    return max(0, min(8, 2 - math.floor(math.log10(abs(value)))))
+
+
+def format_pair(score: float, threshold: float) -> tuple[str, str]:
+    """``score`` and ``threshold`` with the same decimals, enough that a score just below the threshold
+    never reads as equal to it (2.7996 vs 2.80 -> "2.7996", "2.8000")."""
+    decimals = _decimals(threshold)
+    while decimals < 8 and score != threshold and _fmt(score, decimals) == _fmt(threshold, decimals):
+        decimals += 1
+    return _fmt(score, decimals), _fmt(threshold, decimals)
 
 
 @dataclass
@@ -48,6 +113,12 @@ class LiveResult:
     dropped: int  # frames the model had no time for, so far
     counts: dict[str, int] = field(default_factory=dict)  # OK/NG/REVIEW counters
     saved_path: Path | None = None  # the saved original frame (NG/REVIEW with a save folder)
+    thresholds: LiveThresholds | None = None  # the model's thresholds this frame was judged with
+
+    @property
+    def comparison(self) -> str:
+        """The raw score against the threshold that decided: "3.21 ≥ 2.80" (empty without thresholds)."""
+        return self.thresholds.compared(self.score, self.verdict) if self.thresholds is not None else ""
 
 
 class LiveInspector:
@@ -57,7 +128,9 @@ class LiveInspector:
     overlay, map and mask PNGs).  ``log``: every verdict is appended to it.  ``reconnect``,
     ``retry_delay_s`` and ``max_retries`` are the capture thread's (see ``LatestFrameGrabber``).
     ``warmup`` runs one prediction on a blank image first, so the first frame is not slow.
-    Setting ``paused`` keeps capture running (newest frame kept) but judges nothing.  Log rows are
+    Setting ``paused`` (any thread) judges nothing from the next frame on; a video file or folder
+    also stops being read (it goes on where it stopped on resume, every frame still judged when read
+    on demand), while a camera or stream keeps being read (newest frame kept).  Log rows are
     written by a :class:`~hamacho_core.live.log.LogWriter` thread: a log locked by another process
     never stalls judging; rows wait and are retried, at the end for up to ``log_wait_s`` seconds.
     """
@@ -77,9 +150,26 @@ class LiveInspector:
         self.model_name = model_name or getattr(model, "kind", "") or type(model).__name__
         self.reconnect, self.retry_delay_s, self.max_retries = reconnect, retry_delay_s, max_retries
         self.warmup = warmup
-        self.paused = False
+        self._paused = False
+        self._grabber: LatestFrameGrabber | None = None
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(VERDICTS, 0)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @paused.setter
+    def paused(self, paused: bool) -> None:
+        with self._lock:
+            self._paused = bool(paused)
+            if self._grabber is not None:
+                self._grabber.set_paused(self._paused)
+
+    @property
+    def grabber(self) -> LatestFrameGrabber | None:
+        """The capture of the current run (of the last one after it ended; None before any)."""
+        return self._grabber
 
     @property
     def counts(self) -> dict[str, int]:
@@ -97,7 +187,9 @@ class LiveInspector:
         """Judge the newest frame, again and again, until ``should_stop()``, ``max_frames`` judged,
         or the source ended or failed.  Source problems never raise: they come to ``on_event(level,
         message)`` ("info", "warning", "error") and end the run if capture gives up; model errors
-        propagate.  ``on_frame`` sees every frame taken, judged or not (a preview while paused).
+        propagate.  ``on_frame`` sees every frame taken, judged or not (a camera's preview while
+        paused).  Pausing and resuming are reported to ``on_event`` ("info"), a pause once it holds:
+        no frame is being judged any more and a file or folder is no longer read.
 
         Returns a summary: judged, frames_read, dropped, counts, mean/p95/max latency_ms,
         mean_inference_ms, fps, elapsed_s, state (capture's: "ended", "failed", "stopped"),
@@ -122,9 +214,13 @@ class LiveInspector:
             self.model.predict(np.zeros((size, size, 3), np.uint8))
         grabber = LatestFrameGrabber(self.source, reconnect=self.reconnect, retry_delay_s=self.retry_delay_s,
                                      max_retries=self.max_retries, on_event=lambda lv, msg: events.put((lv, msg)))
+        with self._lock:
+            self._grabber = grabber
+            grabber.set_paused(self._paused)
         stats = _Stats()
         reason = "stopped"
         last_index = -1
+        announced = False  # the pause was reported
         self._writer = LogWriter(self.log) if self.log is not None else None
         self._log_warned = False
         grabber.start()
@@ -136,8 +232,14 @@ class LiveInspector:
                 if max_frames is not None and stats.judged >= max_frames:
                     reason = "max_frames"
                     break
-                if self.paused and not self.source.is_live:
-                    time.sleep(0.05)  # on demand: leave the next frame where it is
+                paused = self._paused
+                if paused != announced and (not paused or not self.source.can_pause or grabber.waiting
+                                            or grabber.finished):
+                    announced = paused
+                    if on_event is not None:
+                        on_event("info", self._pause_message(paused, last_index))
+                if paused and self.source.can_pause:
+                    grabber.wait_resumed(_PAUSE_POLL_S)  # leave the next frame where it is
                     continue
                 frame = grabber.latest(last_index, timeout=0.1)
                 if frame is None:
@@ -148,8 +250,8 @@ class LiveInspector:
                 last_index = frame.index
                 if on_frame is not None:
                     on_frame(frame)
-                if self.paused:
-                    continue
+                if self._paused and not self.source.can_pause:
+                    continue  # a camera runs on: its frames are taken (newest kept) but not judged
                 on_result(self._judge(frame, grabber, stats, on_event))
         finally:
             grabber.stop()
@@ -164,11 +266,25 @@ class LiveInspector:
             on_event("info", f"the inspection log was busy ({log_error}): every verdict was written, some late")
         return {**stats.summary(grabber, reason, self.counts), "unlogged": unlogged, "log_error": log_error}
 
+    def _pause_message(self, paused: bool, last_index: int) -> str:
+        name = self.source.name
+        if not paused:
+            return f"resumed: {name}"
+        if not self.source.can_pause:
+            return f"paused: {name} keeps running (newest frame kept); no frame is judged until resumed"
+        where = f"after frame {last_index}" if last_index >= 0 else "before the first frame"
+        return f"paused {where}: {name} waits (nothing is read) until resumed"
+
     def _judge(self, frame: Frame, grabber: LatestFrameGrabber, stats: _Stats,
                on_event: Callable[[str, str], None] | None) -> LiveResult:
         started = time.perf_counter()
         prediction = self.model.predict(frame.image)
         inference_ms = (time.perf_counter() - started) * 1000
+        # One snapshot of the thresholds, read now (never cached): the verdict, normalised score and mask are
+        # derived from it, so they agree with the thresholds reported even if the GUI changed them mid-predict.
+        used = LiveThresholds.of(self.model)
+        if used is not None:
+            prediction = _rejudge(prediction, used)
         verdict = prediction.verdicts[0]
         score, normalized = float(prediction.image_scores[0]), float(prediction.norm_image_scores[0])
         with self._lock:
@@ -192,7 +308,7 @@ class LiveInspector:
         latency_ms = (now - frame.timestamp) * 1000
         fps = stats.add(now, latency_ms, inference_ms)
         return LiveResult(frame, prediction, verdict, score, normalized, inference_ms, latency_ms, fps,
-                          grabber.frames_dropped, counts, saved)
+                          grabber.frames_dropped, counts, saved, used)
 
     def _save(self, frame: Frame, prediction: Prediction, verdict: str) -> Path:
         from hamacho_core.imageio import write_image
@@ -203,6 +319,14 @@ class LiveInspector:
         write_image(path, frame.image)
         save_result_images(self.model, frame.image, prediction.anomaly_maps[0], self.save_dir, stem)
         return path
+
+
+def _rejudge(prediction: Prediction, used: LiveThresholds) -> Prediction:
+    """``prediction``'s verdicts, normalised scores and masks from its raw scores and maps with ``used``."""
+    labels = verdict_labels(prediction.image_scores, used.image, used.review)
+    return replace(prediction, norm_image_scores=used.image_scale.normalize(prediction.image_scores),
+                   masks=prediction.anomaly_maps >= used.pixel, is_anomalous=labels == NG,
+                   needs_review=labels == REVIEW)
 
 
 def _warn(on_event: Callable[[str, str], None] | None, message: str) -> None:

@@ -139,7 +139,10 @@ class StreamSource(_CaptureSource):
 
 class VideoFileSource(_CaptureSource):
     """A video file.  ``realtime`` paces reads at the file's frame rate, like a camera; otherwise
-    frames are read on demand (every frame can be judged).  ``loop`` restarts at the end."""
+    frames are read on demand (every frame can be judged).  ``loop`` restarts at the end.  A file
+    can pause: nothing is read meanwhile, and playback goes on from the next frame."""
+
+    can_pause = True
 
     def __init__(self, path: str | Path, *, realtime: bool = True, loop: bool = False) -> None:
         super().__init__()
@@ -185,6 +188,9 @@ class VideoFileSource(_CaptureSource):
             self._pace()
         return to_rgb_frame(raw, self.name)
 
+    def on_resume(self) -> None:
+        self._next_due = time.monotonic() + 1.0 / self.fps  # the frame shown while paused lasts one interval
+
     def _pace(self) -> None:
         interval = 1.0 / self.fps
         now = time.monotonic()
@@ -203,7 +209,9 @@ class FolderSource(FrameSource):
     """A slideshow of the images in a folder (natural name order), one every ``interval_s``
     seconds (0: on demand, every image judged).  Files that ``inspect`` would refuse (unreadable,
     corrupt, too small, over 200 megapixels, ...) are skipped and listed in ``skipped`` with the reason.
-    A single image file is a one-image slideshow."""
+    A single image file is a one-image slideshow.  A folder can pause (the slideshow waits)."""
+
+    can_pause = True
 
     def __init__(self, path: str | Path, *, interval_s: float = 0.5, loop: bool = False) -> None:
         self.path, self.interval_s, self.loop = Path(path), max(0.0, float(interval_s)), bool(loop)
@@ -226,6 +234,9 @@ class FolderSource(FrameSource):
             raise SourceError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {self.path}")
         self._pos = 0
         self._next_due = time.monotonic()
+
+    def on_resume(self) -> None:
+        self._next_due = time.monotonic() + self.interval_s
 
     def read(self) -> np.ndarray | None:
         misses = 0

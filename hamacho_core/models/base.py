@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +12,7 @@ import cv2
 import numpy as np
 
 from hamacho_core import backbones, graphs, thresholds
+from hamacho_core.config import ConfigError, check_settings, setting
 from hamacho_core.dataset import MAX_MASK_COVERAGE
 from hamacho_core.imageio import read_image
 from hamacho_core.preprocess import Preprocess
@@ -23,30 +22,6 @@ from hamacho_core.thresholds import NG, OK, REVIEW
 
 ImageLike = np.ndarray | str | Path
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 2048
-
-
-class ConfigError(ValueError):
-    """A model setting of the wrong type or outside its range; the message names the field and the range."""
-
-
-def check_int(name: str, value, low: int, high: int, allowed: str | None = None) -> int:
-    """``value`` as an int if it is a whole number (not a bool or text) in ``[low, high]``, else ConfigError."""
-    allowed = allowed or f"a whole number from {low} to {high}"
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ConfigError(f"{name} must be {allowed}, got {value!r} ({type(value).__name__})")
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be {allowed}, got {value}")
-    return int(value)
-
-
-def check_float(name: str, value, low: float, high: float, allowed: str | None = None) -> float:
-    """``value`` as a float if it is a finite number in ``[low, high]``, else ConfigError."""
-    allowed = allowed or f"a number from {low:g} to {high:g}"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigError(f"{name} must be {allowed}, got {value!r} ({type(value).__name__})")
-    if not (math.isfinite(value) and low <= value <= high):
-        raise ConfigError(f"{name} must be {allowed}, got {value}")
-    return float(value)
 
 
 def check_layers(layers) -> tuple[str, ...] | None:
@@ -67,27 +42,35 @@ def check_layers(layers) -> tuple[str, ...] | None:
 
 @dataclass
 class ModelConfig:
-    """Settings shared by all models.  ``layers=None`` means the backbone's default for the model."""
+    """Settings shared by all models: each field's label, range, help and default are declared here
+    once (:func:`hamacho_core.config.setting`); the CLI and the GUI's forms are built from them."""
 
-    backbone: str = "wide_resnet50_2"
-    layers: tuple[str, ...] | None = None
-    image_size: int = 256
-    center_crop: int | None = None
-    blur_sigma: float = 4.0
-    device: str = "cpu"
-    #: ``onnxruntime`` (CPU, no torch), ``torch`` (eager; CUDA, random weights) or ``auto``: torch for
-    #: CUDA or random weights, else onnxruntime.
-    runtime: str = "auto"
-    #: Intra-op threads of the runtime; None: ``HAMACHO_THREADS`` or the CPU count, at most 4.
-    threads: int | None = None
-    #: Images per forward pass.  On CPU, 1 is fastest (measured: larger batches fall out of cache).
-    batch_size: int = 1
-    seed: int = 0
+    backbone: str = setting("efficientnet_lite0", label="Backbone", help="feature extractor: efficientnet_lite0 is "
+                            "bundled (works offline); others need their weights file (see 'hamacho backbones')")
+    layers: tuple[str, ...] | None = setting(None, label="Layers", help="comma-separated feature layers",
+                                             special="the backbone's default for the model")
+    image_size: int = setting(256, label="Image size", help="images are resized to this square size in pixels "
+                              "before feature extraction (larger: finer defects, slower)",
+                              low=MIN_IMAGE_SIZE, high=MAX_IMAGE_SIZE, step=32, gui=True)
+    center_crop: int | None = setting(None, label="Centre crop", help="crop the resized image to this square size",
+                                      special="no crop", low=MIN_IMAGE_SIZE, high=MAX_IMAGE_SIZE)
+    blur_sigma: float = setting(4.0, label="Map smoothing", help="Gaussian sigma of the anomaly map (input pixels)",
+                                low=0.0, high=64.0)
+    device: str = setting("cpu", label="Device", help="cpu, cuda or auto")
+    #: ``auto``: torch for CUDA or random weights, else onnxruntime.
+    runtime: str = setting("auto", label="Runtime", help="onnxruntime (CPU, no torch needed), torch (CUDA; needs the "
+                           "torch add-on) or auto", choices=RUNTIMES)
+    threads: int | None = setting(None, label="Threads", help="runtime threads", low=1, high=256,
+                                  special="HAMACHO_THREADS or the CPU count, at most 4")
+    #: On CPU, 1 is fastest (measured: larger batches fall out of cache).
+    batch_size: int = setting(1, label="Batch size", help="images per forward pass", low=1, high=256, cli=False)
+    seed: int = setting(0, label="Seed", help="random seed (held-out images, coreset start, PaDiM channels)",
+                        low=0, high=2**32 - 1)
     #: False builds the backbone with random weights: only for shape and speed tests, never a fallback.
     pretrained: bool = True
     allow_download: bool = True
-    #: Share of good training images held out for thresholds when no validation set is given.
-    holdout_fraction: float = 0.2
+    holdout_fraction: float = setting(0.2, label="Held-out good images", help="share of the good images kept out of "
+                                      "training to set the thresholds", low=0.01, high=0.5, step=0.05, gui=True)
     #: Region of interest, normalised (x, y) points: 2 = rectangle, 3+ = polygon.  Only this region is
     #: learned and judged; it is stored with the model.
     roi: tuple[tuple[float, float], ...] | None = None
@@ -95,25 +78,14 @@ class ModelConfig:
     def __post_init__(self) -> None:
         from hamacho_core.preprocess import normalize_roi
 
-        for name in ("backbone", "device"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
-                raise ConfigError(f"{name} must be a name (text), got {getattr(self, name)!r}")
+        check_settings(self)
         self.layers = check_layers(self.layers)
-        self.image_size = check_int("image_size", self.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
-        if self.center_crop is not None:
-            self.center_crop = check_int("center_crop", self.center_crop, MIN_IMAGE_SIZE, self.image_size,
-                                         f"{MIN_IMAGE_SIZE} to image_size ({self.image_size}), or None")
-        self.blur_sigma = check_float("blur_sigma", self.blur_sigma, 0.0, 64.0)
-        if self.runtime not in RUNTIMES:
-            raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
-        if self.threads is not None:
-            self.threads = check_int("threads", self.threads, 1, 256, "a whole number from 1 to 256, or None")
-        self.batch_size = check_int("batch_size", self.batch_size, 1, 256)
-        self.seed = check_int("seed", self.seed, 0, 2**32 - 1)
+        if self.center_crop is not None and self.center_crop > self.image_size:
+            raise ConfigError(f"center_crop must be {MIN_IMAGE_SIZE} to image_size ({self.image_size}), or None, "
+                              f"got {self.center_crop}")
         for name in ("pretrained", "allow_download"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        self.holdout_fraction = check_float("holdout_fraction", self.holdout_fraction, 0.01, 0.5)
         try:
             self.roi = normalize_roi(self.roi)
         except (TypeError, ValueError) as exc:

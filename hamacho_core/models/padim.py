@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hamacho_core import graphs
-from hamacho_core.models.base import AnomalyModel, ConfigError, ImageLike, ModelConfig, check_int
+from hamacho_core.config import setting
+from hamacho_core.models.base import AnomalyModel, ConfigError, ImageLike, ModelConfig
 from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
 
 #: The paper's embedding sizes; other backbones follow :func:`padim_dims`.
@@ -35,15 +36,8 @@ def channel_subset(total: int, keep: int, seed: int) -> np.ndarray:
 
 @dataclass
 class PadimConfig(ModelConfig):
-    backbone: str = "resnet18"
-    #: None applies :func:`padim_dims`.
-    n_features: int | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.n_features is not None:
-            self.n_features = check_int("n_features", self.n_features, 1, 4096, "a whole number from 1 to 4096, "
-                                        "or None")
+    n_features: int | None = setting(None, label="Kept channels", help="random channel subset PaDiM keeps",
+                                     low=1, high=4096, special="the paper's value for the backbone", gui=True)
 
 
 def mahalanobis(emb: np.ndarray, mean: np.ndarray, inv_cov: np.ndarray) -> np.ndarray:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hamacho_core import graphs
+from hamacho_core.config import setting
 from hamacho_core.coreset import greedy_coreset, projection_matrix
-from hamacho_core.models.base import AnomalyModel, ImageLike, ModelConfig, NotFittedError, check_float, check_int
+from hamacho_core.models.base import AnomalyModel, ImageLike, ModelConfig, NotFittedError
 from hamacho_core.nn_index import NearestNeighbors
 from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
 
@@ -23,26 +24,20 @@ CORESET_RATIO_RANGE = (0.001, 1.0)
 
 @dataclass
 class PatchCoreConfig(ModelConfig):
-    coreset_ratio: float = 0.1
-    #: Random-projection dimension used only to select the coreset (the bank keeps full features).
-    projection_dim: int = 128
-    num_neighbors: int = 9
-    #: Concatenated features wider than this are reduced by adaptive average pooling over
-    #: channels (the paper's 1024 for wide_resnet50_2); None keeps every channel.
-    feature_dim: int | None = 1024
+    coreset_ratio: float = setting(0.1, label="Coreset ratio", help="share of the training patch features kept in the "
+                                   "memory bank (smaller: faster inspection, slightly less accurate)",
+                                   low=CORESET_RATIO_RANGE[0], high=CORESET_RATIO_RANGE[1], step=0.01, gui=True)
+    #: Used only to select the coreset (the bank keeps full features).
+    projection_dim: int = setting(128, label="Projection size", help="random-projection size for the coreset "
+                                  "selection", low=8, high=4096)
+    num_neighbors: int = setting(9, label="Neighbours", help="bank neighbours that re-weight an image's score",
+                                 low=1, high=100)
+    #: The paper's 1024 for wide_resnet50_2.
+    feature_dim: int | None = setting(1024, label="Feature size", help="wider concatenated features are reduced by "
+                                      "average pooling over channels", low=16, high=8192, special="all channels")
     #: Above this, patch features are not all kept in memory: see ``PatchCore._fit_features`` (0: never).
-    max_feature_memory_mb: int = 512
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        low, high = CORESET_RATIO_RANGE
-        self.coreset_ratio = check_float("coreset_ratio", self.coreset_ratio, low, high)
-        self.projection_dim = check_int("projection_dim", self.projection_dim, 8, 4096)
-        self.num_neighbors = check_int("num_neighbors", self.num_neighbors, 1, 100)
-        if self.feature_dim is not None:
-            self.feature_dim = check_int("feature_dim", self.feature_dim, 16, 8192,
-                                         "a whole number from 16 to 8192, or None")
-        self.max_feature_memory_mb = check_int("max_feature_memory_mb", self.max_feature_memory_mb, 0, 1 << 20)
+    max_feature_memory_mb: int = setting(512, label="Feature memory (MiB)", help="feature memory above which the fit "
+                                         "keeps only projections in memory", low=0, high=1 << 20)
 
 
 class PatchCore(AnomalyModel):

@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from hamacho_core import backbones
-from hamacho_core.models import MODELS
+from hamacho_core.models import MODELS, ModelConfig, PadimConfig, PatchCoreConfig
 from hamacho_gui.training_panel import TrainingPanel, format_eta, stage_label
 
 
@@ -45,16 +45,20 @@ def test_backbones_kinds_and_defaults(panel):
     assert list(state) == [info.name for info in backbones.list_layers("efficientnet_lite0")]
     assert panel.checked_layers() == backbones.default_layers("efficientnet_lite0", "patchcore")
     assert "blocks.2  (40 ch, /8)" in [panel.layers_list.item(i).text() for i in range(panel.layers_list.count())]
-    assert not panel.coreset_spin.isHidden() and panel.coreset_spin.value() == pytest.approx(0.1)
-    assert panel.size_combo.currentData() == 256
-    assert [panel.size_combo.itemData(i) for i in (0, panel.size_combo.count() - 1)] == [64, 1024]
+    # The settings rows are generated from the config dataclasses: their defaults, ranges and help.
+    coreset, size = panel.fields["coreset_ratio"], panel.fields["image_size"]
+    assert panel.form.isRowVisible(coreset) and coreset.value() == pytest.approx(PatchCoreConfig().coreset_ratio)
+    assert size.value() == ModelConfig().image_size and (size.minimum(), size.maximum()) == (32, 2048)
+    assert size.singleStep() == 32 and "default 256" in size.toolTip()
+    assert not panel.form.isRowVisible(panel.fields["n_features"])
 
     panel.kind_combo.setCurrentIndex(panel.kind_combo.findData("padim"))
     assert panel.checked_layers() == backbones.default_layers("efficientnet_lite0", "padim")
     assert panel.checked_layers() != backbones.default_layers("efficientnet_lite0", "patchcore")
-    assert panel.coreset_spin.isHidden()
-    kind, cfg = panel.config()
-    assert kind == "padim" and "coreset_ratio" not in cfg
+    assert not panel.form.isRowVisible(coreset) and panel.form.isRowVisible(panel.fields["n_features"])
+    request = panel.request()
+    assert request.kind == "padim" and isinstance(request.config, PadimConfig)
+    assert request.config.n_features is None, "the lowest position means 'the paper's value'"
 
 
 def test_train_requested_and_enabled_states(panel, qtbot):
@@ -63,15 +67,13 @@ def test_train_requested_and_enabled_states(panel, qtbot):
     panel.set_dataset_ready(True)
     assert panel.train_button.isEnabled() and not panel.cancel_button.isEnabled()
 
-    panel.coreset_spin.setValue(0.25)
-    panel.size_combo.setCurrentIndex(panel.size_combo.findData(128))
+    panel.fields["coreset_ratio"].setValue(0.25)
+    panel.fields["image_size"].setValue(128)
     with qtbot.waitSignal(panel.train_requested) as blocker:
         qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
-    kind, cfg = blocker.args
-    assert kind == "patchcore"
-    assert cfg == {"backbone": "efficientnet_lite0", "layers": ("blocks.2", "blocks.4"), "image_size": 128,
-                   "coreset_ratio": 0.25}
-    MODELS[kind][1](**cfg)  # the kwargs build the model's config
+    (request,) = blocker.args
+    assert request.kind == "patchcore"
+    assert request.config == PatchCoreConfig(layers=("blocks.2", "blocks.4"), image_size=128, coreset_ratio=0.25)
 
     # No layer checked: Train disabled until one is.
     for i in range(panel.layers_list.count()):
