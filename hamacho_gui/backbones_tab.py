@@ -34,13 +34,13 @@ from hamacho_gui.manager_widgets import (
     STATE_COLORS,
     STATE_TEXT,
     _fit_height,
-    _if_alive,
     _item,
     _MessageLine,
     _scrolling,
     _table,
     _wrapped_label,
     format_mb,
+    start_file_work,
 )
 from hamacho_gui.workers import Workers
 
@@ -135,18 +135,8 @@ class BackbonesTab(QWidget):
         return self._jobs > 0
 
     def _run(self, name: str, job, on_done, on_failed, busy_text: str) -> None:
-        self._jobs += 1
-        self.backbone_message.show_busy(busy_text)
-        self._update_backbone_buttons()
-
-        def finish(callback):
-            def call(value):
-                self._jobs -= 1
-                callback(value)
-                self._update_backbone_buttons()
-            return _if_alive(self, call)
-
-        self._workers.files.start(name, job, finish(on_done), finish(on_failed))
+        start_file_work(self, self._workers, name, job, on_done, on_failed, self.backbone_message, busy_text,
+                        self._update_backbone_buttons)
 
     def refresh_backbones(self) -> None:
         """Check the backbones' weights and list their layers again (in the background); keeps the selection."""

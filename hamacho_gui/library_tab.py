@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLineEdit,
     QMessageBox,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -33,7 +32,6 @@ from hamacho_core.models import REGISTRY
 from hamacho_gui.manager_widgets import (
     ERROR_COLOR,
     MUTED_COLOR,
-    _if_alive,
     _item,
     _MessageLine,
     _scrolling,
@@ -41,6 +39,10 @@ from hamacho_gui.manager_widgets import (
     _wrapped_label,
     format_created,
     format_thresholds,
+    start_file_work,
+)
+from hamacho_gui.manager_widgets import (
+    button as make_button,
 )
 from hamacho_gui.workers import Workers
 
@@ -82,24 +84,15 @@ class LibraryTab(QWidget):
                                           + 4 * self.model_table.verticalHeader().defaultSectionSize())
         self.model_table.itemSelectionChanged.connect(self._update_model_buttons)
         self.model_table.itemDoubleClicked.connect(lambda *_: self.open_selected())
-        self.open_button = QPushButton("Open")
-        self.open_button.setToolTip("Load this model in the main window")
-        self.open_button.clicked.connect(self.open_selected)
-        self.rename_button = QPushButton("Rename...")
-        self.rename_button.clicked.connect(self._on_rename_clicked)
-        self.duplicate_button = QPushButton("Duplicate")
-        self.duplicate_button.clicked.connect(self.duplicate_selected)
-        self.delete_button = QPushButton("Delete...")
-        self.delete_button.clicked.connect(lambda: self.delete_selected(confirm=True))
-        self.import_model_button = QPushButton("Import model file...")
-        self.import_model_button.setToolTip("Copy a model file into the library (it is checked first)")
-        self.import_model_button.clicked.connect(self._on_import_model_clicked)
-        self.reveal_button = QPushButton("Show folder")
-        self.reveal_button.setToolTip("Open the library folder in the file manager")
-        self.reveal_button.clicked.connect(self.reveal_library)
-        self.refresh_models_button = QPushButton("Refresh")
-        self.refresh_models_button.setToolTip("Read the library folder again")
-        self.refresh_models_button.clicked.connect(self.refresh_models)
+        self.open_button = make_button("Open", self.open_selected, "Load this model in the main window")
+        self.rename_button = make_button("Rename...", self._on_rename_clicked)
+        self.duplicate_button = make_button("Duplicate", self.duplicate_selected)
+        self.delete_button = make_button("Delete...", lambda: self.delete_selected(confirm=True))
+        self.import_model_button = make_button("Import model file...", self._on_import_model_clicked,
+                                               "Copy a model file into the library (it is checked first)")
+        self.reveal_button = make_button("Show folder", self.reveal_library,
+                                         "Open the library folder in the file manager")
+        self.refresh_models_button = make_button("Refresh", self.refresh_models, "Read the library folder again")
         first = QHBoxLayout()
         for button in (self.open_button, self.rename_button, self.duplicate_button, self.delete_button):
             first.addWidget(button)
@@ -140,18 +133,8 @@ class LibraryTab(QWidget):
 
     def _run(self, name: str, job, busy_text: str, on_done, on_failed) -> None:
         """``job`` on the files lane; the buttons are disabled and ``busy_text`` shown until it ends."""
-        self._jobs += 1
-        self.model_message.show_busy(busy_text)
-        self._update_model_buttons()
-
-        def finish(callback):
-            def call(value):
-                self._jobs -= 1
-                callback(value)
-                self._update_model_buttons()
-            return _if_alive(self, call)
-
-        self._workers.files.start(name, job, finish(on_done), finish(on_failed))
+        start_file_work(self, self._workers, name, job, on_done, on_failed, self.model_message, busy_text,
+                        self._update_model_buttons)
 
     def _refused(self, prefix: str):
         return lambda message: self.model_message.show_message(f"{prefix}: {message}", error=True)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHeaderView,
     QLabel,
+    QPushButton,
     QScrollArea,
     QSizePolicy,
     QTableWidget,
@@ -203,3 +204,30 @@ def _if_alive(widget: QWidget, fn: Callable) -> Callable:
         if shiboken6.isValid(widget):
             fn(*args)
     return call
+
+
+def start_file_work(page: QWidget, workers, name: str, job, on_done: Callable, on_failed: Callable, message,
+                    busy_text: str, update_buttons: Callable) -> None:
+    """Run ``job`` on the files lane for a Models page: ``page._jobs`` counts it, ``message`` shows
+    ``busy_text`` and ``update_buttons`` runs before and after; callbacks are dropped once the page is gone."""
+    page._jobs += 1
+    message.show_busy(busy_text)
+    update_buttons()
+
+    def finish(callback):
+        def call(value):
+            page._jobs -= 1
+            callback(value)
+            update_buttons()
+        return _if_alive(page, call)
+
+    workers.files.start(name, job, finish(on_done), finish(on_failed))
+
+
+def button(text: str, slot: Callable, tip: str = "") -> QPushButton:
+    """A push button wired to ``slot`` (with an optional tool tip)."""
+    b = QPushButton(text)
+    if tip:
+        b.setToolTip(tip)
+    b.clicked.connect(slot)
+    return b

@@ -32,8 +32,10 @@ ResultItem = ReviewItem  # the GUI's name for the core's review item
 
 
 class ResultsModel(QAbstractTableModel):
-    COLUMNS = ("#", "Image", "Folder", "Set", "Score", "Normalised", "Verdict", "Truth")
-    VERDICT_COLUMN, SCORE_COLUMN = 6, 4
+    #: what matters first (a narrow dock shows these): the image, its score and verdict, the truth
+    COLUMNS = ("#", "Image", "Score", "Verdict", "Truth", "Set", "Folder", "Normalised")
+    INDEX, IMAGE, SCORE, VERDICT, TRUTH, SET, FOLDER, NORMALISED = range(8)
+    VERDICT_COLUMN, SCORE_COLUMN = VERDICT, SCORE
     SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
     def __init__(self, parent=None):
@@ -50,7 +52,7 @@ class ResultsModel(QAbstractTableModel):
     def set_verdicts(self, verdicts: np.ndarray, normalised: np.ndarray) -> None:
         self.verdicts, self.normalised = verdicts, normalised
         if self.items:
-            self.dataChanged.emit(self.index(0, 5), self.index(len(self.items) - 1, 6))
+            self.dataChanged.emit(self.index(0, self.VERDICT), self.index(len(self.items) - 1, self.NORMALISED))
 
     def rowCount(self, parent=None) -> int:  # noqa: N802 - Qt API
         return 0 if parent is not None and parent.isValid() else len(self.items)
@@ -68,23 +70,23 @@ class ResultsModel(QAbstractTableModel):
             return None
         row, col = index.row(), index.column()
         item = self.items[row]
-        values = (row + 1, item.path.name, item.folder, item.set, item.raw_score, float(self.normalised[row]),
-                  str(self.verdicts[row]), TRUTH.get(item.label, ""))
+        values = (row + 1, item.path.name, item.raw_score, str(self.verdicts[row]), TRUTH.get(item.label, ""),
+                  item.set, item.folder, float(self.normalised[row]))
         if role == self.SORT_ROLE:
             return values[col]
         if role == Qt.ItemDataRole.DisplayRole:
-            if col == 4:
+            if col == self.SCORE:
                 return f"{item.raw_score:.4g}"
-            if col == 5:
-                return f"{values[5]:.3f}"
+            if col == self.NORMALISED:
+                return f"{values[col]:.3f}"
             return values[col]
-        if role == Qt.ItemDataRole.ForegroundRole and col == 6:
-            return QBrush(_VERDICT_COLOURS.get(values[6], QColor("black")))
-        if role == Qt.ItemDataRole.ForegroundRole and col == 3 and item.set == HELD_OUT:
+        if role == Qt.ItemDataRole.ForegroundRole and col == self.VERDICT:
+            return QBrush(_VERDICT_COLOURS.get(values[col], QColor("black")))
+        if role == Qt.ItemDataRole.ForegroundRole and col == self.SET and item.set == HELD_OUT:
             return QBrush(QColor("#777777"))
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{item.path}\n{item.set}: {_SET_TIPS.get(item.set, '')}"
-        if role == Qt.ItemDataRole.TextAlignmentRole and col in (0, 4, 5):
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (self.INDEX, self.SCORE, self.NORMALISED):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -137,7 +139,8 @@ class ResultsPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(ResultsModel.IMAGE, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(40)
         for col in (0, 2, 3, 4, 5, 6, 7):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
@@ -157,6 +160,8 @@ class ResultsPanel(QWidget):
         self.score_button.clicked.connect(self.score_dataset_requested)
         self.counts = QLabel("No results yet")
         self.counts.setMinimumWidth(10)
+        self.counts.setWordWrap(True)
+        self.counts.setMinimumHeight(2 * self.counts.fontMetrics().lineSpacing() + 2)  # room kept: no jumps
         top = QHBoxLayout()
         top.addWidget(QLabel("Show:"))
         top.addWidget(self.filter)

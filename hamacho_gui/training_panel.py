@@ -97,7 +97,8 @@ class TrainingPanel(QWidget):
         self.kind_combo.currentIndexChanged.connect(self._on_kind_changed)
 
         self.backbone_combo = QComboBox()
-        self.backbone_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.backbone_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.backbone_combo.setMinimumContentsLength(14)
         self.backbone_combo.currentIndexChanged.connect(self._on_backbone_changed)
 
         self.layers_list = QListWidget()
@@ -135,16 +136,18 @@ class TrainingPanel(QWidget):
                     self.form.addRow(f"{info.setting.label}:", self.fields[info.name])
         self.roi: tuple | None = None
         self.roi_label = QLabel("whole image")
-        roi_row = QHBoxLayout()
-        roi_row.addWidget(self.roi_label, 1)
+        roi_row = QVBoxLayout()  # the label above its buttons: narrow docks stay narrow
+        roi_row.addWidget(self.roi_label)
+        roi_buttons = QHBoxLayout()
         for text, kind in (("Rectangle", "rect"), ("Polygon", "polygon")):
             button = QPushButton(text)
             button.setToolTip("Draw on the image: only this region will be learned and judged")
             button.clicked.connect(lambda _checked=False, k=kind: self.roi_draw_requested.emit(k))
-            roi_row.addWidget(button)
+            roi_buttons.addWidget(button)
         self.roi_clear_button = QPushButton("Clear")
         self.roi_clear_button.clicked.connect(lambda: self.set_roi(None))
-        roi_row.addWidget(self.roi_clear_button)
+        roi_buttons.addWidget(self.roi_clear_button)
+        roi_row.addLayout(roi_buttons)
         self.form.addRow("Region:", roi_row)
 
         self.train_button = QPushButton("Train")

@@ -36,8 +36,8 @@ def channel_subset(total: int, keep: int, seed: int) -> np.ndarray:
 
 @dataclass
 class PadimConfig(ModelConfig):
-    n_features: int | None = setting(None, label="Kept channels", help="random channel subset PaDiM keeps",
-                                     low=1, high=4096, special="the paper's value for the backbone", gui=True)
+    n_features: int | None = setting(None, label="Kept channels", help="random channel subset PaDiM keeps (auto: the "
+                                     "paper's value for the backbone)", low=1, high=4096, special="auto", gui=True)
 
 
 def mahalanobis(emb: np.ndarray, mean: np.ndarray, inv_cov: np.ndarray) -> np.ndarray:

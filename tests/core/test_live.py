@@ -431,15 +431,8 @@ def test_camera_that_cannot_be_opened_is_reported(model):
                                 "or no permission)")]
 
 
-class GarbageCamera(CameraSource):
+class GarbageCamera(FileCamera):
     """A camera whose driver hands back a real frame, then nothing but garbage."""
-
-    def __init__(self, video):
-        super().__init__(0)
-        self.video = video
-
-    def _create(self):
-        return cv2.VideoCapture(str(self.video))
 
     def _grab(self):
         if getattr(self, "_good_done", False):
