@@ -42,6 +42,14 @@ def torch_available() -> bool:
         return False
 
 
+def preload() -> None:
+    """Import ONNX Runtime and onnx (which composes the model heads) now.  Loading their extensions
+    holds the interpreter lock for ~0.7 s (measured): done by the first fit in a worker thread, it
+    froze the GUI thread that long; the GUI calls this while it starts instead."""
+    import onnx  # noqa: F401
+    import onnxruntime  # noqa: F401
+
+
 class OrtEmbedder:
     """Runs an embedding graph: (B, 3, H, W) float32 in [0, 1] -> (B, D, h, w) float32."""
 

@@ -21,6 +21,7 @@ from hamacho_core.library import unique_path
 from hamacho_core.model_io import load_model
 from hamacho_core.models import REGISTRY
 from hamacho_core.review import full_size_maps, read_mask
+from hamacho_core.runtime import preload as preload_runtime
 from hamacho_core.session import InspectionSession
 from hamacho_gui import dialogs, tasks
 from hamacho_gui.about import show_about
@@ -63,6 +64,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, parent=None, *, session: InspectionSession | None = None):
         super().__init__(parent)
+        preload_runtime()  # under the splash, not in the first fit's worker (it would freeze this thread)
         self.settings = open_settings()
         self.session = session or InspectionSession()
         self.workers = Workers(self)
@@ -86,7 +88,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.central_tabs)
         left = QTabWidget()
         left.addTab(self.dataset_panel, "Dataset")
-        left.addTab(_scrolling(self.training_panel), "Train")
+        left.addTab(self.training_panel, "Train")  # scrolls its settings itself, Train stays in view
         left.addTab(self.model_manager, "Models")
         self.left_tabs = left
         data_dock = self._dock("Data and training", left, Qt.DockWidgetArea.LeftDockWidgetArea)

@@ -139,8 +139,9 @@ class ResultsPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(ResultsModel.IMAGE, QHeaderView.ResizeMode.Stretch)
-        header.setMinimumSectionSize(40)
+        header.setSectionResizeMode(ResultsModel.IMAGE, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(ResultsModel.IMAGE, 160)  # readable names; the other columns scroll into view
+        header.setStretchLastSection(True)
         for col in (0, 2, 3, 4, 5, 6, 7):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)

@@ -169,8 +169,18 @@ class ThresholdPanel(QWidget):
     def bind(self, session: InspectionSession) -> None:
         """Show ``session``'s results and thresholds (what the window's wiring does)."""
         self._session = session
-        session.events.connect("model", lambda _m: self._follow(session, keep=False))
-        session.events.connect("results", lambda _r: self._follow(session, keep=True))
+        self._new_model = False
+
+        def on_model(model) -> None:  # the model's results follow at once: redraw once, then
+            self._new_model = True
+            if model is None:
+                self.suggest_button.setEnabled(False)
+
+        def on_results(_results) -> None:
+            keep, self._new_model = not self._new_model, False
+            self._follow(session, keep=keep)
+        session.events.connect("model", on_model)
+        session.events.connect("results", on_results)
         session.events.connect("thresholds", self._on_session_thresholds)
 
     def _follow(self, session: InspectionSession, keep: bool) -> None:

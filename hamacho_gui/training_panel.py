@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSpinBox,
     QVBoxLayout,
@@ -105,6 +106,8 @@ class TrainingPanel(QWidget):
         self.layers_list.setToolTip("Feature layers to use. Earlier layers see small details (low stride), "
                                     "later ones larger structures.")
         self.layers_list.setMinimumHeight(100)
+        self.layers_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.layers_list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.layers_list.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.layers_list.itemChanged.connect(self._update_enabled)
         self.layers_default_button = QPushButton("Defaults")
@@ -175,13 +178,19 @@ class TrainingPanel(QWidget):
         self.status_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
+        # The settings scroll on a small screen; Train/Cancel, progress and status always stay in view.
+        scroll = QScrollArea()
+        scroll.setWidget(settings)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.settings_area = scroll
         layout = QVBoxLayout(self)
-        layout.addWidget(settings)
+        layout.addWidget(scroll, 1)
         layout.addLayout(buttons)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.stage_label)
         layout.addWidget(self.status_label)
-        layout.addStretch(1)
 
     def _field_widget(self, info: FieldInfo) -> QSpinBox | QDoubleSpinBox:
         """A spin box for a numeric setting: its range, step, default and help from the dataclass;
@@ -374,9 +383,9 @@ class TrainingPanel(QWidget):
             self._update_enabled()
 
     def _fit_layers_height(self) -> None:
-        """Tall enough for every layer (up to 14 rows, then it scrolls), no empty space below."""
+        """Tall enough for every layer (up to 8 rows, then it scrolls), no empty space below."""
         lst = self.layers_list
-        rows = min(max(lst.count(), 4), 14)
+        rows = min(max(lst.count(), 4), 8)
         row_h = lst.sizeHintForRow(0) if lst.count() else lst.fontMetrics().height() + 4
         lst.setMaximumHeight(rows * row_h + 2 * lst.frameWidth() + 4)
 

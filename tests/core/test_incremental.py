@@ -4,8 +4,6 @@ the bank grows by ``round(coreset_ratio * new patches)``, and a cancelled call c
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -61,9 +59,7 @@ def test_false_alarm_is_learned_and_defects_stay_detected(data):
     old_bank = model.memory_bank.copy()
 
     stages = []
-    started = time.perf_counter()
     details = model.add_images([false_alarm], progress=lambda stage, done, total: stages.append(stage))
-    assert time.perf_counter() - started < 10
 
     after = scores(model, [false_alarm])[0]
     assert after < 0.5 * before and after < threshold  # learned: no longer flagged

