@@ -411,6 +411,11 @@ def load_dataset(root: str | Path, *, progress: ProgressFn | None = None,
         elif _subdir(root, "mask") is not None:
             warnings.append("mask/ is not used: there is no bad/ folder")
     elif (train_dir := _subdir(root, "train", "good")) is not None:
+        if _subdir(root, "train", "bad") is not None or _subdir(root, "train", "mask") is not None:
+            # MVTec's train/ holds good/ only: these are hamacho-layout datasets side by side (as the demo writes)
+            raise DatasetError(f"{root} is not one dataset: its train/ folder is a dataset of its own (good/, bad/, "
+                               f"mask/). Open {root / 'train'} to train; inspect or evaluate "
+                               f"{root / 'test'} with the model afterwards")
         layout = MVTEC
         test, gt = _subdir(root, "test"), _subdir(root, "ground_truth")
         kinds = sorted((p for p in test.iterdir() if p.is_dir() and not _ignored(p)), key=_natural) if test else []

@@ -206,7 +206,7 @@ def inspect_paths(model: AnomalyModel, paths: Sequence[str | Path], *, out_dir: 
 def write_csv(rows: Sequence[InspectRow], path: Path) -> Path:
     """``results.csv`` (``CSV_FIELDS``), atomically; text cells are neutralised against spreadsheet formulas."""
     return review.write_results_csv([review.csv_row(r.path, r.raw_score, r.normalized_score, r.verdict, r.time_ms,
-                                                    r.label, r.set) for r in rows], path)
+                                                    r.label, r.set, r.outputs.get("overlay")) for r in rows], path)
 
 
 @dataclass

@@ -25,7 +25,9 @@ HELD_OUT = "held-out"  #: a good training image kept out of the fit; it set the 
 VALIDATION = "validation"  #: a defective image that set the thresholds (hamacho layout bad/)
 TEST = "test"  #: a labelled image the model has not seen
 INSPECTED = "inspected"  #: an image without a label (inspect folder)
-CSV_FIELDS = ("path", "folder", "set", "truth", "raw_score", "normalized_score", "verdict", "time_ms")
+#: ``overlay``: the file name of the image's overlay PNG when images were written (names are made unique,
+#: so two ``01.png`` of different folders get different overlays: this column says which is which).
+CSV_FIELDS = ("path", "folder", "set", "truth", "raw_score", "normalized_score", "verdict", "time_ms", "overlay")
 TRUTH = {1: "defective", 0: "good", -1: ""}
 
 
@@ -151,14 +153,14 @@ def judge(model, items: Sequence[ReviewItem], thresholds: Thresholds) -> tuple[n
 
 
 def csv_row(path: Path, raw: float, normalised: float, verdict: str, ms: float, label: int = -1,
-            set_name: str = INSPECTED) -> list:
+            set_name: str = INSPECTED, overlay: Path | None = None) -> list:
     return [str(path), path.parent.name, set_name, TRUTH.get(label, ""), f"{raw:.6g}", f"{normalised:.4f}",
-            verdict, f"{ms:.1f}"]
+            verdict, f"{ms:.1f}", overlay.name if overlay is not None else ""]
 
 
 def write_results_csv(rows: Sequence[Sequence], path: Path) -> Path:
     """``results.csv`` (:data:`CSV_FIELDS`) atomically; text cells neutralised against spreadsheet formulas."""
-    fileio.write_csv(path, CSV_FIELDS, rows, text_columns=(0, 1, 2, 3, 6))
+    fileio.write_csv(path, CSV_FIELDS, rows, text_columns=(0, 1, 2, 3, 6, 8))
     return Path(path)
 
 
@@ -192,13 +194,15 @@ def export_items(model, items: Sequence[ReviewItem], thresholds: Thresholds, out
     rows, used, failed = [], set(), []
     for i, item in enumerate(items):
         check_stop(should_stop, "export")
+        overlay = None
         try:
-            save_result_images(model, read_image(item.path), item.anomaly_map, out_dir, unique_stem(item.path, used),
-                               thresholds=thresholds, colormap=colormap, alpha=alpha)
+            overlay = save_result_images(model, read_image(item.path), item.anomaly_map, out_dir,
+                                         unique_stem(item.path, used), thresholds=thresholds, colormap=colormap,
+                                         alpha=alpha)["overlay"]
         except (OSError, ValueError) as exc:
             failed.append(f"{item.path.name}: {exc}")
         rows.append(csv_row(item.path, item.raw_score, float(normalised[i]), str(verdicts[i]), item.time_ms,
-                            item.label, item.set))
+                            item.label, item.set, overlay))
         report(progress, "export", i + 1, len(items))
     csv_path = write_results_csv(rows, out_dir / "results.csv")
     if failed:

@@ -109,7 +109,9 @@ class InspectionSession:
             return
         self.model.set_thresholds(image=t.image, pixel=t.pixel, review=t.review, clear_review=t.review is None)
         self.thresholds = self._model_thresholds()
-        if "changed thresholds" not in self.changes:
+        if self.thresholds == self.calibrated:  # back where the model came from (saved or trained)
+            self.changes = [c for c in self.changes if c != "changed thresholds"]
+        elif "changed thresholds" not in self.changes:
             self.changes.append("changed thresholds")
         self.events.emit("thresholds", self.thresholds)
         self.events.emit("dirty", self.dirty)
@@ -128,6 +130,7 @@ class InspectionSession:
     def mark_saved(self, path: Path) -> None:
         self.model_path = Path(path)
         self.changes = []
+        self.calibrated = self.thresholds  # what "back to the model" means from now on
         self.events.emit("dirty", self.dirty)
 
     def discard(self) -> None:

@@ -27,7 +27,7 @@ def save_file(parent: QWidget, title: str, start, filters: str) -> Path | None:
 def ask_unsaved(parent: QWidget, name: str, changes: list[str], doing: str) -> str:
     """"save", "discard" or "cancel" (Escape, closing the box)."""
     box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved changes",
-                      f"{name} has unsaved changes ({', '.join(changes)}).\n\nSave them before you {doing}?",
+                      f"Model \u201c{name}\u201d: {', '.join(changes)} not saved yet.\n\nSave before you {doing}?",
                       QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                       | QMessageBox.StandardButton.Cancel, parent)
     box.setObjectName("unsaved_changes")

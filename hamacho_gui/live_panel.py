@@ -378,7 +378,14 @@ class LivePanel(QWidget):
 
     def _on_ended(self, summary: dict) -> None:
         reason = summary.get("reason", "")
-        text = f"Stopped ({reason}): {summary.get('judged', 0)} frames judged, {summary.get('dropped', 0)} dropped"
+        c = summary.get("counts") or {}
+        if c:  # the final counts (the display shows at most one result per event-loop turn)
+            self.counters.setText(f"OK {c.get('OK', 0)}   NG {c.get('NG', 0)}   REVIEW {c.get('REVIEW', 0)}")
+        why = {"stopped": "", "ended": " (end of the source)", "failed": " (failed)"}.get(reason, f" ({reason})")
+        text = f"Stopped{why}: {summary.get('judged', 0)} frames judged, {summary.get('dropped', 0)} dropped"
+        # The banner turns grey: the line is not judging any more (its last verdict stays readable).
+        self.banner.setStyleSheet(f"background: {VERDICT_COLOURS['']}; color: white; font-size: 30px; "
+                                  "font-weight: bold; border-radius: 6px; padding: 4px 16px;")
         if summary.get("error"):
             text += f"; last error: {summary['error']}"
         if summary.get("unlogged"):

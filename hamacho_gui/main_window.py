@@ -323,7 +323,9 @@ class MainWindow(QMainWindow):
         if not self.session.results:
             self.show_error("There are no results to export.")
             return
-        folder = dialogs.existing_folder(self, "Export results to", self.settings.value("last_export", ""))
+        dataset = self.session.dataset
+        start = self.settings.value("last_export", "") or (dataset.root.parent if dataset is not None else Path.home())
+        folder = dialogs.existing_folder(self, "Export results to", start)
         if not folder:
             return
         target = dialogs.export_target(self, folder)  # a non-empty folder: replace, new run folder or cancel
@@ -341,6 +343,7 @@ class MainWindow(QMainWindow):
     # --- session events ---------------------------------------------------------------------------
     def _on_model(self, model) -> None:
         self.live_panel.set_model(model, self.session.model_name)
+        self.training_panel.set_status("")  # a status of the previous model would be stale
         self._current_row = -1
         self._update_title()
 
@@ -415,6 +418,7 @@ class MainWindow(QMainWindow):
         s = self.session
         if name == "scan":
             s.set_dataset(result)
+            self.training_panel.set_status("")
             self.dataset_panel.set_dataset(result)
             self.training_panel.set_dataset_ready(bool(result.train))
             self._report_dataset(result)

@@ -247,8 +247,11 @@ class ResultsPanel(QWidget):
             self.counts.setText("No results yet")
             return
         held = sum(item.set == HELD_OUT for item in self.model.items)
+        if not self.proxy.show_held_out:  # the counts are of what is listed
+            v = v[[item.set != HELD_OUT for item in self.model.items]]
         text = (f"{len(v)} images: {int((v == OK).sum())} OK, {int((v == NG).sum())} NG, "
                 f"{int((v == REVIEW).sum())} review")
         if held:
-            text += f" ({held} held-out training images{'' if self.proxy.show_held_out else ', hidden'})"
+            text += (f" (incl. {held} held-out training images)" if self.proxy.show_held_out
+                     else f" ({held} held-out training images hidden)")
         self.counts.setText(text)

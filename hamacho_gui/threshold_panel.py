@@ -44,10 +44,8 @@ from hamacho_core.metrics import evaluate, roc
 from hamacho_core.session import InspectionSession
 from hamacho_core.thresholds import ScoreScale, Thresholds
 from hamacho_gui.threshold_plots import (
-    DEFECT_COLOR,
-    GOOD_COLOR,
-    UNKNOWN_COLOR,
     draw_histogram,
+    legend_html,
     make_histogram,
     make_roc,
 )
@@ -210,6 +208,7 @@ class ThresholdPanel(QWidget):
 
     def show_suggestion(self, text: str, error: bool = False) -> None:
         self.suggestion_label.setText(text)
+        self.suggestion_label.setToolTip(text)
         self.suggestion_label.setStyleSheet("color: #c62828;" if error else "")
 
     def thresholds(self) -> Thresholds:
@@ -312,6 +311,11 @@ class ThresholdPanel(QWidget):
         self.suggest_button.clicked.connect(self.suggest_requested)
         self.suggestion_label = QLabel()
         self.suggestion_label.setWordWrap(True)
+        # Room for the explanation is kept from the start and the text is cut to it (full text in the tool
+        # tip): a suggestion never re-lays out the panel.
+        self.suggestion_label.setFixedHeight(3 * self.suggestion_label.fontMetrics().lineSpacing() + 4)
+        self.suggestion_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.suggestion_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.suggestion_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         grid.addWidget(QLabel("Image threshold (NG ≥)"), 0, 0)
@@ -386,14 +390,7 @@ class ThresholdPanel(QWidget):
             line.sigPositionChangeFinished.connect(handler)
 
     def _legend_html(self) -> str:
-        """Colour key of the histogram, for the classes present (all three before any data)."""
-        parts = []
-        for value, color, text in ((0, GOOD_COLOR, "good"), (1, DEFECT_COLOR, "defective"),
-                                   (-1, UNKNOWN_COLOR, "unknown")):
-            if not self._labels.size or (self._labels == value).any():
-                count = f" ({int((self._labels == value).sum())})" if self._labels.size else ""
-                parts.append(f'<span style="color:{color.name()}">■</span> {text}{count}')
-        return "&nbsp;&nbsp;&nbsp;".join(parts)
+        return legend_html(self._labels)
 
     def _set_controls_enabled(self, on: bool) -> None:
         for widget in (self.image_slider, self.pixel_slider, self.review_check, self.reset_button):

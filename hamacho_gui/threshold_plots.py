@@ -93,3 +93,13 @@ def draw_histogram(plot, old_items: list, scores: np.ndarray, labels: np.ndarray
     plot.setXRange(lo, hi, padding=0.0)
     plot.setYRange(0, top * 1.15, padding=0.0)
     return items
+
+
+def legend_html(labels: np.ndarray) -> str:
+    """Colour key of the histogram, for the classes present (all three before any data)."""
+    parts = []
+    for value, color, text in ((0, GOOD_COLOR, "good"), (1, DEFECT_COLOR, "defective"), (-1, UNKNOWN_COLOR, "unknown")):
+        if not labels.size or (labels == value).any():
+            count = f" ({int((labels == value).sum())})" if labels.size else ""
+            parts.append(f'<span style="color:{color.name()}">■</span> {text}{count}')
+    return "&nbsp;&nbsp;&nbsp;".join(parts)

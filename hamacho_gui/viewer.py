@@ -189,6 +189,8 @@ class ImageViewer(QWidget):
         layout.addLayout(header)
         layout.addLayout(bar)
         layout.addWidget(self.view, 1)
+        self._set_verdict("REVIEW")  # the header keeps the badge's height: nothing moves when it appears
+        self.title_label.setMinimumHeight(self.verdict_label.sizeHint().height())
         self._update_colorbar()
         self.clear()
 

@@ -8,9 +8,10 @@ through signals.  :class:`Workers` holds the window's lanes:
   starts when it has stopped (the newest request wins; older queued ones are dropped).
 * ``files``: model saving, weight hashing and import, backbone listing.  Queued in order, never
   cancelled by a newer request (a half-done save is never abandoned for a listing).
-* ``thumbnails``: small pictures for lists; newest wins.
 
-Live video has its own thread (``live_panel.LiveWorker``).  Every failure's traceback goes to the
+Two more lanes have their own machinery: thumbnails load in parallel on a thread pool
+(``dataset_panel``; a newer dataset's generation cancels the older one's), and live video has its own
+thread (``live_panel.LiveWorker``, newest frame wins).  Every failure's traceback goes to the
 ``hamacho`` log; the window shows the one-line message.
 """
 
@@ -31,7 +32,7 @@ from hamacho_core.progress import Cancelled
 Job = Callable[[Callable[[str, int, int], None], Callable[[], bool]], Any]
 Done = Callable[[Any], None]
 Failed = Callable[[str], None]
-LANES = {"jobs": "replace", "files": "queue", "thumbnails": "replace"}  #: lane name -> policy
+LANES = {"jobs": "replace", "files": "queue"}  #: lane name -> policy
 log = logging.getLogger("hamacho.workers")
 _MIN_INTERVAL_S = 0.05  # progress signals at most 20 per second: the event loop stays free
 

@@ -44,7 +44,8 @@ def test_fit_inspect_eval(datasets, tmp_path, kind):
     assert ins.returncode == 0, ins.stderr
     rows = list(csv.DictReader(open(out / "results.csv", encoding="utf-8")))
     assert [r for r in rows[0]] == ["path", "folder", "set", "truth", "raw_score", "normalized_score", "verdict",
-                                   "time_ms"]
+                                   "time_ms", "overlay"]
+    assert all((out / r["overlay"]).is_file() for r in rows), "each row names its own overlay image"
     assert len(rows) == 14
     by_truth = {"good": [r for r in rows if "/good/" in r["path"]], "bad": [r for r in rows if "/bad/" in r["path"]]}
     assert sum(r["verdict"] == "NG" for r in by_truth["bad"]) >= 4  # tiny images, few: pipeline check only

@@ -212,3 +212,17 @@ def test_folder_names_case_insensitive_and_odd_names(tmp_path):
     _img(tmp_path / "Train" / "Good" / "１２.png")  # full-width digits
     ds = load_dataset(tmp_path)
     assert ds.layout == MVTEC and len(ds.train) == 2 and ds.test == []
+
+
+def test_folder_of_hamacho_datasets_is_not_read_as_mvtec(tmp_path):
+    """The demo writes train/ and test/ as two hamacho-layout datasets: opening their parent must not
+    count test/mask/ as a defect kind."""
+    from hamacho_core import synthetic
+    from hamacho_core.dataset import DatasetError, load_dataset
+
+    for part, seed in (("train", 0), ("test", 1)):
+        synthetic.write_dataset(tmp_path / part, category="part", n_train_good=3, n_test_good=0, n_test_bad=2,
+                                size=64, seed=seed)
+    with pytest.raises(DatasetError, match=r"is not one dataset.*Open .*train to train"):
+        load_dataset(tmp_path)
+    assert load_dataset(tmp_path / "train").layout == "hamacho"

@@ -109,6 +109,8 @@ def test_export_writes_truth_set_folder_and_time(fitted, tmp_path):
     assert {r["truth"] for r in rows} == {"good", "defective"}
     assert {r["set"] for r in rows} == {"held-out", "validation"}
     assert all(float(r["time_ms"]) > 0 for r in rows)
+    assert len({r["overlay"] for r in rows}) == len(rows) and all((csv_path.parent / r["overlay"]).is_file()
+                                                                  for r in rows)
     jet = review.export_items(fit.model, results[:1], t, tmp_path / "jet", colormap="jet")
     from hamacho_core.imageio import read_image
 

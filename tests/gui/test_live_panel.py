@@ -75,7 +75,7 @@ def test_live_video_every_frame_judged_with_banner_counters_and_log(qtbot, panel
     snap = panel.snapshot()
     assert snap is not None and snap.is_file()
     qtbot.waitUntil(lambda: not panel.running, timeout=120_000)  # the video ends by itself
-    assert panel.status_text.startswith(f"Stopped (ended): {N} frames judged, 0 dropped")
+    assert panel.status_text.startswith(f"Stopped (end of the source): {N} frames judged, 0 dropped")
     assert sum(counts(panel)) == N and panel.last_result.frame.index == N - 1
     result, model = panel.last_result, panel.model
     match = BANNER.match(panel.banner.text())
@@ -84,7 +84,8 @@ def test_live_video_every_frame_judged_with_banner_counters_and_log(qtbot, panel
     assert verdict == result.verdict and float(score) == pytest.approx(result.score, rel=0.01)  # RAW, not 0..1
     assert float(threshold) == pytest.approx(model.image_scale.threshold, rel=0.01)
     assert (sign == "≥") == (result.score >= model.image_scale.threshold) == (verdict == "NG")
-    assert VERDICT_COLOURS[verdict] in panel.banner.styleSheet()
+    # Stopped: the last verdict stays readable on a grey banner (the line is not judging any more).
+    assert f"background: {VERDICT_COLOURS['']}" in panel.banner.styleSheet()
     assert "FPS" in panel.stats.text() and "latency" in panel.stats.text()
     with InspectionLog(log_path) as log:
         assert log.count() == N and log.count("NG") == counts(panel)[1]

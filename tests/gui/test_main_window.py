@@ -125,7 +125,7 @@ def test_held_out_toggle_hides_training_images(qtbot, window, dataset_dir):
     panel = window.results_panel
     assert "2 held-out" in panel.counts.text()
     panel.held_out_check.click()
-    assert panel.proxy.rowCount() == 6
+    assert panel.proxy.rowCount() == 6 and panel.counts.text().startswith("6 images")
     assert all(window.session.results[r].set != "held-out" for r in panel.visible_rows())
 
 
@@ -171,6 +171,9 @@ def test_save_goes_to_the_library_and_clears_the_mark(qtbot, window, dataset_dir
     t = window.session.thresholds
     window.threshold_panel.set_thresholds(Thresholds(t.image * 1.01, t.pixel))
     assert window.isWindowModified(), "a threshold move is unsaved work"
+    window.threshold_panel.reset_button.click()
+    assert not window.isWindowModified(), "back to the saved thresholds: nothing to save"
+    window.threshold_panel.set_thresholds(Thresholds(t.image * 1.01, t.pixel))
     window.save_to_library()  # Ctrl+S: back into the same file, no dialog
     wait_task(qtbot, window, "save", lane=window.workers.files)
     assert not window.isWindowModified()

@@ -50,4 +50,7 @@ def test_a_slider_move_judges_the_next_live_frame(qtbot, window, tmp_path):
     assert result.verdict == "NG" and result.score >= low
     assert live.banner.text().startswith("NG") and "≥" in live.banner.text()
     assert result.comparison in live.banner.text(), "the banner shows the raw score with its threshold"
+    from hamacho_core.thresholds import VERDICT_COLOURS
+
+    assert f"background: {VERDICT_COLOURS['NG']}" in live.banner.styleSheet()
     assert window.isWindowModified(), "the moved threshold is unsaved work"
