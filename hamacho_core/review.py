@@ -132,11 +132,16 @@ def pixel_auroc(model, items: Sequence[ReviewItem]) -> float | None:
 
 
 def full_size_maps(model, anomaly_map: np.ndarray, height: int, width: int,
-                   thresholds: Thresholds | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   thresholds: Thresholds | None = None, *, pixel_scale=None) -> tuple[np.ndarray, np.ndarray]:
     """The normalised map (0.5 = pixel threshold) and the predicted-defect mask at an image's own size
-    (a region of interest places them where they belong): the one map -> image conversion."""
-    pixel = model.pixel_scale.threshold if thresholds is None else thresholds.pixel
-    scale = model.pixel_scale if pixel == model.pixel_scale.threshold else model.pixel_scale.with_threshold(pixel)
+    (a region of interest places them where they belong): the one map -> image conversion.  The pixel
+    threshold: ``pixel_scale`` (a :class:`ScoreScale`, e.g. the one a live frame was judged with), else
+    ``thresholds.pixel``, else the model's."""
+    if pixel_scale is not None:
+        scale, pixel = pixel_scale, pixel_scale.threshold
+    else:
+        pixel = model.pixel_scale.threshold if thresholds is None else thresholds.pixel
+        scale = model.pixel_scale if pixel == model.pixel_scale.threshold else model.pixel_scale.with_threshold(pixel)
     pre = model.preprocess
     norm = pre.to_image(scale.normalize(anomaly_map), height, width)
     predicted = pre.to_image((anomaly_map >= pixel).astype(np.float32), height, width) >= 0.5

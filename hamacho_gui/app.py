@@ -70,6 +70,7 @@ def _setup_logging() -> Path:
     log_file = log_dir / "hamacho-gui.log"
     logging.basicConfig(filename=log_file, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader's INFO lines read like errors
     return log_file
 
 

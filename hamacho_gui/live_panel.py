@@ -38,6 +38,7 @@ from hamacho_core.jobs import save_result_images
 from hamacho_core.live import InspectionLog, LiveInspector, LiveResult, SourceError, open_source
 from hamacho_core.models import AnomalyModel
 from hamacho_core.paths import user_data_dir
+from hamacho_core.review import full_size_maps
 from hamacho_core.thresholds import VERDICT_COLOURS
 from hamacho_gui.log_dialog import LogDialog
 from hamacho_gui.viewer import ImageViewer
@@ -351,11 +352,9 @@ class LivePanel(QWidget):
         self.results_shown += 1
         frame = result.frame.image
         h, w = frame.shape[:2]
-        pre = self.model.preprocess
-        raw_map = result.prediction.anomaly_maps[0]
         pixel_scale = result.thresholds.pixel_scale if result.thresholds is not None else self.model.pixel_scale
-        norm = pre.to_image(pixel_scale.normalize(raw_map), h, w)  # as judged, not as the sliders are now
-        mask = pre.to_image(result.prediction.masks[0].astype("float32"), h, w) >= 0.5
+        # as judged, not as the sliders are now
+        norm, mask = full_size_maps(self.model, result.prediction.anomaly_maps[0], h, w, pixel_scale=pixel_scale)
         self.viewer.show_result(frame, norm, mask, None, title=f"frame {result.frame.index}", verdict=result.verdict)
         self._set_banner(result)
         c = result.counts

@@ -41,12 +41,16 @@ class ResultsModel(QAbstractTableModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.items: list[ResultItem] = []
+        self._score_format = "{:.4g}"
         self.verdicts = np.array([], dtype=object)
         self.normalised = np.array([], dtype=np.float32)
 
     def set_items(self, items: list[ResultItem], verdicts: np.ndarray, normalised: np.ndarray) -> None:
         self.beginResetModel()
         self.items, self.verdicts, self.normalised = list(items), verdicts, normalised
+        finite = [abs(r.raw_score) for r in self.items if np.isfinite(r.raw_score)]
+        top = max(finite, default=1.0)  # one number of decimals for the list: 34.20 next to 46.88
+        self._score_format = f"{{:.{max(0, 3 - int(np.floor(np.log10(top))) if top > 0 else 3)}f}}"
         self.endResetModel()
 
     def set_verdicts(self, verdicts: np.ndarray, normalised: np.ndarray) -> None:
@@ -76,7 +80,7 @@ class ResultsModel(QAbstractTableModel):
             return values[col]
         if role == Qt.ItemDataRole.DisplayRole:
             if col == self.SCORE:
-                return f"{item.raw_score:.4g}"
+                return self._score_format.format(item.raw_score)
             if col == self.NORMALISED:
                 return f"{values[col]:.3f}"
             return values[col]
