@@ -171,6 +171,8 @@ class MainWindow(QMainWindow):
         self.results_panel.score_dataset_requested.connect(self.score_dataset)
         self.threshold_panel.thresholds_changed.connect(self.session.set_thresholds)
         self.threshold_panel.suggest_requested.connect(self.suggest_threshold)
+        for a, b in ((self.viewer, self.live_panel.viewer), (self.live_panel.viewer, self.viewer)):
+            a.colormap_combo.currentTextChanged.connect(b.set_colormap)  # one colormap on both tabs
         self.viewer.next_requested.connect(lambda: self.results_panel.step(+1))
         self.viewer.previous_requested.connect(lambda: self.results_panel.step(-1))
         for lane in (self.runner, self.workers.files):

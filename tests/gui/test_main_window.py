@@ -211,6 +211,13 @@ def test_suggest_threshold_for_good_images_says_what_it_does(qtbot, window, data
     assert all(r.raw_score < window.session.thresholds.image for r in good), "every good image passes"
 
 
+def test_review_and_live_share_the_colormap(window):
+    window.viewer.colormap_combo.setCurrentText("hot")
+    assert window.live_panel.viewer.colormap_name == "hot"
+    window.live_panel.viewer.colormap_combo.setCurrentText("inferno")
+    assert window.viewer.colormap_name == "inferno"
+
+
 def test_window_fits_a_1280x720_station_screen(qtbot, window):
     assert window.minimumSizeHint().width() <= 1280 and window.minimumSize().width() <= 1280
     assert window.minimumSizeHint().height() <= 720
