@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         window.show()
         window.open_dataset(data)
         _wait(window, "scan")
+        while window.runner.busy:  # Train is enabled once the scan's lane is idle
+            app.processEvents()
         window.training_panel.train_button.click()  # the Train tab's defaults
         _wait(window, "train")
         verdicts = window.results_panel.model.verdicts
