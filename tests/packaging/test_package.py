@@ -100,8 +100,8 @@ def test_packaged_demo_inspect_eval(dist, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (tmp_path / "again" / "results.csv").is_file()
     # eval: scikit-learn metrics and matplotlib's Agg plots, both imported lazily, must be in the package too.
-    proc = _run([str(dist / CLI), "eval", str(demo / "model.hmc"), str(demo), "--out", str(tmp_path / "eval")],
-                tmp_path, timeout=600)
+    proc = _run([str(dist / CLI), "eval", str(demo / "model.hmc"), str(demo / "test"), "--out",
+                 str(tmp_path / "eval")], tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for name in ("metrics.json", "roc.png", "histogram.png"):
         assert (tmp_path / "eval" / name).stat().st_size > 0, name
