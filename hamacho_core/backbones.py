@@ -93,11 +93,13 @@ def _load_torchvision_state(model: nn.Module, path: Path) -> None:
     model.load_state_dict(state, strict=True)
 
 
-def _load_lite0(model: nn.Module, path: Path) -> None:
-    import torch
+def _lite_loader(name: str):
+    def load(model: nn.Module, path: Path) -> None:
+        import torch
 
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(efficientnet_lite.convert_state_dict(state), strict=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(efficientnet_lite.convert_state_dict(state, name), strict=True)
+    return load
 
 
 def _torchvision_spec(name: str) -> BackboneSpec:
@@ -125,19 +127,26 @@ def _torchvision_spec(name: str) -> BackboneSpec:
     )
 
 
-_LITE0 = BackboneSpec(
-    name=efficientnet_lite.NAME,
-    build=efficientnet_lite.build_architecture,
-    mean=efficientnet_lite.MEAN,
-    std=efficientnet_lite.STD,
-    bundled_weights=efficientnet_lite.weights_path,
-    load_weights=_load_lite0,
-    tracer_kwargs=efficientnet_lite.tracer_kwargs,
-    description="EfficientNet-Lite0, ImageNet weights bundled (works offline)",
-)
+def _lite_spec(name: str) -> BackboneSpec:
+    return BackboneSpec(
+        name=name,
+        build=lambda: efficientnet_lite.build_architecture(name),
+        mean=efficientnet_lite.MEAN,
+        std=efficientnet_lite.STD,
+        bundled_weights=lambda: efficientnet_lite.weights_path(name),
+        load_weights=_lite_loader(name),
+        tracer_kwargs=efficientnet_lite.tracer_kwargs,
+        description=f"EfficientNet-{name.rsplit('_', 1)[1].capitalize()}, ImageNet weights bundled (works offline); "
+                    f"PatchCore at 256 px: {efficientnet_lite.VARIANTS[name].cost}",
+    )
+
+
+_LITE = {name: _lite_spec(name) for name in efficientnet_lite.VARIANTS}
+_LITE0 = _LITE[efficientnet_lite.NAME]
 
 #: Backbones offered by default (any other torchvision CNN also works by name).
-FEATURED = ("efficientnet_lite0", "wide_resnet50_2", "resnet18", "resnet50")
+FEATURED = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "wide_resnet50_2", "resnet18",
+            "resnet50")
 
 
 def available_names() -> list[str]:
@@ -147,8 +156,8 @@ def available_names() -> list[str]:
 @cache
 def get_spec(name: str) -> BackboneSpec:
     """The registered spec, or one built for a ``torchvision.models`` CNN of that name."""
-    if name == _LITE0.name:
-        return _LITE0
+    if name in _LITE:
+        return _LITE[name]
     return _torchvision_spec(name)
 
 

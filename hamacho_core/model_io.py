@@ -228,7 +228,7 @@ def _backbone_record(model: AnomalyModel) -> dict:
 
 def _build_manifest(model: AnomalyModel, arrays: dict[str, np.ndarray], training: dict) -> dict:
     name = model.config.backbone
-    if name == "efficientnet_lite0":
+    if name in backbones.efficientnet_lite.VARIANTS:
         mean, std = backbones.efficientnet_lite.MEAN, backbones.efficientnet_lite.STD
     else:
         mean, std = backbones.IMAGENET_MEAN, backbones.IMAGENET_STD

@@ -137,7 +137,8 @@ def ensure_backbone_graph(backbone: str, layers: Sequence[str] | None = None, *,
                                        weights.name)
 
 
-BUNDLED_LAYERS = {"efficientnet_lite0": tuple(f"blocks.{i}" for i in range(7))}
+BUNDLED_LAYERS = {name: tuple(f"blocks.{i}" for i in range(7))
+                  for name in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")}
 
 
 def write_bundled_graph(backbone: str = "efficientnet_lite0") -> graphs.BackboneGraph:

