@@ -59,10 +59,15 @@ class LiveThresholds:
     @classmethod
     def of(cls, model: object) -> LiveThresholds | None:
         """The model's thresholds now (None for a model without any)."""
-        image, pixel = getattr(model, "image_scale", None), getattr(model, "pixel_scale", None)
+        snapshot = getattr(model, "thresholds_snapshot", None)
+        if snapshot is not None:  # one consistent set, taken under the model's lock
+            image, pixel, review = snapshot()
+        else:
+            image, pixel = getattr(model, "image_scale", None), getattr(model, "pixel_scale", None)
+            review = getattr(model, "review_threshold", None)
         if image is None or pixel is None:
             return None
-        return cls(image, pixel, getattr(model, "review_threshold", None))
+        return cls(image, pixel, review)
 
     def compared(self, score: float, verdict: str) -> str:
         """The comparison behind ``verdict``: "3.21 ≥ 2.80" (NG), "2.50 ≥ 2.40" (REVIEW, the review

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -184,6 +185,8 @@ class AnomalyModel:
         self.review_threshold: float | None = None
         #: The model file's manifest once saved or loaded (see ``hamacho_core.model_io``).
         self.manifest: dict | None = None
+        #: ``set_thresholds`` (the GUI thread) and ``predict`` (a live worker) see all thresholds change at once.
+        self._thresholds_lock = threading.Lock()
         self._setup_head()
         self.embedder = self._make_embedder(graph)
 
@@ -364,15 +367,24 @@ class AnomalyModel:
 
     def set_thresholds(self, image: float | None = None, pixel: float | None = None,
                        review: float | None = None, clear_review: bool = False) -> None:
-        """Replace thresholds by user-chosen raw values (normalisation follows them)."""
-        if image is not None and image != self.image_scale.threshold:
-            self.image_scale = self.image_scale.with_threshold(image)
-        if pixel is not None and pixel != self.pixel_scale.threshold:
-            self.pixel_scale = self.pixel_scale.with_threshold(pixel)
+        """Replace thresholds by user-chosen raw values (normalisation follows them), all in one step:
+        a ``predict`` running meanwhile in another thread judges with the old set or the new one."""
+        image_scale, pixel_scale, review_threshold = self.thresholds_snapshot()
+        if image is not None and image != image_scale.threshold:
+            image_scale = image_scale.with_threshold(image)
+        if pixel is not None and pixel != pixel_scale.threshold:
+            pixel_scale = pixel_scale.with_threshold(pixel)
         if clear_review:
-            self.review_threshold = None
+            review_threshold = None
         elif review is not None:
-            self.review_threshold = min(float(review), self.image_scale.threshold)
+            review_threshold = min(float(review), image_scale.threshold)
+        with self._thresholds_lock:
+            self.image_scale, self.pixel_scale, self.review_threshold = image_scale, pixel_scale, review_threshold
+
+    def thresholds_snapshot(self) -> tuple[thresholds.ScoreScale | None, thresholds.ScoreScale | None, float | None]:
+        """(image scale, pixel scale, review threshold) as one consistent set."""
+        with self._thresholds_lock:
+            return self.image_scale, self.pixel_scale, self.review_threshold
 
     def predict(self, image_or_batch: ImageLike | Sequence[ImageLike], *, progress: ProgressFn | None = None,
                 should_stop: StopFn | None = None) -> Prediction:
@@ -386,12 +398,13 @@ class AnomalyModel:
         if self.image_scale is None:
             raise NotFittedError("the model has no thresholds: fit or calibrate it first")
         scores, maps = self.raw_predict(images, progress=progress, should_stop=should_stop)
-        labels = thresholds.verdict_labels(scores, self.image_scale.threshold, self.review_threshold)
+        image_scale, pixel_scale, review = self.thresholds_snapshot()  # one set for all of this prediction
+        labels = thresholds.verdict_labels(scores, image_scale.threshold, review)
         return Prediction(
             image_scores=scores,
-            norm_image_scores=self.image_scale.normalize(scores),
+            norm_image_scores=image_scale.normalize(scores),
             anomaly_maps=maps,
-            masks=maps >= self.pixel_scale.threshold,
+            masks=maps >= pixel_scale.threshold,
             is_anomalous=labels == NG,
             needs_review=labels == REVIEW,
         )

@@ -117,3 +117,38 @@ def test_export_writes_truth_set_folder_and_time(fitted, tmp_path):
     stem = results[0].path.stem
     assert not np.array_equal(read_image(tmp_path / "out" / f"{stem}_overlay.png"),
                               read_image(jet.parent / f"{stem}_overlay.png")), "the chosen colormap is used"
+
+
+def test_thresholds_change_in_one_step_for_a_predict_in_another_thread(fitted):
+    """The session moves thresholds from the GUI thread while Live predicts in a worker: every prediction
+    is judged with one whole set (image and pixel thresholds from the same move)."""
+    import threading
+
+    dataset, fit, results = fitted
+    model = fit.model
+    saved = model.thresholds_snapshot()
+    scores = [r.raw_score for r in results]
+    low = Thresholds(min(scores) - 1.0, -1e9)  # everything NG, every pixel a defect
+    high = Thresholds(max(scores) + 1e6, 1e9)  # nothing NG, no defect pixel
+    stop = threading.Event()
+
+    def flip():
+        while not stop.is_set():
+            for t in (low, high):
+                model.set_thresholds(image=t.image, pixel=t.pixel)
+    mover = threading.Thread(target=flip)
+    mover.start()
+    try:
+        image = np.zeros((SIZE, SIZE, 3), np.uint8)
+        seen = set()
+        for _ in range(150):
+            p = model.predict(image)
+            ng = bool(p.is_anomalous[0])
+            assert bool(p.masks[0].all()) == bool(p.masks[0].any()) == ng, "image and pixel thresholds of one set"
+            assert ng == (float(p.norm_image_scores[0]) >= 0.5)
+            seen.add(ng)
+    finally:
+        stop.set()
+        mover.join()
+        model.image_scale, model.pixel_scale, model.review_threshold = saved
+    assert seen == {True, False}, "both sets were used while they changed"
