@@ -107,7 +107,11 @@ class InspectionSession:
         """Judge with ``t`` from now on: applied to the model at once (Live's next frame uses it)."""
         if self.model is None or t == self.thresholds:
             return
-        self.model.set_thresholds(image=t.image, pixel=t.pixel, review=t.review, clear_review=t.review is None)
+        image_cal, pixel_cal = self.calibrated_scales
+        # From the calibrated scales, not the current ones: normalised scores never drift with slider history.
+        image = image_cal if t.image == image_cal.threshold else image_cal.with_threshold(t.image)
+        pixel = pixel_cal if t.pixel == pixel_cal.threshold else pixel_cal.with_threshold(t.pixel)
+        self.model.set_scales(image, pixel, t.review)
         self.thresholds = self._model_thresholds()
         if self.thresholds == self.calibrated:  # back where the model came from (saved or trained)
             self.changes = [c for c in self.changes if c != "changed thresholds"]
@@ -127,11 +131,22 @@ class InspectionSession:
             self.changes.append(what)
         self.events.emit("dirty", self.dirty)
 
-    def mark_saved(self, path: Path) -> None:
+    def saving(self) -> tuple:
+        """What a save about to start writes: pass it to :meth:`mark_saved` when the save succeeded."""
+        return self.model, self.thresholds, tuple(self.changes), self.model.thresholds_snapshot()
+
+    def mark_saved(self, path: Path, saved: tuple | None = None) -> bool:
+        """The model was written to ``path``; ``saved`` (from :meth:`saving`) says what was written, so
+        changes made meanwhile stay unsaved.  False (nothing marked) when another model is open now."""
+        model, t, changes, scales = saved if saved is not None else self.saving()
+        if model is not self.model:
+            return False
         self.model_path = Path(path)
-        self.changes = []
-        self.calibrated = self.thresholds  # what "back to the model" means from now on
+        self.changes = [c for c in self.changes if c not in changes]
+        self.calibrated = t  # what "back to the model" means from now on
+        self.calibrated_scales = scales[:2]
         self.events.emit("dirty", self.dirty)
+        return True
 
     def discard(self) -> None:
         """Forget the model and its results (after the user chose Discard)."""

@@ -355,7 +355,8 @@ class LivePanel(QWidget):
         pixel_scale = result.thresholds.pixel_scale if result.thresholds is not None else self.model.pixel_scale
         # as judged, not as the sliders are now
         norm, mask = full_size_maps(self.model, result.prediction.anomaly_maps[0], h, w, pixel_scale=pixel_scale)
-        self.viewer.show_result(frame, norm, mask, None, title=f"frame {result.frame.index}", verdict=result.verdict)
+        title = f"frame {result.frame.index}" + (f"  {result.frame.name}" if result.frame.name else "")
+        self.viewer.show_result(frame, norm, mask, None, title=title, verdict=result.verdict)
         self._set_banner(result)
         c = result.counts
         self.counters.setText(f"OK {c.get('OK', 0)}   NG {c.get('NG', 0)}   REVIEW {c.get('REVIEW', 0)}")

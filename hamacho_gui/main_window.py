@@ -36,6 +36,8 @@ from hamacho_gui.training_panel import TrainingPanel
 from hamacho_gui.viewer import ImageViewer
 from hamacho_gui.workers import Workers
 
+#: Jobs that replace or change the model when they end (the thresholds are not moved meanwhile).
+MODEL_JOBS = ("train", "load_model", "add_good")
 #: The window must fit the 1280x720 and 1366x768 panel PCs found at stations.
 MIN_WIDTH, MIN_HEIGHT = 1024, 600
 
@@ -180,8 +182,9 @@ class MainWindow(QMainWindow):
             lane.failed.connect(self._on_failed)
             lane.cancelled.connect(self._on_cancelled)
         self.runner.finished.connect(self._on_finished)
-        self.runner.started.connect(lambda name: self.training_panel.set_running(True))
+        self.runner.started.connect(self._on_job_started)
         self.runner.idle.connect(lambda: self.training_panel.set_running(False))
+        self.runner.idle.connect(lambda: self._model_work_ended())
         self._on_train_settings(self.training_panel.settings_request())
 
     # --- user actions -----------------------------------------------------------------------------
@@ -261,12 +264,18 @@ class MainWindow(QMainWindow):
             return
         self.statusBar().showMessage(f"Saving {Path(path).name}...")
         library = self.library_dir()
+        what = s.saving()  # the thresholds cannot move meanwhile: the panel is off while saving
+        self.threshold_panel.setEnabled(False)
         self.workers.files.start("save", tasks.save(s.model, Path(path), s.training,
                                                     make_folder=Path(path).parent == library),
-                                 on_done=self._on_saved, on_failed=self._on_save_failed)
+                                 on_done=lambda saved: self._on_saved(saved, what), on_failed=self._on_save_failed)
 
-    def _on_saved(self, saved: Path) -> None:
-        self.session.mark_saved(saved)
+    def _on_saved(self, saved: Path, what: tuple | None = None) -> None:
+        self._model_work_ended(save_done=True)
+        if not self.session.mark_saved(saved, what):  # another model was opened meanwhile
+            self.model_manager.refresh_models()
+            self.statusBar().showMessage(f"The previous model was saved to {saved}")
+            return
         self.settings.setValue("last_model", str(saved))
         self.model_manager.refresh_models()
         self.live_panel.model_name = self.session.model_name
@@ -275,6 +284,7 @@ class MainWindow(QMainWindow):
             self.close()
 
     def _on_save_failed(self, message: str) -> None:
+        self._model_work_ended(save_done=True)
         self._close_after_save = False
         self.show_error(f"The model was not saved: {message}")
 
@@ -288,7 +298,12 @@ class MainWindow(QMainWindow):
         if not spec.incremental:
             self.show_error(f"{spec.name} cannot learn incrementally; retrain with the image in good/.")
             return
-        self.runner.start("add_good", tasks.add_good(s.model, s.results[row].path, s.results))
+        if self.workers.files.current == "save":
+            self.show_error("The model is being saved: teach the image as good when the save has finished.")
+            return
+        path = s.results[row].path
+        s.model_changed(f"{path.name} taught as good")  # from now on: the bank changes as the job runs
+        self.runner.start("add_good", tasks.add_good(s.model, path, s.results))
 
     def score_dataset(self) -> None:
         """Judge the loaded dataset's images with the current model (labels and sets kept)."""
@@ -341,6 +356,16 @@ class MainWindow(QMainWindow):
         items = [s.results[r] for r in self.results_panel.visible_rows()]
         self.runner.start("export", tasks.export(s.model, items, s.thresholds, Path(folder),
                                                  self.viewer.colormap_name, self.viewer.opacity))
+
+    def _on_job_started(self, name: str) -> None:
+        self.training_panel.set_running(True)
+        if name in MODEL_JOBS:  # the model is replaced or changed when it ends: no threshold moves meanwhile
+            self.threshold_panel.setEnabled(False)
+
+    def _model_work_ended(self, save_done: bool = False) -> None:
+        saving = self.workers.files.current == "save" and not save_done
+        if self.runner.current not in MODEL_JOBS and not saving:
+            self.threshold_panel.setEnabled(True)
 
     # --- session events ---------------------------------------------------------------------------
     def _on_model(self, model) -> None:
@@ -448,7 +473,6 @@ class MainWindow(QMainWindow):
         elif name == "add_good":
             scored, details = result
             s.training.setdefault("added_good_files", []).append(details["path"])
-            s.model_changed(f"{Path(details['path']).name} taught as good")
             s.set_results(scored.results, scored.pixel_auroc)
             self.statusBar().showMessage(f"Added {Path(details['path']).name} as good: memory bank "
                                          f"{details['previous_memory_bank']} -> {details['memory_bank']} patches")

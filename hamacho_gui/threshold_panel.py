@@ -179,6 +179,8 @@ class ThresholdPanel(QWidget):
             self._follow(session, keep=keep)
         session.events.connect("model", on_model)
         session.events.connect("results", on_results)
+        self.reset_button.clicked.disconnect(self.reset_to_model)
+        self.reset_button.clicked.connect(session.reset_thresholds)  # what the model came with or was saved at
         session.events.connect("thresholds", self._on_session_thresholds)
 
     def _follow(self, session: InspectionSession, keep: bool) -> None:

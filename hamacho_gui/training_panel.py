@@ -204,7 +204,7 @@ class TrainingPanel(QWidget):
             box.setValue(low if info.default is None else int(info.default))
         else:
             box = QDoubleSpinBox()
-            decimals = max(2, len(f"{s.step or 0.01:g}".split(".")[-1]))
+            decimals = max(2, *(len(f"{v:g}".split(".")[1]) if "." in f"{v:g}" else 0 for v in (s.step or 0.01, s.low)))
             box.setDecimals(decimals)
             box.setRange(float(s.low), float(s.high))
             box.setSingleStep(float(s.step or 0.01))

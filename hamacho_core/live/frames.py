@@ -19,6 +19,7 @@ class Frame:
     image: np.ndarray  # HxWx3 uint8 RGB
     index: int  # sequence number from the source (0, 1, 2, ...)
     timestamp: float  # time.monotonic() when captured
+    name: str = ""  # the file it came from, for a folder source (which image was NG)
 
 
 class SourceError(RuntimeError):

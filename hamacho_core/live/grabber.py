@@ -162,7 +162,8 @@ class LatestFrameGrabber:
         with self._cond:
             if not self._taken:
                 self._dropped += 1
-            self._frame = Frame(image, self._read, time.monotonic())
+            # read() ran in this thread just before: the source's current file name belongs to this image
+            self._frame = Frame(image, self._read, time.monotonic(), getattr(self.source, "current_name", ""))
             self._read += 1
             self._taken = False
             self._cond.notify_all()

@@ -219,6 +219,7 @@ class FolderSource(FrameSource):
         self.is_live = self.interval_s > 0
         self.files: list[Path] = []
         self.skipped: dict[Path, str] = {}
+        self.current_name = ""  # the file of the image read last
         self._pos = 0
         self._next_due = 0.0
 
@@ -258,6 +259,7 @@ class FolderSource(FrameSource):
                 if self._next_due > now:
                     time.sleep(self._next_due - now)
                 self._next_due = max(self._next_due, now) + self.interval_s
+            self.current_name = path.name  # read by the capture thread with this image (Frame.name)
             return rgb
 
 

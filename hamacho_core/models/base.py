@@ -381,6 +381,15 @@ class AnomalyModel:
         with self._thresholds_lock:
             self.image_scale, self.pixel_scale, self.review_threshold = image_scale, pixel_scale, review_threshold
 
+    def set_scales(self, image_scale: thresholds.ScoreScale, pixel_scale: thresholds.ScoreScale,
+                   review: float | None = None) -> None:
+        """Replace both scales and the review threshold in one step (e.g. the calibrated scales at a
+        user's thresholds, so normalisation never drifts with the history of slider moves)."""
+        if review is not None:
+            review = min(float(review), image_scale.threshold)
+        with self._thresholds_lock:
+            self.image_scale, self.pixel_scale, self.review_threshold = image_scale, pixel_scale, review
+
     def thresholds_snapshot(self) -> tuple[thresholds.ScoreScale | None, thresholds.ScoreScale | None, float | None]:
         """(image scale, pixel scale, review threshold) as one consistent set."""
         with self._thresholds_lock:

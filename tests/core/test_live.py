@@ -400,6 +400,8 @@ def test_folder_source_skips_unreadable_files(model, tmp_path):
     results, _, summary = run(LiveInspector(model, source))
     assert summary["judged"] == 5 and summary["reason"] == "ended"
     assert all(r.frame.image.shape == (S, S, 3) for r in results)
+    # each judged frame names its file (natural order; the broken img5.png skipped)
+    assert [r.frame.name for r in results] == ["img1.png", "img2.png", "img3.png", "img4.png", "img10.png"]
     assert list(source.skipped) == [tmp_path / "img5.png"]
     paced = FolderSource(tmp_path, interval_s=0.05)  # a slideshow, paced like a camera (timing: bench_live.py)
     assert paced.is_live and paced.can_pause and len(read_all(paced)) == 5

@@ -152,3 +152,32 @@ def test_thresholds_change_in_one_step_for_a_predict_in_another_thread(fitted):
         mover.join()
         model.image_scale, model.pixel_scale, model.review_threshold = saved
     assert seen == {True, False}, "both sets were used while they changed"
+
+
+def test_normalisation_does_not_drift_with_slider_history(fitted):
+    dataset, fit, results = fitted
+    s = InspectionSession()
+    s.set_model(fit.model, training=fit.training, results=results)
+    calibrated = fit.model.image_scale
+    for image in (calibrated.threshold * 0.5, calibrated.threshold * 0.2, calibrated.threshold):
+        s.set_thresholds(Thresholds(image, s.thresholds.pixel))
+    assert fit.model.image_scale == calibrated, "back at the calibrated value: the calibrated scale itself"
+    assert "changed thresholds" not in s.changes
+
+
+def test_a_save_marks_saved_only_what_it_wrote(fitted, tmp_path):
+    dataset, fit, results = fitted
+    s = InspectionSession()
+    s.set_model(fit.model, training=fit.training, results=results)
+    what = s.saving()  # the save starts ...
+    s.set_thresholds(Thresholds(s.thresholds.image * 1.1, s.thresholds.pixel))  # ... a move while it runs
+    assert s.mark_saved(tmp_path / "m.hmc", what)
+    assert s.changes == ["changed thresholds"], "the move made during the save is still unsaved"
+    s.reset_thresholds()
+    assert s.thresholds == what[1] and not s.dirty, "reset goes back to what was saved"
+    other = InspectionSession()
+    other.set_model(fit.model, training=fit.training)
+    stale = other.saving()
+    b = save_model(fit.model, tmp_path / "b.hmc", training=fit.training)
+    other.set_model(load_model(b), path=b)
+    assert not other.mark_saved(tmp_path / "a.hmc", stale) and other.model_path == b, "another model is open now"

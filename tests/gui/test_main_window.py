@@ -182,6 +182,40 @@ def test_save_goes_to_the_library_and_clears_the_mark(qtbot, window, dataset_dir
     assert load_model(target).image_scale.threshold == pytest.approx(t.image * 1.01)
 
 
+def test_reset_after_a_save_restores_the_saved_review_band(qtbot, window, dataset_dir):
+    open_and_train(qtbot, window, dataset_dir)
+    t = window.session.thresholds
+    chosen = Thresholds(t.image * 1.2, t.pixel, review=t.image * 0.9)
+    window.threshold_panel.set_thresholds(chosen)
+    window.save_model(window.library_dir() / "band.hmc")
+    assert not window.threshold_panel.isEnabled(), "no threshold moves while the file is written"
+    wait_task(qtbot, window, "save", lane=window.workers.files)
+    assert window.threshold_panel.isEnabled() and not window.isWindowModified()
+    panel = window.threshold_panel
+    panel.image_slider.setValue(panel.image_slider.maximum())
+    assert window.isWindowModified()
+    panel.reset_button.click()
+    assert window.session.thresholds.review == pytest.approx(chosen.review)
+    assert window.session.thresholds.image == pytest.approx(chosen.image) and not window.isWindowModified()
+
+
+def test_thresholds_wait_while_a_job_replaces_the_model(qtbot, window, dataset_dir):
+    window.open_dataset(dataset_dir)
+    wait_task(qtbot, window, "scan")
+    train_settings(window)
+    started = []
+    window.runner.started.connect(lambda name: started.append(window.threshold_panel.isEnabled()))
+    click_train(qtbot, window)
+    assert started == [False], "disabled from the start of the fit"
+    qtbot.waitUntil(window.threshold_panel.isEnabled, timeout=10_000)
+    row = max(range(len(window.session.results)), key=lambda i: window.session.results[i].raw_score)
+    window.results_panel.select_row(row)
+    window.session.changes.clear()
+    window.add_current_as_good()
+    assert window.isWindowModified(), "teaching an image changes the model from its start"
+    wait_task(qtbot, window, "add_good")
+
+
 def test_opened_model_rescores_the_loaded_dataset(qtbot, window, dataset_dir):
     open_and_train(qtbot, window, dataset_dir)
     target = window.library_dir() / "rescore.hmc"
