@@ -76,9 +76,8 @@ class FieldInfo:
     def describe(self) -> str:
         """Help text with range and default, e.g. ``Input size in pixels (32 to 2048; default 256)``."""
         parts = []
-        if self.setting.choices:
-            pass  # argparse lists them
-        elif self.setting.low is not None and self.setting.high is not None:
+        # choices: argparse lists them
+        if not self.setting.choices and self.setting.low is not None and self.setting.high is not None:
             low, high = self.setting.low, self.setting.high
             parts.append(f"{int(low)} to {int(high)}" if self.type == "int" else f"{low:g} to {high:g}")
         default = self.setting.special if self.default is None and self.setting.special else self.default

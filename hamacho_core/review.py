@@ -141,7 +141,7 @@ def full_size_maps(model, anomaly_map: np.ndarray, height: int, width: int,
         scale, pixel = pixel_scale, pixel_scale.threshold
     else:
         pixel = model.pixel_scale.threshold if thresholds is None else thresholds.pixel
-        scale = model.pixel_scale if pixel == model.pixel_scale.threshold else model.pixel_scale.with_threshold(pixel)
+        scale = model.pixel_scale.at(pixel)
     pre = model.preprocess
     norm = pre.to_image(scale.normalize(anomaly_map), height, width)
     predicted = pre.to_image((anomaly_map >= pixel).astype(np.float32), height, width) >= 0.5
@@ -151,10 +151,8 @@ def full_size_maps(model, anomaly_map: np.ndarray, height: int, width: int,
 def judge(model, items: Sequence[ReviewItem], thresholds: Thresholds) -> tuple[np.ndarray, np.ndarray]:
     """Verdicts and normalised scores (0.5 = image threshold) of ``items`` at ``thresholds``."""
     scores = np.array([r.raw_score for r in items], dtype=np.float64)
-    scale = model.image_scale
-    if thresholds.image != scale.threshold:
-        scale = scale.with_threshold(thresholds.image)
-    return verdict_labels(scores, thresholds.image, thresholds.review), scale.normalize(scores)
+    return (verdict_labels(scores, thresholds.image, thresholds.review),
+            model.image_scale.at(thresholds.image).normalize(scores))
 
 
 def csv_row(path: Path, raw: float, normalised: float, verdict: str, ms: float, label: int = -1,

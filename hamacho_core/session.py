@@ -109,9 +109,7 @@ class InspectionSession:
             return
         image_cal, pixel_cal = self.calibrated_scales
         # From the calibrated scales, not the current ones: normalised scores never drift with slider history.
-        image = image_cal if t.image == image_cal.threshold else image_cal.with_threshold(t.image)
-        pixel = pixel_cal if t.pixel == pixel_cal.threshold else pixel_cal.with_threshold(t.pixel)
-        self.model.set_scales(image, pixel, t.review)
+        self.model.set_scales(image_cal.at(t.image), pixel_cal.at(t.pixel), t.review)
         self.thresholds = self._model_thresholds()
         if self.thresholds == self.calibrated:  # back where the model came from (saved or trained)
             self.changes = [c for c in self.changes if c != "changed thresholds"]
@@ -147,10 +145,6 @@ class InspectionSession:
         self.calibrated_scales = scales[:2]
         self.events.emit("dirty", self.dirty)
         return True
-
-    def discard(self) -> None:
-        """Forget the model and its results (after the user chose Discard)."""
-        self.set_model(None)
 
     def _model_thresholds(self) -> Thresholds:
         m = self.model

@@ -59,6 +59,11 @@ class ScoreScale:
         above = 0.5 + 0.5 * (raw - self.threshold) / max(self.high - self.threshold, 1e-12)
         return np.clip(np.where(raw < self.threshold, below, above), 0.0, 1.0).astype(np.float32)
 
+    def at(self, threshold: float) -> ScoreScale:
+        """This scale if ``threshold`` is its own, else :meth:`with_threshold` (normalisation for a
+        user-chosen threshold: 0.5 stays the threshold)."""
+        return self if float(threshold) == self.threshold else self.with_threshold(threshold)
+
     def with_threshold(self, threshold: float) -> ScoreScale:
         """The same scale with a user-chosen threshold (e.g. from a slider)."""
         return ScoreScale(float(threshold), min(self.low, float(threshold) - 1e-6), "manual")

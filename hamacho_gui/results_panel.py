@@ -28,7 +28,6 @@ _VERDICT_COLOURS = {name: QColor(colour) for name, colour in VERDICT_COLOURS.ite
 _SET_TIPS = {HELD_OUT: "a good training image kept out of the fit: it set the thresholds",
              "validation": "a defective image that set the thresholds",
              "test": "a labelled image the model has not seen", "inspected": "an image without a label"}
-ResultItem = ReviewItem  # the GUI's name for the core's review item
 
 
 class ResultsModel(QAbstractTableModel):
@@ -40,12 +39,12 @@ class ResultsModel(QAbstractTableModel):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.items: list[ResultItem] = []
+        self.items: list[ReviewItem] = []
         self._score_format = "{:.4g}"
         self.verdicts = np.array([], dtype=object)
         self.normalised = np.array([], dtype=np.float32)
 
-    def set_items(self, items: list[ResultItem], verdicts: np.ndarray, normalised: np.ndarray) -> None:
+    def set_items(self, items: list[ReviewItem], verdicts: np.ndarray, normalised: np.ndarray) -> None:
         self.beginResetModel()
         self.items, self.verdicts, self.normalised = list(items), verdicts, normalised
         finite = [abs(r.raw_score) for r in self.items if np.isfinite(r.raw_score)]
@@ -200,7 +199,7 @@ class ResultsPanel(QWidget):
         s = self.session
         self.score_button.setEnabled(s.model is not None and s.dataset is not None)
 
-    def set_items(self, items: list[ResultItem], verdicts: np.ndarray, normalised: np.ndarray) -> None:
+    def set_items(self, items: list[ReviewItem], verdicts: np.ndarray, normalised: np.ndarray) -> None:
         self.model.set_items(items, verdicts, normalised)
         self._update_counts()
         if items:

@@ -33,6 +33,4 @@ def defect_pixels(anomaly_map: np.ndarray, t: Thresholds) -> np.ndarray:
 def display_scale(model: ScoreScale, threshold: float) -> ScoreScale:
     """The normalised (0.5 at the threshold) scale for displaying scores when the user has moved
     the threshold: the model's own scale at its own threshold, else ``model.with_threshold``."""
-    if float(threshold) == model.threshold:
-        return model
-    return model.with_threshold(threshold)
+    return model.at(threshold)

@@ -190,9 +190,6 @@ class Workers(QObject):
         super().__init__(parent)
         self.lanes = {name: TaskRunner(self, lane=name, policy=policy) for name, policy in LANES.items()}
 
-    def __getitem__(self, lane: str) -> TaskRunner:
-        return self.lanes[lane]
-
     @property
     def jobs(self) -> TaskRunner:
         return self.lanes["jobs"]

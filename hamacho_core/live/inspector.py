@@ -59,12 +59,7 @@ class LiveThresholds:
     @classmethod
     def of(cls, model: object) -> LiveThresholds | None:
         """The model's thresholds now (None for a model without any)."""
-        snapshot = getattr(model, "thresholds_snapshot", None)
-        if snapshot is not None:  # one consistent set, taken under the model's lock
-            image, pixel, review = snapshot()
-        else:
-            image, pixel = getattr(model, "image_scale", None), getattr(model, "pixel_scale", None)
-            review = getattr(model, "review_threshold", None)
+        image, pixel, review = model.thresholds_snapshot()  # one consistent set, under the model's lock
         if image is None or pixel is None:
             return None
         return cls(image, pixel, review)
