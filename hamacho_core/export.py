@@ -41,13 +41,14 @@ def describe(model: AnomalyModel, arrays: dict[str, str]) -> dict:
             "roi": None if cfg.roi is None else [list(p) for p in cfg.roi],
             "roi_rule": "crop to the bounding box of the normalised points (x, y); a polygon (3+ points) "
                         "blanks pixels outside it to 0",
-            "resize": [pre.image_size, pre.image_size],
+            "resize": [pre.width, pre.height],
             "interpolation": "area when the image is larger than the size in either axis, else bilinear "
                              "(OpenCV INTER_AREA / INTER_LINEAR)",
             "center_crop": cfg.center_crop, "scale": 1.0 / 255.0,
         },
         "postprocessing": {
-            "map_size": [pre.output_size, pre.output_size],
+            "map_size": [pre.output_shape[1], pre.output_shape[0]],
+            "size_order": "width, height",
             "upsample": "bilinear, half-pixel centres (OpenCV INTER_LINEAR, PyTorch align_corners=False)",
             "blur": {"sigma": blur, "kernel": 2 * int(4.0 * blur + 0.5) + 1,
                      "border": "reflect-101 (OpenCV BORDER_REFLECT_101)"} if blur > 0 else None,
@@ -103,6 +104,9 @@ def export_model(model: AnomalyModel, out_dir: str | Path, *, fmt: str = "onnx",
     """Write the export folder; returns the files written."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if model.tiler is not None:
+        raise ValueError("tiled models cannot be exported yet: the export describes one whole-image pass "
+                         "(inspect them with Hamacho, or train with geometry 'fixed' or 'aspect')")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if model.kind == "patchcore":
@@ -114,6 +118,6 @@ def export_model(model: AnomalyModel, out_dir: str | Path, *, fmt: str = "onnx",
     doc = describe(model, {key: f"{key}.npy" for key in arrays})
     files["model.json"] = json.dumps(doc, indent=2).encode()
     files["README.md"] = _README.format(name=name, kind=model.kind, backbone=model.config.backbone,
-                                        size=model.preprocess.image_size, opset=graphs.OPSET,
+                                        size=f"{model.preprocess.width}x{model.preprocess.height}", opset=graphs.OPSET,
                                         input=graphs.INPUT, output=graphs.OUTPUT).encode()
     return [atomic_write_bytes(out / file, data) for file, data in files.items()]

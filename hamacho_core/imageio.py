@@ -53,3 +53,17 @@ def write_image(path: str | Path, rgb: np.ndarray) -> None:
     if not ok:
         raise ValueError(f"cannot encode {path.name}")
     atomic_write_bytes(path, encoded.tobytes())
+
+
+def image_dims(image: str | Path | np.ndarray) -> tuple[int, int]:
+    """(width, height) of an image array or file; a file's header is read, not its pixels, where
+    Pillow knows the format (else the file is decoded)."""
+    if isinstance(image, np.ndarray):
+        return int(image.shape[1]), int(image.shape[0])
+    try:
+        from PIL import Image
+
+        with Image.open(image) as img:
+            return int(img.size[0]), int(img.size[1])
+    except Exception:  # noqa: BLE001 - an odd file: decode it (and raise ImageReadError if unreadable)
+        return image_dims(read_image(image))

@@ -229,11 +229,11 @@ def evaluate_dataset(model: AnomalyModel, dataset: Dataset, *, progress: Progres
     if not items:
         raise ValueError("nothing to evaluate: every image of this dataset was used for training")
     pred = model.predict([it.path for it in items], progress=progress, should_stop=should_stop)
-    size = model.preprocess.output_size
+    shape = model.preprocess.output_shape
     masks = []
     for it in items:
         mask = _read_mask(it)
-        masks.append(model.preprocess.mask(mask) if mask is not None else np.zeros((size, size), bool))
+        masks.append(model.preprocess.mask(mask) if mask is not None else np.zeros(shape, bool))
     labels = np.array([it.label for it in items])
     has_masks = any(it.mask_path is not None for it in items if it.label == 1)
     metrics = evaluate(pred.image_scores, pred.is_anomalous, labels,

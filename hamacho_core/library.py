@@ -72,11 +72,22 @@ class ModelEntry:
         return tuple(str(layer) for layer in layers) if isinstance(layers, list) else ()
 
     @property
-    def image_size(self) -> int | None:
+    def image_size(self) -> int | tuple[int, int] | None:
+        """A square side or (width, height)."""
         size = self._get("preprocessing", "image_size")
         if size is None:
             size = self._get("config", "image_size")
+        if isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size):
+            return tuple(size)
         return int(size) if isinstance(size, int | float) else None
+
+    @property
+    def size_text(self) -> str:
+        """``256 px``, ``256x640 px``, or '' when unknown."""
+        size = self.image_size
+        if size is None:
+            return ""
+        return f"{size} px" if isinstance(size, int) else f"{size[0]}x{size[1]} px"
 
     @property
     def thresholds(self) -> dict[str, float | None]:
@@ -298,12 +309,14 @@ def feature_dim_of(backbone: str, layers, feature_dim: int | None = 1024) -> tup
     return channels, channels if feature_dim is None else min(channels, int(feature_dim))
 
 
-def estimate_memory_bank(backbone: str, layers, image_size: int, n_images: int, coreset_ratio: float,
-                         feature_dim: int | None = 1024, *, projection_dim: int = DEFAULT_PROJECTION_DIM,
-                         max_feature_memory_mb: int = DEFAULT_MAX_FEATURE_MEMORY_MB) -> dict:
+def estimate_memory_bank(backbone: str, layers, image_size: int | tuple[int, int], n_images: int,
+                         coreset_ratio: float, feature_dim: int | None = 1024, *,
+                         projection_dim: int = DEFAULT_PROJECTION_DIM,
+                         max_feature_memory_mb: int = DEFAULT_MAX_FEATURE_MEMORY_MB, tiles: int = 1) -> dict:
     """What a PatchCore fit of ``n_images`` training images will hold, computed like the fit does.
 
-    Patches per image: the first layer's grid, ``ceil(image_size / stride)`` squared.  Feature width:
+    Patches per image: the first layer's grid, ``ceil(side / stride)`` per side of ``image_size`` (a
+    square side or (width, height); with ``tiles`` > 1 the tile's side, times the tiles).  Feature width:
     the layers' channels, capped at ``feature_dim``.  Bank rows: ``round(coreset_ratio * patches)``
     (at least 1).  Memory in MiB of float32.  During the fit, all patch features are kept
     (``feature_memory_mb``; only their random projections when that exceeds ``max_feature_memory_mb``,
@@ -311,14 +324,15 @@ def estimate_memory_bank(backbone: str, layers, image_size: int, n_images: int, 
     ``layers`` empty or None: the backbone's PatchCore defaults.
     """
     infos = _layer_infos(backbone, layers)
-    if image_size < 1:
-        raise ValueError("image_size must be positive")
+    width, height = (image_size, image_size) if isinstance(image_size, int) else image_size
+    if min(width, height) < 1 or tiles < 1:
+        raise ValueError("image_size and tiles must be positive")
     if not 0 < coreset_ratio <= 1:
         raise ValueError("coreset_ratio must be in (0, 1]")
     n_images = max(0, int(n_images))
     stride = infos[0].stride
-    side = math.ceil(image_size / stride)
-    per_image = side * side
+    grid_wh = (math.ceil(width / stride), math.ceil(height / stride))
+    per_image = tiles * grid_wh[0] * grid_wh[1]
     channels = sum(info.channels for info in infos)
     dim = channels if feature_dim is None else min(channels, int(feature_dim))
     total = n_images * per_image
@@ -332,8 +346,9 @@ def estimate_memory_bank(backbone: str, layers, image_size: int, n_images: int, 
         coreset_mb = (projected + total * _CORESET_BYTES_PER_ROW + rows * min(stored_dim, projection_dim) * 4) / _MB
     bank_mb = rows * dim * 4 / _MB
     return {
-        "backbone": backbone, "layers": tuple(info.name for info in infos), "image_size": int(image_size),
-        "n_images": n_images, "coreset_ratio": float(coreset_ratio), "stride": stride, "grid": side,
+        "backbone": backbone, "layers": tuple(info.name for info in infos), "image_size": image_size,
+        "n_images": n_images, "coreset_ratio": float(coreset_ratio), "stride": stride, "grid": grid_wh[0],
+        "grid_wh": grid_wh, "tiles": tiles,
         "patches_per_image": per_image, "channels": channels, "feature_dim": dim, "total_patches": total,
         "bank_rows": rows, "bank_mb": bank_mb, "feature_memory_mb": features_mb, "coreset_memory_mb": coreset_mb,
         "fit_peak_mb": features_mb + coreset_mb + bank_mb, "two_pass": two_pass,

@@ -56,24 +56,38 @@ def normalize_roi(roi) -> Roi | None:
 
 @dataclass(frozen=True)
 class Preprocess:
-    """Optional region of interest (crop to its box; outside a polygon is blanked), resize to a square
-    ``image_size`` (aspect not kept, as in PatchCore/PaDiM), then an optional centre crop.  Output
-    values are in [0, 1]; the backbone applies its own normalisation."""
+    """Optional region of interest (crop to its box; outside a polygon is blanked), resize (no
+    letterbox) to ``image_size`` -- a square side or ``(width, height)`` -- then an optional centre
+    crop (square sizes only).  Output values are in [0, 1]; the backbone applies its own normalisation."""
 
-    image_size: int = 256
+    image_size: int | tuple[int, int] = 256
     center_crop: int | None = None
     roi: Roi | None = None
 
     def __post_init__(self) -> None:
-        if self.image_size < 32:
-            raise ValueError("image_size must be at least 32")
-        if self.center_crop is not None and not 32 <= self.center_crop <= self.image_size:
-            raise ValueError("center_crop must be between 32 and image_size")
+        size = self.image_size
+        size = (int(size), int(size)) if np.isscalar(size) else tuple(int(v) for v in size)
+        if len(size) != 2 or min(size) < 32:
+            raise ValueError("image_size must be a side or (width, height) of at least 32 pixels")
+        object.__setattr__(self, "image_size", size[0] if size[0] == size[1] else size)
+        if self.center_crop is not None and (size[0] != size[1] or not 32 <= self.center_crop <= size[0]):
+            raise ValueError("center_crop needs a square image_size and must be between 32 and image_size")
         object.__setattr__(self, "roi", normalize_roi(self.roi))
 
     @property
-    def output_size(self) -> int:
-        return self.center_crop or self.image_size
+    def width(self) -> int:
+        return self.image_size if isinstance(self.image_size, int) else self.image_size[0]
+
+    @property
+    def height(self) -> int:
+        return self.image_size if isinstance(self.image_size, int) else self.image_size[1]
+
+    @property
+    def output_shape(self) -> tuple[int, int]:
+        """(height, width) of the model's input (after the centre crop): the maps' shape."""
+        if self.center_crop:
+            return self.center_crop, self.center_crop
+        return self.height, self.width
 
     def roi_box(self, height: int, width: int) -> tuple[int, int, int, int]:
         """Pixel box (x0, y0, x1, y1) of the region of interest in an image of that size."""
@@ -117,9 +131,9 @@ class Preprocess:
         return crop
 
     def _geometry(self, image: np.ndarray, interpolation: int) -> np.ndarray:
-        size = self.image_size
-        image = cv2.resize(image, (size, size), interpolation=interpolation)
+        image = cv2.resize(image, (self.width, self.height), interpolation=interpolation)
         if self.center_crop:
+            size = self.width
             top = (size - self.center_crop) // 2
             image = image[top:top + self.center_crop, top:top + self.center_crop]
         return np.ascontiguousarray(image)
@@ -127,7 +141,7 @@ class Preprocess:
     def image(self, image: np.ndarray) -> np.ndarray:
         """One image as HxWx3 uint8 at the model's input geometry."""
         rgb = self._crop(to_rgb8(image))
-        shrinking = rgb.shape[0] > self.image_size or rgb.shape[1] > self.image_size
+        shrinking = rgb.shape[0] > self.height or rgb.shape[1] > self.width
         return self._geometry(rgb, cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
     def mask(self, mask: np.ndarray) -> np.ndarray:
@@ -144,8 +158,8 @@ class Preprocess:
         x0, y0, x1, y1 = self.roi_box(height, width)
         bw, bh = x1 - x0, y1 - y0
         if self.center_crop:  # the crop covers the middle of the resized box
-            full = np.full((self.image_size, self.image_size), fill, np.float32)
-            top = (self.image_size - self.center_crop) // 2
+            full = np.full((self.height, self.width), fill, np.float32)
+            top = (self.width - self.center_crop) // 2
             full[top:top + self.center_crop, top:top + self.center_crop] = model_map
             model_map = full
         out = np.full((height, width), fill, np.float32)
@@ -156,6 +170,6 @@ class Preprocess:
         return out
 
     def batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Bx3xSxS float32 array in [0, 1] (the runtime graphs' input)."""
+        """Bx3xHxW float32 array in [0, 1] (the runtime graphs' input)."""
         arr = np.stack([self.image(img) for img in images])
         return np.ascontiguousarray(arr.transpose(0, 3, 1, 2), dtype=np.float32) * np.float32(1.0 / 255.0)

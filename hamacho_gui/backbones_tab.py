@@ -76,6 +76,7 @@ class BackbonesTab(QWidget):
         self._layers: dict[str, tuple | str] = {}
         self._jobs = 0
         self._n_images: int | None = None
+        self._image_dims: tuple[int, int] | None = None
         self._kind = next(iter(REGISTRY))
         self._config: ModelConfig = REGISTRY[self._kind].config_cls()
         self._shown_layers_of: str | None = None
@@ -358,9 +359,11 @@ class BackbonesTab(QWidget):
     def training_settings(self) -> tuple[str, ModelConfig]:
         return self._kind, self._config
 
-    def set_dataset_size(self, n_images: int | None) -> None:
-        """Number of good training images of the current dataset (None: no dataset)."""
+    def set_dataset_size(self, n_images: int | None, dims: tuple[int, int] | None = None) -> None:
+        """Number of good training images of the current dataset (None: no dataset) and their typical
+        (width, height), which sets the input size of geometry ``aspect`` and ``tiles``."""
         self._n_images = None if n_images is None else max(0, int(n_images))
+        self._image_dims = dims
         self._update_estimate()
 
     def _config_for(self, backbone: str, layers: tuple[str, ...]) -> ModelConfig:
@@ -377,7 +380,8 @@ class BackbonesTab(QWidget):
         name, layers = self.selected_backbone(), self.checked_layers()
         if not name or not layers or not self._n_images or self._layers_error:
             return None
-        return REGISTRY[self._kind].estimate_memory(self._config_for(name, layers), self._n_images)
+        return REGISTRY[self._kind].estimate_memory(self._config_for(name, layers), self._n_images,
+                                                    self._image_dims)
 
     def _update_estimate(self) -> None:
         name, layers = self.selected_backbone(), self.checked_layers()
@@ -416,15 +420,15 @@ class BackbonesTab(QWidget):
     def _estimate_text(model: str, e: dict) -> str:
         muted = MUTED_COLOR.name()
         if "coreset_ratio" in e:  # a memory bank of patches
-            what = (f"Memory bank ({model}) for {e['n_images']} training images at {e['image_size']} px, coreset "
+            what = (f"Memory bank ({model}) for {e['n_images']} training images at {_size_text(e)}, coreset "
                     f"{e['coreset_ratio']:.0%}: <b>{e['bank_rows']:,} patches \u00d7 {e['feature_dim']} = "
                     f"{format_mb(e['bank_mb'])}</b>")
         else:  # one Gaussian per position
-            what = (f"{model} model for {e['n_images']} training images at {e['image_size']} px: <b>"
+            what = (f"{model} model for {e['n_images']} training images at {_size_text(e)}: <b>"
                     f"{e['bank_rows']:,} positions \u00d7 {e['feature_dim']}\u00b2 covariance = "
                     f"{format_mb(e['bank_mb'])}</b>")
         return (f"{what}<br><span style='color:{muted}'>{e['patches_per_image']:,} patches per image "
-                f"({e['grid']}\u00d7{e['grid']} at stride {e['stride']}); about {format_mb(e['fit_peak_mb'])} "
+                f"({_grid_text(e)} at stride {e['stride']}); about {format_mb(e['fit_peak_mb'])} "
                 f"in memory while training{' (two passes)' if e.get('two_pass') else ''}</span>")
 
     # ------------------------------------------------------------------ weights import
@@ -460,3 +464,14 @@ class BackbonesTab(QWidget):
         self.backbone_message.show_message(f"Imported the weights of {backbone} ({target.name}).", ok=True)
         self.backbones_refreshed.emit()
         self.weights_imported.emit(backbone)
+
+
+def _size_text(e: dict) -> str:
+    size = e["image_size"]
+    text = f"{size} px" if isinstance(size, int) else f"{size[0]}x{size[1]} px"
+    return f"{e['tiles']} tiles of {text}" if e.get("tiles", 1) > 1 else text
+
+
+def _grid_text(e: dict) -> str:
+    gw, gh = e.get("grid_wh", (e["grid"], e["grid"]))
+    return (f"{e['tiles']} \u00d7 " if e.get("tiles", 1) > 1 else "") + f"{gw}\u00d7{gh}"

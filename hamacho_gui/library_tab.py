@@ -190,7 +190,7 @@ class LibraryTab(QWidget):
                               tooltip=spec.description if spec else ""),
                         _item(entry.backbone or ""),
                         _item(", ".join(entry.layers)),
-                        _item("" if entry.image_size is None else f"{entry.image_size} px", align_right=True),
+                        _item(entry.size_text, align_right=True),
                         _item(thresholds, tooltip=f"Raw thresholds saved with the model: image / pixel = {thresholds}"),
                         _item("" if entry.n_train is None else str(entry.n_train), align_right=True),
                         _item(format_created(entry)),

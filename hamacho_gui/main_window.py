@@ -448,9 +448,10 @@ class MainWindow(QMainWindow):
             self.training_panel.set_status("")
             self.dataset_panel.set_dataset(result)
             self.training_panel.set_dataset_ready(bool(result.train))
+            self.training_panel.set_image_dims(result.image_dims)
             self._report_dataset(result)
             self._preview_first_image(result)
-            self.model_manager.set_dataset_size(len(result.train))
+            self.model_manager.set_dataset_size(len(result.train), result.image_dims)
         elif name == "train":
             s.set_model(result.fit.model, training=result.fit.training, results=result.results,
                         pixel_auroc=result.pixel_auroc)

@@ -126,8 +126,9 @@ class ModelManagerPanel(QWidget):
         model, image size, coreset ratio and feature caps.  See :meth:`BackbonesTab.set_training_settings`."""
         self.backbones.set_training_settings(kind, config)
 
-    def set_dataset_size(self, n_images: int | None) -> None:
-        self.backbones.set_dataset_size(n_images)
+    def set_dataset_size(self, n_images: int | None, dims: tuple[int, int] | None = None) -> None:
+        """Training images of the dataset (None: none) and their typical (width, height)."""
+        self.backbones.set_dataset_size(n_images, dims)
 
     def estimate(self) -> dict | None:
         return self.backbones.estimate()

@@ -30,9 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hamacho_core import backbones, config
+from hamacho_core import backbones, config, geometry
 from hamacho_core.config import ConfigError, FieldInfo
 from hamacho_core.models import REGISTRY, ModelConfig
+from hamacho_core.preprocess import Preprocess
 from hamacho_gui.tasks import TrainRequest
 
 DEFAULT_BACKBONE = config.default(ModelConfig, "backbone")
@@ -131,12 +132,21 @@ class TrainingPanel(QWidget):
         self.form.addRow("Model:", self.kind_combo)
         self.form.addRow("Backbone:", self.backbone_combo)
         self.form.addRow("Layers:", layers_box)
-        self.fields: dict[str, QSpinBox | QDoubleSpinBox] = {}  # generated from the config dataclasses
+        self.fields: dict[str, QSpinBox | QDoubleSpinBox | QComboBox] = {}  # generated from the config dataclasses
+        #: What the chosen geometry does to the loaded images, and what to try (hamacho_core.geometry.advise):
+        #: under the Geometry row.
+        self.geometry_hint = QLabel()
+        self.geometry_hint.setWordWrap(True)
+        self.geometry_hint.setStyleSheet("color: #555555;")
+        self.geometry_hint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.geometry_hint.setVisible(False)
         for cls in {spec.config_cls: None for spec in REGISTRY.values()}:
             for info in config.gui_fields(cls):
                 if info.name not in self.fields:
                     self.fields[info.name] = self._field_widget(info)
                     self.form.addRow(f"{info.setting.label}:", self.fields[info.name])
+                    if info.name == "geometry":
+                        self.form.addRow(self.geometry_hint)
         self.roi: tuple | None = None
         self.roi_label = QLabel("whole image")
         roi_row = QVBoxLayout()  # the label above its buttons: narrow docks stay narrow
@@ -152,6 +162,8 @@ class TrainingPanel(QWidget):
         roi_buttons.addWidget(self.roi_clear_button)
         roi_row.addLayout(roi_buttons)
         self.form.addRow("Region:", roi_row)
+        self._image_dims: tuple[int, int] | None = None
+        self._emit_settings()  # fields the geometry does not use start disabled
 
         self.train_button = QPushButton("Train")
         self.train_button.setDefault(True)
@@ -192,11 +204,22 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.stage_label)
         layout.addWidget(self.status_label)
 
-    def _field_widget(self, info: FieldInfo) -> QSpinBox | QDoubleSpinBox:
-        """A spin box for a numeric setting: its range, step, default and help from the dataclass;
-        a field that may be None shows what None means at the bottom of its range."""
+    def _field_widget(self, info: FieldInfo) -> QSpinBox | QDoubleSpinBox | QComboBox:
+        """A spin box for a numeric setting (a combo box for a choice): its range, step, default and
+        help from the dataclass; a field that may be None shows what None means at the bottom of its
+        range.  A size field's box is a square side (or the short side); a (width, height) size is
+        shown as its short side."""
         s = info.setting
-        if info.type == "int":
+        if s.choices:
+            combo = QComboBox()
+            for choice in s.choices:
+                combo.addItem(choice, choice)
+            combo.setCurrentIndex(s.choices.index(info.default))
+            combo.setToolTip(info.describe())
+            combo.setProperty("setting", info.name)
+            combo.currentIndexChanged.connect(self._emit_settings)
+            return combo
+        if info.type in ("int", "size"):
             box = QSpinBox()
             low = int(s.low) - (1 if s.special else 0)
             box.setRange(low, int(s.high))
@@ -219,6 +242,8 @@ class TrainingPanel(QWidget):
 
     def _field_value(self, name: str):
         box = self.fields[name]
+        if isinstance(box, QComboBox):
+            return box.currentData()
         if isinstance(box, QSpinBox):
             return None if box.specialValueText() and box.value() == box.minimum() else int(box.value())
         return round(float(box.value()), box.decimals())
@@ -236,7 +261,12 @@ class TrainingPanel(QWidget):
     def set_field(self, name: str, value) -> None:
         """Set a generated setting's widget (``None`` where the setting allows it)."""
         box = self.fields[name]
-        box.setValue(box.minimum() if value is None else value)
+        if isinstance(box, QComboBox):
+            box.setCurrentIndex(box.findData(value))
+        elif isinstance(value, list | tuple):  # (width, height): the short side
+            box.setValue(min(value))
+        else:
+            box.setValue(box.minimum() if value is None else value)
 
     def settings_request(self) -> TrainRequest | None:
         """The request Train would send now, or None while the settings are incomplete or invalid."""
@@ -246,8 +276,32 @@ class TrainingPanel(QWidget):
             return None
 
     def _emit_settings(self, *_args) -> None:
-        if hasattr(self, "train_button"):  # not while the form is being built
-            self.settings_changed.emit(self.settings_request())
+        geometry = self.fields.get("geometry")
+        if geometry is not None:  # only the fields the chosen geometry uses are editable
+            tiles = geometry.currentData() == "tiles"
+            for name, box in self.fields.items():
+                if name.startswith("tile_"):
+                    box.setEnabled(tiles)
+            if "image_size" in self.fields:
+                self.fields["image_size"].setEnabled(not tiles)
+        if hasattr(self, "roi_label"):  # not while the form is being built
+            request = self.settings_request()
+            self._update_geometry_hint(request)
+            self.settings_changed.emit(request)
+
+    def set_image_dims(self, dims: tuple[int, int] | None) -> None:
+        """The training images' typical (width, height), for the geometry advice (None: no dataset)."""
+        self._image_dims = None if dims is None else (int(dims[0]), int(dims[1]))
+        self._emit_settings()
+
+    def _update_geometry_hint(self, request: TrainRequest | None) -> None:
+        text = ""
+        if request is not None and self._image_dims is not None:
+            w, h = self._image_dims
+            x0, y0, x1, y1 = Preprocess(roi=self.roi).roi_box(h, w)
+            text = geometry.advise(request.config, (x1 - x0, y1 - y0))
+        self.geometry_hint.setText(text)
+        self.geometry_hint.setVisible(bool(text))
 
     def set_roi(self, points) -> None:
         """The region of interest for the next training (normalised points), or None for all."""

@@ -210,8 +210,9 @@ class LiveInspector:
         if self.save_dir is not None:
             self.save_dir.mkdir(parents=True, exist_ok=True)
         if self.warmup:
-            size = int(getattr(getattr(self.model, "config", None), "image_size", 64))
-            self.model.predict(np.zeros((size, size, 3), np.uint8))
+            preprocess = getattr(self.model, "preprocess", None)
+            height, width = preprocess.output_shape if preprocess is not None else (64, 64)
+            self.model.predict(np.zeros((height, width, 3), np.uint8))
         grabber = LatestFrameGrabber(self.source, reconnect=self.reconnect, retry_delay_s=self.retry_delay_s,
                                      max_retries=self.max_retries, on_event=lambda lv, msg: events.put((lv, msg)))
         with self._lock:

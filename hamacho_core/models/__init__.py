@@ -35,29 +35,36 @@ class ModelSpec:
 
         return backbones.layers_by_stride(backbone, self.default_strides)
 
-    def estimate_memory(self, config: ModelConfig, n_images: int) -> dict:
-        """What a fit on ``n_images`` will hold (``bank_mb`` the fitted model's main array, ``fit_peak_mb``),
-        computed like the fit does; keys as :func:`hamacho_core.library.estimate_memory_bank`."""
+    def estimate_memory(self, config: ModelConfig, n_images: int, dims: tuple[int, int] | None = None) -> dict:
+        """What a fit on ``n_images`` (of typical ``dims``, width x height, when known: the input size
+        of geometry ``aspect``/``tiles`` depends on them) will hold (``bank_mb`` the fitted model's main
+        array, ``fit_peak_mb``), computed like the fit does; keys as
+        :func:`hamacho_core.library.estimate_memory_bank`."""
         from hamacho_core import library
+        from hamacho_core.geometry import planned_cost
 
+        size, tiles, _ms = planned_cost(config, dims)
+        unit = config.tile_size if tiles > 1 else (size[0] if size[0] == size[1] else size)
         if isinstance(config, PatchCoreConfig):
             return library.estimate_memory_bank(
-                config.backbone, config.layers, config.image_size, n_images, config.coreset_ratio,
+                config.backbone, config.layers, unit, n_images, config.coreset_ratio,
                 config.feature_dim, projection_dim=config.projection_dim,
-                max_feature_memory_mb=config.max_feature_memory_mb)
+                max_feature_memory_mb=config.max_feature_memory_mb, tiles=tiles)
         from hamacho_core import backbones
         from hamacho_core.models.padim import padim_dims
 
         layers = config.layers or self.default_layers(config.backbone)
         infos = {info.name: info for info in backbones.list_layers(config.backbone)}
         chosen = [infos[name] for name in layers]
-        side = math.ceil(config.image_size / chosen[0].stride)
-        positions = side * side
+        uw, uh = (unit, unit) if isinstance(unit, int) else unit
+        grid_wh = (math.ceil(uw / chosen[0].stride), math.ceil(uh / chosen[0].stride))
+        positions = tiles * grid_wh[0] * grid_wh[1]
         channels = sum(info.channels for info in chosen)
         dim = config.n_features or padim_dims(config.backbone, channels)
         bank_mb = positions * (dim * dim + dim) * 4 / _MB  # inverse covariances + means, float32
-        return {"backbone": config.backbone, "layers": tuple(layers), "image_size": config.image_size,
-                "n_images": int(n_images), "stride": chosen[0].stride, "grid": side, "patches_per_image": positions,
+        return {"backbone": config.backbone, "layers": tuple(layers), "image_size": unit, "tiles": tiles,
+                "n_images": int(n_images), "stride": chosen[0].stride, "grid": grid_wh[0], "grid_wh": grid_wh,
+                "patches_per_image": positions,
                 "channels": channels, "feature_dim": dim, "bank_rows": positions, "bank_mb": bank_mb,
                 "feature_memory_mb": n_images * positions * dim * 4 / _MB,
                 "fit_peak_mb": n_images * positions * dim * 4 / _MB + 2 * bank_mb}

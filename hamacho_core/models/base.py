@@ -15,14 +15,18 @@ import numpy as np
 from hamacho_core import backbones, graphs, thresholds
 from hamacho_core.config import ConfigError, check_settings, setting
 from hamacho_core.dataset import MAX_MASK_COVERAGE
+from hamacho_core.geometry import MAX_CANVAS, plan_geometry, typical_dims
 from hamacho_core.imageio import read_image
 from hamacho_core.preprocess import Preprocess
 from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
 from hamacho_core.runtime import RUNTIMES, OrtEmbedder, torch_available
 from hamacho_core.thresholds import NG, OK, REVIEW
+from hamacho_core.tiling import GRID, MapStitcher, Tiler
 
 ImageLike = np.ndarray | str | Path
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 2048
+#: How an image becomes the backbone's input (see ``ModelConfig.geometry``).
+GEOMETRIES = ("fixed", "aspect", "tiles")
 
 
 def check_layers(layers) -> tuple[str, ...] | None:
@@ -50,9 +54,20 @@ class ModelConfig:
                             "bundled (works offline); others need their weights file (see 'hamacho backbones')")
     layers: tuple[str, ...] | None = setting(None, label="Layers", help="comma-separated feature layers",
                                              special="the backbone's default for the model")
-    image_size: int = setting(256, label="Image size", help="images are resized to this square size in pixels "
-                              "before feature extraction (larger: finer defects, slower)",
-                              low=MIN_IMAGE_SIZE, high=MAX_IMAGE_SIZE, step=32, gui=True)
+    image_size: int | tuple[int, int] = setting(
+        256, label="Image size", help="input size in pixels: a square side or WxH such as 256x640 (geometry "
+        "fixed, at most 2048); the short side (geometry aspect); set from the images with tiles", low=MIN_IMAGE_SIZE,
+        high=MAX_CANVAS, step=32, gui=True)
+    geometry: str = setting("fixed", label="Geometry", help="fixed: resize every image to image_size (aspect not "
+                            "kept, no letterbox); aspect: keep the training images' aspect ratio, image_size as the "
+                            "short side; tiles: scale images by tile_scale and inspect overlapping tiles "
+                            "(small defects on large images)", choices=GEOMETRIES, gui=True)
+    tile_size: int = setting(256, label="Tile size", help="side of one tile in pixels (geometry tiles)",
+                             low=64, high=1024, step=32, gui=True)
+    tile_overlap: float = setting(0.25, label="Tile overlap", help="share of a tile shared with its neighbour "
+                                  "(geometry tiles)", low=0.0, high=0.75, step=0.05, gui=True)
+    tile_scale: float = setting(0.5, label="Tile scale", help="tile pixels per image pixel: 1 inspects at full "
+                                "resolution, 0.5 at half (geometry tiles)", low=0.05, high=4.0, step=0.05, gui=True)
     center_crop: int | None = setting(None, label="Centre crop", help="crop the resized image to this square size",
                                       special="no crop", low=MIN_IMAGE_SIZE, high=MAX_IMAGE_SIZE)
     blur_sigma: float = setting(4.0, label="Map smoothing", help="Gaussian sigma of the anomaly map (input pixels)",
@@ -81,9 +96,16 @@ class ModelConfig:
 
         check_settings(self)
         self.layers = check_layers(self.layers)
-        if self.center_crop is not None and self.center_crop > self.image_size:
-            raise ConfigError(f"center_crop must be {MIN_IMAGE_SIZE} to image_size ({self.image_size}), or None, "
-                              f"got {self.center_crop}")
+        sides = (self.image_size,) if isinstance(self.image_size, int) else self.image_size
+        if self.geometry == "fixed" and max(sides) > MAX_IMAGE_SIZE:
+            raise ConfigError(f"image_size must be at most {MAX_IMAGE_SIZE} px a side with geometry 'fixed' "
+                              f"(use geometry 'tiles' for larger images), got {self.image_size}")
+        if self.center_crop is not None:
+            if self.geometry != "fixed" or not isinstance(self.image_size, int):
+                raise ConfigError("center_crop needs geometry 'fixed' and a square image_size")
+            if self.center_crop > self.image_size:
+                raise ConfigError(f"center_crop must be {MIN_IMAGE_SIZE} to image_size ({self.image_size}), or "
+                                  f"None, got {self.center_crop}")
         for name in ("pretrained", "allow_download"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -172,7 +194,7 @@ class AnomalyModel:
     def __init__(self, config: ModelConfig, graph: bytes | None = None):
         self.config = config
         self.layers = tuple(config.layers or backbones.default_layers(config.backbone, self.kind))
-        self.preprocess = Preprocess(config.image_size, config.center_crop, config.roi)
+        self._set_geometry(config.image_size)
         self.runtime = config.resolved_runtime()
         if self.runtime == "onnxruntime" and config.device != "cpu":
             raise ValueError("the onnxruntime runtime runs on the CPU; use runtime 'torch' for CUDA")
@@ -206,8 +228,9 @@ class AnomalyModel:
                       should_stop: StopFn | None) -> dict:
         raise NotImplementedError
 
-    def _raw_scores(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Raw image scores (B,) and unblurred patch-level maps (B, h, w) for a preprocessed batch."""
+    def _raw_scores(self, batch: np.ndarray, tile: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Raw image scores (B,) and unblurred patch-level maps (B, h, w) for a preprocessed batch
+        (or, when tiled, for tile number ``tile`` of each image)."""
         raise NotImplementedError
 
     @property
@@ -258,6 +281,46 @@ class AnomalyModel:
         """Patch embeddings (B, D, h, w) of a preprocessed batch (B, 3, S, S)."""
         return self.embedder(batch)
 
+    # --- input geometry ----------------------------------------------------------------------
+    def _set_geometry(self, size: int | tuple[int, int]) -> None:
+        cfg = self.config
+        cfg.image_size = size
+        self.preprocess = Preprocess(size, cfg.center_crop, cfg.roi)
+        w, h = self.preprocess.width, self.preprocess.height
+        tiled = cfg.geometry == "tiles" and min(w, h) >= cfg.tile_size and not (w % GRID or h % GRID)
+        #: Set for geometry ``tiles`` once the canvas is known (fitted or loaded models).
+        self.tiler: Tiler | None = Tiler(w, h, cfg.tile_size, cfg.tile_overlap) if tiled else None
+
+    def resolve_geometry(self, images: Sequence[ImageLike]) -> None:
+        """Settle the input size from the training images (geometry ``aspect`` or ``tiles``; a no-op
+        for ``fixed``): see :func:`plan_geometry`."""
+        if self.config.geometry != "fixed":
+            self._set_geometry(plan_geometry(self.config, typical_dims(images, self.preprocess)))
+
+    @property
+    def units(self) -> int:
+        """Backbone passes per image: its tiles, or 1."""
+        return 1 if self.tiler is None else len(self.tiler)
+
+    def _scores(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``_raw_scores`` of a whole batch, tile by tile when tiled (patch maps stitched on the canvas)."""
+        if self.tiler is None:
+            return self._raw_scores(batch)
+        stitcher = MapStitcher(self.tiler, len(batch))
+        for number, x, y, tile in self.tiler.tiles(batch):
+            _, patch_maps = self._raw_scores(np.ascontiguousarray(tile), tile=number)
+            stitcher.add(x, y, patch_maps)
+        maps = stitcher.result()
+        return maps.reshape(len(maps), -1).max(axis=1), maps
+
+    def _tile_batches(self, batch: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+        """(tile number, contiguous tile batch) of a preprocessed batch; (0, batch) untiled."""
+        if self.tiler is None:
+            yield 0, batch
+            return
+        for number, _x, _y, tile in self.tiler.tiles(batch):
+            yield number, np.ascontiguousarray(tile)
+
     # --- shared flow --------------------------------------------------------------------------
     def iter_batches(self, images: Sequence[ImageLike]) -> Iterator[tuple[int, np.ndarray]]:
         """(number of images so far, preprocessed batch), read lazily."""
@@ -289,13 +352,19 @@ class AnomalyModel:
         else:
             train = images
         previous = {name: getattr(self, name) for name in (*self.state_attrs, "image_scale", "pixel_scale")}
+        previous_size = self.config.image_size
         try:
+            self.resolve_geometry(train)
             details = self._fit_features(train, progress, should_stop)
             notes = self.calibrate(validation, progress=progress, should_stop=should_stop)
         except BaseException:
             for name, value in previous.items():  # a failed or cancelled fit changes nothing
                 setattr(self, name, value)
+            self._set_geometry(previous_size)
             raise
+        if self.config.geometry != "fixed":
+            details["input_size"] = list(self._size_wh())
+            details["tiles"] = self.units
         source = f"image: {self.image_scale.method}; pixel: {self.pixel_scale.method}{holdout_note}"
         if notes["masks_left_out"]:
             details["masks_left_out"] = notes["masks_left_out"]
@@ -319,24 +388,24 @@ class AnomalyModel:
         scores, maps = [], []
         for done, batch in self.iter_batches(images):
             check_stop(should_stop, "inference")
-            batch_scores, patch_maps = self._raw_scores(batch)
+            batch_scores, patch_maps = self._scores(batch)
             scores.append(batch_scores)
             maps.append(self._finish_maps(patch_maps))
             report(progress, "inspect", done, len(images))
         maps = np.concatenate(maps)
-        if self.score_is_map_max:
+        if self.score_is_map_max or self.tiler is not None:
             return maps.reshape(len(maps), -1).max(axis=1), maps
         return np.concatenate(scores).astype(np.float32), maps
 
     def _finish_maps(self, patch_maps: np.ndarray) -> np.ndarray:
         """Upsample patch maps to input size (bilinear, half-pixel centres) and Gaussian-blur them
         (sigma ``blur_sigma``, kernel 2*round(4 sigma)+1, reflected borders)."""
-        size = self.preprocess.output_size
+        height, width = self.preprocess.output_shape
         sigma = self.config.blur_sigma
         kernel = 2 * int(4.0 * sigma + 0.5) + 1
-        out = np.empty((len(patch_maps), size, size), np.float32)
+        out = np.empty((len(patch_maps), height, width), np.float32)
         for i, patch_map in enumerate(np.asarray(patch_maps, np.float32)):
-            up = cv2.resize(patch_map, (size, size), interpolation=cv2.INTER_LINEAR)
+            up = cv2.resize(patch_map, (width, height), interpolation=cv2.INTER_LINEAR)
             out[i] = cv2.GaussianBlur(up, (kernel, kernel), sigma, sigma, cv2.BORDER_REFLECT_101) if sigma > 0 else up
         return out
 
@@ -355,8 +424,8 @@ class AnomalyModel:
         scores, maps = self.raw_predict(images, progress=_stage(progress, "thresholds"), should_stop=should_stop)
         masks, keep = None, np.ones(len(images), bool)
         if validation.masks is not None:
-            size = self.preprocess.output_size
-            masks = np.stack([self.preprocess.mask(m) if m is not None else np.zeros((size, size), bool)
+            shape = self.preprocess.output_shape
+            masks = np.stack([self.preprocess.mask(m) if m is not None else np.zeros(shape, bool)
                               for m in validation.masks])
             keep = masks.reshape(len(masks), -1).mean(axis=1) < MAX_MASK_COVERAGE
             if not keep.any():
@@ -417,6 +486,10 @@ class AnomalyModel:
             is_anomalous=labels == NG,
             needs_review=labels == REVIEW,
         )
+
+
+    def _size_wh(self) -> tuple[int, int]:
+        return self.preprocess.width, self.preprocess.height
 
 
 def _torch_device(device: str) -> str:

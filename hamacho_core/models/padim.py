@@ -114,11 +114,14 @@ class Padim(AnomalyModel):
         grid = None
         for done, batch in self.iter_batches(images):
             check_stop(should_stop, "fit")
-            emb = self.embed(batch)
-            grid = tuple(emb.shape[-2:])
-            if stack is None:
-                stack = np.empty((len(images), emb.shape[1], grid[0] * grid[1]), dtype=np.float32)
-            stack[done - len(batch):done] = emb.reshape(len(emb), emb.shape[1], -1)
+            for number, units in self._tile_batches(batch):
+                emb = self.embed(units)
+                h, w = emb.shape[-2:]
+                if stack is None:  # tiles: every tile position has its own Gaussians, stacked by rows
+                    grid = (self.units * h, w)
+                    stack = np.empty((len(images), emb.shape[1], grid[0] * grid[1]), dtype=np.float32)
+                stack[done - len(batch):done, :, number * h * w:(number + 1) * h * w] = emb.reshape(
+                    len(emb), emb.shape[1], -1)
             report(progress, "features", done, len(images))
         n, d, positions = stack.shape
         mean = stack.mean(0, dtype=np.float64).astype(np.float32)  # (d, P)
@@ -134,12 +137,14 @@ class Padim(AnomalyModel):
         self.set_statistics(mean, inv_cov, grid)
         return {"embedding_dim": d, "positions": positions}
 
-    def _raw_scores(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _raw_scores(self, batch: np.ndarray, tile: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         emb = self.embed(batch)
-        if tuple(emb.shape[-2:]) != self.grid:
+        h, w = emb.shape[-2:]
+        if (self.units * h, w) != self.grid:
             raise ValueError("input geometry differs from the one the model was fitted with")
-        dist = mahalanobis(emb.reshape(len(emb), emb.shape[1], -1), self.mean, self.inv_cov)
-        maps = dist.reshape(len(batch), *self.grid).astype(np.float32)
+        cols = slice((tile or 0) * h * w, ((tile or 0) + 1) * h * w)  # this tile position's Gaussians
+        dist = mahalanobis(emb.reshape(len(emb), emb.shape[1], -1), self.mean[:, cols], self.inv_cov[cols])
+        maps = dist.reshape(len(batch), h, w).astype(np.float32)
         return maps.max(axis=(1, 2)), maps  # scores replaced by the blurred max
 
 

@@ -174,8 +174,12 @@ class PatchCore(AnomalyModel):
                 "kept_old": int(np.count_nonzero(picked < len(old)))}
 
     def _patch_rows(self, batch: np.ndarray) -> np.ndarray:
-        emb = self.embed(batch)
-        return np.ascontiguousarray(emb.transpose(0, 2, 3, 1).reshape(-1, emb.shape[1]))
+        """Patch features (rows) of a batch: of every tile, in tile order, when tiled."""
+        parts = []
+        for _number, units in self._tile_batches(batch):
+            emb = self.embed(units)
+            parts.append(emb.transpose(0, 2, 3, 1).reshape(-1, emb.shape[1]))
+        return np.ascontiguousarray(parts[0] if len(parts) == 1 else np.concatenate(parts))
 
     def _gather_rows(self, images: Sequence[ImageLike], picked: np.ndarray, progress: ProgressFn | None,
                      should_stop: StopFn | None) -> np.ndarray:
@@ -193,8 +197,8 @@ class PatchCore(AnomalyModel):
             report(progress, "memory bank", done, len(images))
         return bank
 
-    def _raw_scores(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        emb = self.embed(batch)
+    def _raw_scores(self, batch: np.ndarray, tile: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        emb = self.embed(batch)  # one memory bank for every tile: the tile number does not matter
         b, d, h, w = emb.shape
         queries_np = np.ascontiguousarray(emb.transpose(0, 2, 3, 1).reshape(-1, d))
         sq_dist, nn_idx = self.index.search(queries_np, 1)

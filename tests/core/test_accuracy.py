@@ -51,7 +51,7 @@ def check_thresholds(model, report, pred, labels):
 def test_patchcore_accuracy(dataset):
     category, train, test = dataset
     model = PatchCore(PatchCoreConfig(backbone="efficientnet_lite0"))  # default image_size 256
-    assert model.config.image_size == 256 and model.preprocess.output_size == 256
+    assert model.config.image_size == 256 and model.preprocess.output_shape == (256, 256)
     report, pred, labels, metrics = run(model, train, test)
     assert pred.anomaly_maps.shape == (len(test), 256, 256)
     assert metrics.n_good == N_TEST_GOOD and metrics.n_defective == N_TEST_BAD

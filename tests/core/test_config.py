@@ -31,8 +31,14 @@ def test_one_default_backbone_everywhere():
 def test_ranges_come_from_the_settings(tmp_path):
     with pytest.raises(config.ConfigError, match="coreset_ratio must be a number from 0.001 to 1"):
         PatchCoreConfig(coreset_ratio=2.0)
-    with pytest.raises(config.ConfigError, match="image_size must be a whole number from 32 to 2048"):
+    with pytest.raises(config.ConfigError, match="image_size must be a whole number from 32 to 8192"):
+        ModelConfig(image_size=9000)
+    with pytest.raises(config.ConfigError, match="image_size must be at most 2048 px a side with geometry 'fixed'"):
         ModelConfig(image_size=4096)
+    with pytest.raises(config.ConfigError, match="image_size must be sides from 32 to 8192"):
+        ModelConfig(image_size=(16, 256))
+    with pytest.raises(config.ConfigError, match="geometry must be one of fixed, aspect, tiles"):
+        ModelConfig(geometry="letterbox")
     with pytest.raises(config.ConfigError, match="threads must be a whole number from 1 to 256, or None"):
         ModelConfig(threads=0)
     assert main(["fit", str(tmp_path), "-o", str(tmp_path / "m.hmc"), "--n-features", "8"]) == 1
@@ -41,6 +47,9 @@ def test_ranges_come_from_the_settings(tmp_path):
 def test_every_gui_field_has_a_range_and_help():
     for spec in REGISTRY.values():
         for info in config.gui_fields(spec.config_cls):
+            if info.setting.choices:
+                assert info.default in info.setting.choices and info.setting.help
+                continue
             assert info.setting.low is not None and info.setting.high is not None and info.setting.help
             assert info.setting.low <= (info.default if info.default is not None else info.setting.low) \
                 <= info.setting.high

@@ -48,7 +48,7 @@ def test_backbones_kinds_and_defaults(panel):
     # The settings rows are generated from the config dataclasses: their defaults, ranges and help.
     coreset, size = panel.fields["coreset_ratio"], panel.fields["image_size"]
     assert panel.form.isRowVisible(coreset) and coreset.value() == pytest.approx(PatchCoreConfig().coreset_ratio)
-    assert size.value() == ModelConfig().image_size and (size.minimum(), size.maximum()) == (32, 2048)
+    assert size.value() == ModelConfig().image_size and (size.minimum(), size.maximum()) == (32, 8192)
     assert size.singleStep() == 32 and "default 256" in size.toolTip()
     assert coreset.minimum() == pytest.approx(0.001), "every ratio the config allows can be entered"
     assert not panel.form.isRowVisible(panel.fields["n_features"])

@@ -1,0 +1,138 @@
+"""Input geometries: aspect-kept and tiled inspection, end to end through fit, predict and model files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hamacho_core import model_io
+from hamacho_core.config import ConfigError, parse_size
+from hamacho_core.geometry import advise, plan_geometry
+from hamacho_core.models import Padim, PadimConfig, PatchCore, PatchCoreConfig
+from hamacho_core.synthetic import make_sample
+from hamacho_core.tiling import GRID, MapStitcher, Tiler, tent_window
+
+
+def test_tiles_cover_the_canvas_on_the_grid():
+    tiler = Tiler(800, 288, 256, 0.25)
+    covered = np.zeros((288, 800), int)
+    for _n, x, y, view in tiler.tiles(np.zeros((1, 3, 288, 800), np.float32)):
+        assert x % GRID == 0 and y % GRID == 0 and view.shape[-2:] == (256, 256)
+        covered[y:y + 256, x:x + 256] += 1
+    assert covered.min() >= 1  # nothing left out, the last tile ends at the border
+    assert tiler.corners[-1] == (800 - 256, 288 - 256)
+    assert tiler.step == 192 and len(tiler) == 2 * 4
+    with pytest.raises(ValueError, match="do not fit"):
+        Tiler(200 // GRID * GRID, 512, 256)
+
+
+def test_stitching_has_no_seams_and_averages_overlaps():
+    tiler = Tiler(512, 256, 256, 0.5)  # tiles at x = 0, 128, 256
+    stitcher = MapStitcher(tiler, batch=1)
+    for number, x, y, _view in tiler.tiles(np.zeros((1, 256, 512))):
+        stitcher.add(x, y, np.full((1, 32, 32), 2.0 + number, np.float32))
+    result = stitcher.result()
+    assert result.shape == (1, 32, 64)  # stride 8
+    # Left of the first overlap only tile 0 counts; where tiles 0 and 1 overlap it is a weighted mean
+    # that moves smoothly from 2 to 3 (the tent window), never a step.
+    row = result[0, 16]
+    assert row[0] == pytest.approx(2.0) and row[-1] == pytest.approx(4.0)
+    assert np.all(np.diff(row) >= -1e-6) and np.max(np.diff(row)) < 0.25
+    assert tent_window(4, 4)[0, 0] == 1 and tent_window(4, 4)[1, 1] == 4
+
+
+def test_size_text_and_plan():
+    assert parse_size("256") == 256 and parse_size("256x640") == (256, 640) and parse_size("300x300") == 300
+    with pytest.raises(ValueError):
+        parse_size("wide")
+    assert PatchCoreConfig(image_size="128x320").image_size == (128, 320)
+    with pytest.raises(ConfigError, match="at most 2048"):
+        PatchCoreConfig(image_size=(4096, 256))
+    with pytest.raises(ConfigError, match="center_crop needs"):
+        PatchCoreConfig(geometry="aspect", center_crop=224)
+    assert plan_geometry(PatchCoreConfig(geometry="aspect", image_size=256), (500, 1260)) == (256, 640)
+    assert plan_geometry(PatchCoreConfig(geometry="aspect", image_size=256), (1260, 500)) == (640, 256)
+    assert plan_geometry(PatchCoreConfig(geometry="tiles", tile_scale=0.5), (2048, 2048)) == 1024
+    assert plan_geometry(PatchCoreConfig(geometry="tiles", tile_scale=0.5), (103, 222)) == 256  # at least a tile
+    assert plan_geometry(PatchCoreConfig(), (500, 1260)) == 256
+
+
+def test_advice_names_the_problem_and_the_cost():
+    text = advise(PatchCoreConfig(), (600, 1600))
+    assert "squashed 2.7:1" in text and "'aspect'" in text and "ms an image" in text
+    assert "'tiles'" in advise(PatchCoreConfig(), (2048, 2048))
+    assert "Note" not in advise(PatchCoreConfig(), (300, 300))
+    assert "25 tiles of 256 px" in advise(PatchCoreConfig(geometry="tiles"), (2048, 2048))
+
+
+def _tall(n: int, defect: bool = False, seed: int = 0) -> list[np.ndarray]:
+    """Tall part images (96x240) made from the square generator, so each keeps a real texture."""
+    import cv2
+
+    out = []
+    for i in range(n):
+        smp = make_sample("texture", i, defect="scratch" if defect else None, size=240, seed=seed)
+        out.append(cv2.resize(np.asarray(smp.image), (96, 240), interpolation=cv2.INTER_AREA))
+    return out
+
+
+@pytest.mark.parametrize("cls,cfg", [(PatchCore, PatchCoreConfig), (Padim, PadimConfig)])
+def test_aspect_geometry_end_to_end(tmp_path, cls, cfg):
+    model = cls(cfg(geometry="aspect", image_size=64, blur_sigma=1.0))
+    report = model.fit(_tall(6))
+    assert model.config.image_size == (64, 160) and report.details["input_size"] == [64, 160]
+    pred = model.predict(_tall(1, seed=5)[0])
+    assert pred.anomaly_maps.shape == (1, 160, 64)  # (height, width): the aspect of the images
+    full = model.preprocess.to_image(pred.anomaly_maps[0], 240, 96)
+    assert full.shape == (240, 96)
+    path = model_io.save_model(model, tmp_path / "tall.hmc")
+    loaded = model_io.load_model(path)
+    assert loaded.config.geometry == "aspect" and loaded.preprocess.output_shape == (160, 64)
+    again = loaded.predict(_tall(1, seed=5)[0])
+    np.testing.assert_allclose(again.image_scores, pred.image_scores, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cls,cfg", [(PatchCore, PatchCoreConfig), (Padim, PadimConfig)])
+def test_tiled_geometry_end_to_end(tmp_path, cls, cfg):
+    model = cls(cfg(geometry="tiles", tile_size=64, tile_overlap=0.5, tile_scale=0.5, blur_sigma=1.0))
+    model.fit(_tall(6))
+    assert model.preprocess.output_shape == (128, 64) and model.units == 3  # 48x120 -> 64x128: 1 x 3 tiles
+    image = _tall(1, seed=5)[0]
+    pred = model.predict(image)
+    assert pred.anomaly_maps.shape == (1, 128, 64)
+    assert pred.image_scores[0] == pytest.approx(pred.anomaly_maps[0].max())  # score = max of the stitched map
+    loaded = model_io.load_model(model_io.save_model(model, tmp_path / "tiled.hmc"))
+    assert loaded.units == 3
+    np.testing.assert_allclose(loaded.predict(image).anomaly_maps, pred.anomaly_maps, rtol=1e-4, atol=1e-4)
+
+
+def test_one_tile_equals_the_untiled_path():
+    """A canvas that is exactly one tile gives the map the fixed geometry gives at that size."""
+    images = [np.asarray(make_sample("texture", i, size=64, seed=0).image) for i in range(6)]
+    fixed = PatchCore(PatchCoreConfig(image_size=64, blur_sigma=1.0))
+    tiled = PatchCore(PatchCoreConfig(geometry="tiles", tile_size=64, tile_scale=1.0, blur_sigma=1.0))
+    fixed.fit(images)
+    tiled.fit(images)
+    assert tiled.units == 1
+    np.testing.assert_allclose(tiled.memory_bank, fixed.memory_bank)
+    probe = np.asarray(make_sample("texture", 0, defect="scratch", size=64, seed=7).image)
+    np.testing.assert_allclose(tiled.predict(probe).anomaly_maps, fixed.predict(probe).anomaly_maps, atol=1e-5)
+
+
+def test_a_failed_fit_keeps_the_geometry():
+    model = PatchCore(PatchCoreConfig(geometry="aspect", image_size=64))
+    model.fit(_tall(6))
+    with pytest.raises(Exception, match="stopped|cancel"):
+        model.fit([np.zeros((64, 300, 3), np.uint8)] * 6, should_stop=lambda: True)
+    assert model.config.image_size == (64, 160) and model.preprocess.output_shape == (160, 64)
+
+
+def test_region_of_interest_combines_with_tiles():
+    """The canvas is the region's box scaled; maps go back inside the region only."""
+    roi = ((0.0, 0.25), (1.0, 0.75))  # the middle half of each 96x240 image: 96x120
+    model = PatchCore(PatchCoreConfig(geometry="tiles", tile_size=64, tile_scale=1.0, roi=roi, blur_sigma=1.0))
+    model.fit(_tall(6))
+    assert model.preprocess.output_shape == (128, 96) and model.units == 2 * 3  # 96x120 -> 96x128
+    image = _tall(1, seed=5)[0]
+    full = model.preprocess.to_image(model.predict(image).anomaly_maps[0], 240, 96, fill=-1.0)
+    assert (full[:60] == -1).all() and (full[180:] == -1).all() and (full[60:180] > -1).all()
