@@ -57,9 +57,17 @@ def pass_ms(backbone: str) -> float | None:
     return None if variant is None else variant.ms_256
 
 
-def planned_cost(config, dims: tuple[int, int]) -> tuple[tuple[int, int], int, float | None]:
+#: Exact nearest-neighbour search speed, multiply-adds per ms (bench_resolution: 25 tiles x 1024
+#: patches against banks of 41k and 8k rows of 152 features, this 2-core CPU).
+NN_MACS_PER_MS = 9e7
+
+
+def planned_cost(config, dims: tuple[int, int] | None,
+                 n_images: int | None = None) -> tuple[tuple[int, int], int, float | None]:
     """((width, height) of the input, tiles per image, estimated ms per image or None) for images of
-    ``dims``; the time scales the measured 256 px pass by the pixels run through the backbone."""
+    ``dims``: the measured 256 px pass scaled by the pixels run through the backbone, plus (PatchCore,
+    when the training images ``n_images`` are known) the nearest-neighbour search in the bank they
+    will give."""
     from hamacho_core.tiling import Tiler
 
     size = plan_geometry(config, dims)
@@ -69,16 +77,24 @@ def planned_cost(config, dims: tuple[int, int]) -> tuple[tuple[int, int], int, f
         tiles = len(Tiler(w, h, config.tile_size, config.tile_overlap))
         pixels = tiles * config.tile_size ** 2
     ms = pass_ms(config.backbone)
-    return (w, h), tiles, None if ms is None else ms * pixels / 256 ** 2
+    if ms is None:
+        return (w, h), tiles, None
+    ms *= pixels / 256 ** 2
+    if n_images and hasattr(config, "coreset_for"):
+        from hamacho_core.models import REGISTRY
+
+        e = REGISTRY["patchcore"].estimate_memory(config, n_images, dims)
+        ms += e["patches_per_image"] * e["bank_rows"] * e["feature_dim"] / NN_MACS_PER_MS
+    return (w, h), tiles, ms
 
 
-def _cost_text(config, dims) -> str:
-    (w, h), tiles, ms = planned_cost(config, dims)
+def _cost_text(config, dims, n_images=None) -> str:
+    (w, h), tiles, ms = planned_cost(config, dims, n_images)
     what = f"{w}x{h}" + (f", {tiles} tiles of {config.tile_size} px" if tiles > 1 else "")
     return what + ("" if ms is None else f", about {ms:.0f} ms an image")
 
 
-def advise(config, dims: tuple[int, int] | None) -> str:
+def advise(config, dims: tuple[int, int] | None, n_images: int | None = None) -> str:
     """One or two sentences for the Train tab: what the chosen geometry does to images of ``dims``
     (width, height; their region of interest) and, when they are much larger than the input or not
     square, which setting keeps small defects visible and at what cost.  '' when there is nothing to say."""
@@ -91,16 +107,16 @@ def advise(config, dims: tuple[int, int] | None) -> str:
     shrink = max(w / iw, h / ih)
     aspect = max(w, h) / min(w, h)
     squashed = config.geometry == "fixed" and abs(np.log((w / h) / (iw / ih))) > np.log(1.3)
-    text = f"Images are {w}x{h}; input {_cost_text(config, dims)}."
+    text = f"Images are {w}x{h}; input {_cost_text(config, dims, n_images)}."
     tips = []
     if squashed:
         tips.append(f"they are squashed {aspect:.1f}:1 to {iw}x{ih}: geometry 'aspect' keeps their shape "
-                    f"({_cost_text(replace(config, geometry='aspect'), dims)})")
+                    f"({_cost_text(replace(config, geometry='aspect'), dims, n_images)})")
     if shrink >= 3 and config.geometry != "tiles":
-        tiled = replace(config, geometry="tiles", tile_scale=config.tile_scale)
+        tiled = replace(config, geometry="tiles")
         tips.append(f"they are shrunk {shrink:.0f}x, so a defect of {3 * shrink:.0f} px becomes about 3 px: "
                     f"geometry 'tiles' at scale {tiled.tile_scale:g} keeps more detail "
-                    f"({_cost_text(tiled, dims)})")
+                    f"({_cost_text(tiled, dims, n_images)})")
     if tips:
         text += " Note: " + "; ".join(tips) + "."
     return text

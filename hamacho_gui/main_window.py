@@ -448,7 +448,7 @@ class MainWindow(QMainWindow):
             self.training_panel.set_status("")
             self.dataset_panel.set_dataset(result)
             self.training_panel.set_dataset_ready(bool(result.train))
-            self.training_panel.set_image_dims(result.image_dims)
+            self.training_panel.set_image_dims(result.image_dims, len(result.train))
             self._report_dataset(result)
             self._preview_first_image(result)
             self.model_manager.set_dataset_size(len(result.train), result.image_dims)

@@ -163,6 +163,7 @@ class TrainingPanel(QWidget):
         roi_row.addLayout(roi_buttons)
         self.form.addRow("Region:", roi_row)
         self._image_dims: tuple[int, int] | None = None
+        self._n_images: int | None = None
         self._emit_settings()  # fields the geometry does not use start disabled
 
         self.train_button = QPushButton("Train")
@@ -229,9 +230,10 @@ class TrainingPanel(QWidget):
             box = QDoubleSpinBox()
             decimals = max(2, *(len(f"{v:g}".split(".")[1]) if "." in f"{v:g}" else 0 for v in (s.step or 0.01, s.low)))
             box.setDecimals(decimals)
-            box.setRange(float(s.low), float(s.high))
+            low = float(s.low) - (10 ** -decimals if s.special else 0.0)  # one notch below: "None" (special)
+            box.setRange(low, float(s.high))
             box.setSingleStep(float(s.step or 0.01))
-            box.setValue(float(info.default))
+            box.setValue(low if info.default is None else float(info.default))
         if s.special:
             box.setSpecialValueText(s.special)
         box.setCorrectionMode(QAbstractSpinBox.CorrectionMode.CorrectToNearestValue)
@@ -246,6 +248,8 @@ class TrainingPanel(QWidget):
             return box.currentData()
         if isinstance(box, QSpinBox):
             return None if box.specialValueText() and box.value() == box.minimum() else int(box.value())
+        if box.specialValueText() and box.value() == box.minimum():
+            return None
         return round(float(box.value()), box.decimals())
 
     # ------------------------------------------------------------------ public API
@@ -289,9 +293,11 @@ class TrainingPanel(QWidget):
             self._update_geometry_hint(request)
             self.settings_changed.emit(request)
 
-    def set_image_dims(self, dims: tuple[int, int] | None) -> None:
-        """The training images' typical (width, height), for the geometry advice (None: no dataset)."""
+    def set_image_dims(self, dims: tuple[int, int] | None, n_images: int | None = None) -> None:
+        """The training images' typical (width, height) and their number, for the geometry advice and
+        its cost estimate (None: no dataset)."""
         self._image_dims = None if dims is None else (int(dims[0]), int(dims[1]))
+        self._n_images = n_images
         self._emit_settings()
 
     def _update_geometry_hint(self, request: TrainRequest | None) -> None:
@@ -299,7 +305,8 @@ class TrainingPanel(QWidget):
         if request is not None and self._image_dims is not None:
             w, h = self._image_dims
             x0, y0, x1, y1 = Preprocess(roi=self.roi).roi_box(h, w)
-            text = geometry.advise(request.config, (x1 - x0, y1 - y0))
+            n_fit = None if not self._n_images else round(self._n_images * (1 - request.config.holdout_fraction))
+            text = geometry.advise(request.config, (x1 - x0, y1 - y0), n_fit)
         self.geometry_hint.setText(text)
         self.geometry_hint.setVisible(bool(text))
 

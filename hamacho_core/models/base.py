@@ -64,9 +64,13 @@ class ModelConfig:
                             "(small defects on large images)", choices=GEOMETRIES, gui=True)
     tile_size: int = setting(256, label="Tile size", help="side of one tile in pixels (geometry tiles)",
                              low=64, high=1024, step=32, gui=True)
-    tile_overlap: float = setting(0.25, label="Tile overlap", help="share of a tile shared with its neighbour "
-                                  "(geometry tiles)", low=0.0, high=0.75, step=0.05, gui=True)
-    tile_scale: float = setting(0.5, label="Tile scale", help="tile pixels per image pixel: 1 inspects at full "
+    #: bench_resolution: 0.25 (121 tiles on 2048x2048) cost 2.5x the tiles of 0 for no gain; 1/8 keeps a
+    #: 32 px blend between tiles.
+    tile_overlap: float = setting(0.125, label="Tile overlap", help="share of a tile shared with its neighbour "
+                                  "(geometry tiles)", low=0.0, high=0.75, step=0.025, gui=True)
+    #: bench_resolution: at 1 (full resolution) image AUROC 1.000 on both high-resolution categories; at
+    #: 0.5, 0.993 and 0.88.
+    tile_scale: float = setting(1.0, label="Tile scale", help="tile pixels per image pixel: 1 inspects at full "
                                 "resolution, 0.5 at half (geometry tiles)", low=0.05, high=4.0, step=0.05, gui=True)
     center_crop: int | None = setting(None, label="Centre crop", help="crop the resized image to this square size",
                                       special="no crop", low=MIN_IMAGE_SIZE, high=MAX_IMAGE_SIZE)
@@ -297,6 +301,23 @@ class AnomalyModel:
         if self.config.geometry != "fixed":
             self._set_geometry(plan_geometry(self.config, typical_dims(images, self.preprocess)))
 
+    def _check_fit_memory(self, n_images: int) -> None:
+        """Refuse, before any work, a fit whose estimated peak does not fit this PC's free memory
+        (e.g. PaDiM with hundreds of tile positions): the error says what it needs and what to change."""
+        from hamacho_core.models import REGISTRY
+
+        spec = REGISTRY.get(self.kind)
+        free = available_memory_mb()
+        if spec is None or free is None:
+            return
+        need = spec.estimate_memory(self.config, n_images)["fit_peak_mb"]
+        if need > 0.9 * free:
+            raise MemoryError(f"this fit needs about {need / 1024:.1f} GB of memory and {free / 1024:.1f} GB are free "
+                              f"({self.units} tile(s) of the {self._size_wh()[0]}x{self._size_wh()[1]} input): use a "
+                              f"smaller tile scale or image size, larger tiles, fewer images"
+                              + (", fewer kept channels or PatchCore" if self.kind == "padim" else
+                                 " or a smaller coreset ratio"))
+
     @property
     def units(self) -> int:
         """Backbone passes per image: its tiles, or 1."""
@@ -355,6 +376,7 @@ class AnomalyModel:
         previous_size = self.config.image_size
         try:
             self.resolve_geometry(train)
+            self._check_fit_memory(len(train))
             details = self._fit_features(train, progress, should_stop)
             notes = self.calibrate(validation, progress=progress, should_stop=should_stop)
         except BaseException:
@@ -490,6 +512,18 @@ class AnomalyModel:
 
     def _size_wh(self) -> tuple[int, int]:
         return self.preprocess.width, self.preprocess.height
+
+
+def available_memory_mb() -> float | None:
+    """Memory this PC can still give (Linux ``MemAvailable``); None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _torch_device(device: str) -> str:

@@ -20,13 +20,18 @@ from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
 
 #: Allowed memory-bank ratios: below 0.001 the bank is a handful of patches and the scores meaningless.
 CORESET_RATIO_RANGE = (0.001, 1.0)
+#: The paper's ratio for one image pass.  Tiled models divide it by the square root of the tiles per
+#: image (bench_resolution: 25 tiles at 0.02 instead of 0.1 gave the same AUROC, 2.7x faster).
+AUTO_CORESET_RATIO = 0.1
 
 
 @dataclass
 class PatchCoreConfig(ModelConfig):
-    coreset_ratio: float = setting(0.1, label="Coreset ratio", help="share of the training patch features kept in the "
-                                   "memory bank (smaller: faster inspection, slightly less accurate)",
-                                   low=CORESET_RATIO_RANGE[0], high=CORESET_RATIO_RANGE[1], step=0.01, gui=True)
+    coreset_ratio: float | None = setting(None, label="Coreset ratio", help="share of the training patch features kept "
+                                          "in the memory bank (smaller: faster inspection, slightly less accurate; "
+                                          f"auto: {AUTO_CORESET_RATIO:g}, with tiles {AUTO_CORESET_RATIO:g} divided by "
+                                          "the square root of the tiles per image)", low=CORESET_RATIO_RANGE[0],
+                                          high=CORESET_RATIO_RANGE[1], step=0.01, special="auto", gui=True)
     #: Used only to select the coreset (the bank keeps full features).
     projection_dim: int = setting(128, label="Projection size", help="random-projection size for the coreset "
                                   "selection", low=8, high=4096)
@@ -38,6 +43,13 @@ class PatchCoreConfig(ModelConfig):
     #: Above this, patch features are not all kept in memory: see ``PatchCore._fit_features`` (0: never).
     max_feature_memory_mb: int = setting(512, label="Feature memory (MiB)", help="feature memory above which the fit "
                                          "keeps only projections in memory", low=0, high=1 << 20)
+
+
+    def coreset_for(self, tiles: int = 1) -> float:
+        """The ratio used for a model of ``tiles`` tiles per image (``coreset_ratio``, or auto)."""
+        if self.coreset_ratio is not None:
+            return self.coreset_ratio
+        return max(CORESET_RATIO_RANGE[0], AUTO_CORESET_RATIO / max(1, tiles) ** 0.5)
 
 
 class PatchCore(AnomalyModel):
@@ -117,7 +129,8 @@ class PatchCore(AnomalyModel):
             store[row:row + len(flat)] = flat if matrix is None else flat @ matrix
             row += len(flat)
             report(progress, "features", done, len(images))
-        n_select = max(1, min(row, int(round(cfg.coreset_ratio * row))))
+        ratio = cfg.coreset_for(self.units)
+        n_select = max(1, min(row, int(round(ratio * row))))
         if n_select == row:
             picked = np.arange(row)
         else:
@@ -130,7 +143,7 @@ class PatchCore(AnomalyModel):
             del store
             bank = self._gather_rows(images, picked, progress, should_stop)
         self.set_memory_bank(bank)
-        return {"patches": row, "memory_bank": len(bank), "feature_dim": bank.shape[1],
+        return {"patches": row, "memory_bank": len(bank), "feature_dim": bank.shape[1], "coreset_ratio": ratio,
                 "two_pass": matrix is not None}
 
     def add_images(self, images: Sequence[ImageLike], *, progress: ProgressFn | None = None,
@@ -159,7 +172,7 @@ class PatchCore(AnomalyModel):
         if new.shape[1] != old.shape[1]:
             raise ValueError(f"feature width {new.shape[1]} does not match the memory bank's {old.shape[1]}")
         combined = np.concatenate([old, new])
-        n_select = min(len(combined), len(old) + int(round(cfg.coreset_ratio * len(new))))
+        n_select = min(len(combined), len(old) + int(round(cfg.coreset_for(self.units) * len(new))))
         if n_select == len(combined):
             picked = np.arange(n_select)
         else:

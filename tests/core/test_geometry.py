@@ -62,7 +62,7 @@ def test_advice_names_the_problem_and_the_cost():
     assert "squashed 2.7:1" in text and "'aspect'" in text and "ms an image" in text
     assert "'tiles'" in advise(PatchCoreConfig(), (2048, 2048))
     assert "Note" not in advise(PatchCoreConfig(), (300, 300))
-    assert "25 tiles of 256 px" in advise(PatchCoreConfig(geometry="tiles"), (2048, 2048))
+    assert "81 tiles of 256 px" in advise(PatchCoreConfig(geometry="tiles"), (2048, 2048))  # full resolution
 
 
 def _tall(n: int, defect: bool = False, seed: int = 0) -> list[np.ndarray]:
@@ -136,3 +136,12 @@ def test_region_of_interest_combines_with_tiles():
     image = _tall(1, seed=5)[0]
     full = model.preprocess.to_image(model.predict(image).anomaly_maps[0], 240, 96, fill=-1.0)
     assert (full[:60] == -1).all() and (full[180:] == -1).all() and (full[60:180] > -1).all()
+
+
+def test_a_fit_too_big_for_this_pc_is_refused_before_any_work():
+    """PaDiM on 8192x8192 canvases of 64 px tiles would need over 100 GB: said before any backbone pass."""
+    model = Padim(PadimConfig(geometry="tiles", tile_size=64, tile_overlap=0.5, tile_scale=4.0))
+    big = [np.zeros((2048, 2048, 3), np.uint8)] * 6
+    with pytest.raises(MemoryError, match=r"needs about \d+\.\d GB of memory and .* GB are free \(65025 tile"):
+        model.fit(big)
+    assert not model.is_fitted and model.config.image_size == 256

@@ -207,7 +207,8 @@ def test_coreset_ratio_one_keeps_all_patches(data):
     model = lite(coreset_ratio=1.0)
     report = model.fit(train[:4], validation=keep_all(train))
     expected = embed_np(model, train[:4]).reshape(-1, 152)
-    assert report.details == {"patches": 4 * 64, "memory_bank": 4 * 64, "feature_dim": 152, "two_pass": False}
+    assert report.details == {"patches": 4 * 64, "memory_bank": 4 * 64, "feature_dim": 152, "two_pass": False,
+                              "coreset_ratio": 1.0}
     np.testing.assert_allclose(model.memory_bank, expected, rtol=1e-6, atol=1e-6)  # same rows, same order
 
 

@@ -47,10 +47,14 @@ def test_backbones_kinds_and_defaults(panel):
     assert "blocks.2  (40 ch, /8)" in [panel.layers_list.item(i).text() for i in range(panel.layers_list.count())]
     # The settings rows are generated from the config dataclasses: their defaults, ranges and help.
     coreset, size = panel.fields["coreset_ratio"], panel.fields["image_size"]
-    assert panel.form.isRowVisible(coreset) and coreset.value() == pytest.approx(PatchCoreConfig().coreset_ratio)
+    assert panel.form.isRowVisible(coreset) and coreset.text() == "auto" and PatchCoreConfig().coreset_ratio is None
+    assert panel.request().config.coreset_ratio is None, "auto reaches the config as None"
     assert size.value() == ModelConfig().image_size and (size.minimum(), size.maximum()) == (32, 8192)
     assert size.singleStep() == 32 and "default 256" in size.toolTip()
-    assert coreset.minimum() == pytest.approx(0.001), "every ratio the config allows can be entered"
+    coreset.setValue(0.001)
+    assert coreset.text() != "auto" and panel.request().config.coreset_ratio == pytest.approx(0.001), \
+        "every ratio the config allows can be entered"
+    coreset.setValue(coreset.minimum())
     assert not panel.form.isRowVisible(panel.fields["n_features"])
 
     panel.kind_combo.setCurrentIndex(panel.kind_combo.findData("padim"))
