@@ -32,8 +32,9 @@ class PatchCoreConfig(ModelConfig):
     coreset_ratio: float | None = setting(None, label="Coreset ratio", help="share of the training patch features kept "
                                           "in the memory bank (smaller: faster inspection, slightly less accurate; "
                                           f"auto: {AUTO_CORESET_RATIO:g}, with tiles {AUTO_CORESET_RATIO:g} / tiles^"
-                                          f"{AUTO_CORESET_EXPONENT:g}: 0.0046 for 81 tiles)", low=CORESET_RATIO_RANGE[0],
-                                          high=CORESET_RATIO_RANGE[1], step=0.01, special="auto", gui=True)
+                                          f"{AUTO_CORESET_EXPONENT:g}: 0.0046 for 81 tiles)",
+                                          low=CORESET_RATIO_RANGE[0], high=CORESET_RATIO_RANGE[1], step=0.01,
+                                          special="auto", gui=True)
     #: Used only to select the coreset (the bank keeps full features).
     projection_dim: int = setting(128, label="Projection size", help="random-projection size for the coreset "
                                   "selection", low=8, high=4096)
