@@ -88,8 +88,8 @@ _README = """# Hamacho model export
 
 Reproduce the scores of `{name}` ({kind}, backbone {backbone}) without Hamacho:
 
-1. Pre-process the image as `model.json` → `preprocessing` says (RGB, resize to {size}x{size}, scale to [0, 1],
-   NCHW float32).
+1. Pre-process the image as `model.json` → `preprocessing` says (RGB, resize to {size} (width x height),
+   scale to [0, 1], NCHW float32).
 2. Run `embedding.onnx` (ONNX Runtime or any ONNX runtime, opset {opset}): input `{input}`, output `{output}`
    (N x D x h x w).
 3. Score every patch as `model.json` → `scoring` says, with the arrays listed under `arrays` (`.npy` files:

@@ -41,12 +41,21 @@ def plan_geometry(config, dims: tuple[int, int] | None) -> int | tuple[int, int]
     w, h = (max(1, int(v)) for v in dims)
     if config.geometry == "aspect":
         short = config.image_size if isinstance(config.image_size, int) else min(config.image_size)
-        long = min(MAX_CANVAS, round_to_grid(short * max(w, h) / min(w, h)))
+        long = max(short, min(MAX_CANVAS, round_to_grid(short * max(w, h) / min(w, h))))
         size = (long, short) if w >= h else (short, long)
     else:
         tile = config.tile_size
         size = tuple(min(MAX_CANVAS, max(tile, round_to_grid(v * config.tile_scale))) for v in (w, h))
     return size[0] if size[0] == size[1] else size
+
+
+def roi_dims(config, dims: tuple[int, int] | None) -> tuple[int, int] | None:
+    """(width, height) of the region of interest of images of ``dims`` (the whole image without one)."""
+    if dims is None or getattr(config, "roi", None) is None:
+        return dims
+    w, h = dims
+    x0, y0, x1, y1 = Preprocess(roi=config.roi).roi_box(h, w)
+    return x1 - x0, y1 - y0
 
 
 def pass_ms(backbone: str) -> float | None:
@@ -70,7 +79,7 @@ def planned_cost(config, dims: tuple[int, int] | None,
     will give."""
     from hamacho_core.tiling import Tiler
 
-    size = plan_geometry(config, dims)
+    size = plan_geometry(config, roi_dims(config, dims))
     w, h = (size, size) if isinstance(size, int) else size
     tiles, pixels = 1, w * h
     if config.geometry == "tiles" and min(w, h) >= config.tile_size and not (w % 32 or h % 32):
@@ -102,7 +111,7 @@ def advise(config, dims: tuple[int, int] | None, n_images: int | None = None) ->
         return ""
     from dataclasses import replace
 
-    w, h = dims
+    w, h = roi_dims(config, dims)
     (iw, ih), _tiles, _ms = planned_cost(config, dims)
     shrink = max(w / iw, h / ih)
     aspect = max(w, h) / min(w, h)

@@ -228,18 +228,31 @@ def evaluate_dataset(model: AnomalyModel, dataset: Dataset, *, progress: Progres
     items += list(dataset.test)
     if not items:
         raise ValueError("nothing to evaluate: every image of this dataset was used for training")
-    pred = model.predict([it.path for it in items], progress=progress, should_stop=should_stop)
+    from hamacho_core.metrics import pixel_step
+    from hamacho_core.progress import check_stop, report
+
     shape = model.preprocess.output_shape
-    masks = []
-    for it in items:
-        mask = _read_mask(it)
-        masks.append(model.preprocess.mask(mask) if mask is not None else np.zeros(shape, bool))
-    labels = np.array([it.label for it in items])
     has_masks = any(it.mask_path is not None for it in items if it.label == 1)
-    metrics = evaluate(pred.image_scores, pred.is_anomalous, labels,
-                       pred.anomaly_maps if has_masks else None, np.stack(masks) if has_masks else None)
+    step = pixel_step(len(items) * shape[0] * shape[1])
+    scores, flagged, pix_scores, pix_labels = [], [], [], []
+    for n, it in enumerate(items):  # one image at a time, its pixels sampled: memory stays flat
+        check_stop(should_stop, "evaluation")
+        pred = model.predict(it.path)
+        scores.append(pred.image_scores[0])
+        flagged.append(pred.is_anomalous[0])
+        if has_masks:
+            mask = _read_mask(it)
+            mask = model.preprocess.mask(mask) if mask is not None else np.zeros(shape, bool)
+            start = (-n * shape[0] * shape[1]) % step
+            pix_scores.append(pred.anomaly_maps[0].ravel()[start::step])
+            pix_labels.append(mask.ravel()[start::step])
+        report(progress, "inspect", n + 1, len(items))
+    labels = np.array([it.label for it in items])
+    scores, flagged = np.array(scores, np.float32), np.array(flagged, bool)
+    metrics = evaluate(scores, flagged, labels, np.concatenate(pix_scores) if has_masks else None,
+                       np.concatenate(pix_labels) if has_masks else None)
     overlap = sum(str(it.path.resolve()) in calibrated for it in items)
-    return EvalResult(metrics, items, pred.image_scores, pred.is_anomalous, overlap)
+    return EvalResult(metrics, items, scores, flagged, overlap)
 
 
 def write_eval_plots(result: EvalResult, threshold: float, out_dir: Path) -> dict[str, Path]:

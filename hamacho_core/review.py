@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from hamacho_core import fileio
@@ -102,9 +103,24 @@ def score_sources(model, sources: Sequence[Source], progress: ProgressFn | None 
     items = []
     for i, path, _image, score, raw_map, ms in iter_scored(model, [s.path for s in sources], should_stop, skipped):
         s = sources[i]
-        items.append(ReviewItem(path, score, raw_map, s.label, s.mask_path, s.set, ms))
+        items.append(ReviewItem(path, score, kept_map(model, raw_map), s.label, s.mask_path, s.set, ms))
         report(progress, stage, i + 1, len(sources))
     return items, skipped
+
+
+#: Longest side of the maps kept for review: a 2048x2048 tiled model's maps are kept at 1024x1024 (4 MB
+#: instead of 16 MB each); every map is shown and exported through ``to_image``, which takes any size.
+MAX_REVIEW_MAP_SIDE = 1024
+
+
+def kept_map(model, anomaly_map: np.ndarray) -> np.ndarray:
+    """The map as kept for review: shrunk (area average) when its long side is over MAX_REVIEW_MAP_SIDE."""
+    h, w = anomaly_map.shape
+    if max(h, w) <= MAX_REVIEW_MAP_SIDE or model.preprocess.center_crop:
+        return anomaly_map
+    f = MAX_REVIEW_MAP_SIDE / max(h, w)
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    return np.ascontiguousarray(cv2.resize(anomaly_map, size, interpolation=cv2.INTER_AREA))
 
 
 def read_mask(path: Path | None) -> np.ndarray | None:
@@ -115,20 +131,26 @@ def read_mask(path: Path | None) -> np.ndarray | None:
 
 
 def pixel_auroc(model, items: Sequence[ReviewItem]) -> float | None:
-    """Pixel AUROC over items with known masks (good images count as all-normal), or None."""
-    from hamacho_core.metrics import evaluate
-
+    """Pixel AUROC over items with known masks (good images count as all-normal), or None; at most
+    ``metrics.MAX_AUROC_PIXELS`` pixels, sampled evenly across the images."""
     if not any(r.mask_path is not None for r in items):
         return None
-    maps, masks = [], []
-    for r in items:
-        if r.mask_path is None and r.label != 0:
-            continue
-        maps.append(r.anomaly_map)
-        masks.append(np.zeros(r.anomaly_map.shape, bool) if r.mask_path is None
-                     else model.preprocess.mask(read_mask(r.mask_path)))
-    n = len(maps)
-    return evaluate(np.zeros(n), np.zeros(n, bool), np.zeros(n), np.stack(maps), np.stack(masks)).pixel_auroc
+    from hamacho_core.metrics import _auroc, pixel_step
+
+    used = [r for r in items if r.mask_path is not None or r.label == 0]
+    step = pixel_step(sum(r.anomaly_map.size for r in used))
+    scores, labels, offset = [], [], 0
+    for r in used:  # each map sampled on its own: nothing is stacked
+        h, w = r.anomaly_map.shape
+        mask = np.zeros((h, w), bool)
+        if r.mask_path is not None:
+            full = model.preprocess.mask(read_mask(r.mask_path)).astype(np.uint8)
+            mask = cv2.resize(full, (w, h), interpolation=cv2.INTER_NEAREST) > 0 if full.shape != (h, w) else full > 0
+        start = (-offset) % step
+        scores.append(r.anomaly_map.ravel()[start::step])
+        labels.append(mask.ravel()[start::step])
+        offset += r.anomaly_map.size
+    return _auroc(np.concatenate(labels), np.concatenate(scores))
 
 
 def full_size_maps(model, anomaly_map: np.ndarray, height: int, width: int,

@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
 from hamacho_core import backbones, config, geometry
 from hamacho_core.config import ConfigError, FieldInfo
 from hamacho_core.models import REGISTRY, ModelConfig
-from hamacho_core.preprocess import Preprocess
 from hamacho_gui.tasks import TrainRequest
 
 DEFAULT_BACKBONE = config.default(ModelConfig, "backbone")
@@ -266,7 +265,11 @@ class TrainingPanel(QWidget):
         """Set a generated setting's widget (``None`` where the setting allows it)."""
         box = self.fields[name]
         if isinstance(box, QComboBox):
-            box.setCurrentIndex(box.findData(value))
+            index = box.findData(value)
+            if index < 0:
+                raise ValueError(f"{name} must be one of {', '.join(box.itemData(i) for i in range(box.count()))}, "
+                                 f"got {value!r}")
+            box.setCurrentIndex(index)
         elif isinstance(value, list | tuple):  # (width, height): the short side
             box.setValue(min(value))
         else:
@@ -283,11 +286,12 @@ class TrainingPanel(QWidget):
         geometry = self.fields.get("geometry")
         if geometry is not None:  # only the fields the chosen geometry uses are editable
             tiles = geometry.currentData() == "tiles"
+            editable = not getattr(self, "_running", False)
             for name, box in self.fields.items():
                 if name.startswith("tile_"):
-                    box.setEnabled(tiles)
+                    box.setEnabled(editable and tiles)
             if "image_size" in self.fields:
-                self.fields["image_size"].setEnabled(not tiles)
+                self.fields["image_size"].setEnabled(editable and not tiles)
         if hasattr(self, "roi_label"):  # not while the form is being built
             request = self.settings_request()
             self._update_geometry_hint(request)
@@ -303,10 +307,8 @@ class TrainingPanel(QWidget):
     def _update_geometry_hint(self, request: TrainRequest | None) -> None:
         text = ""
         if request is not None and self._image_dims is not None:
-            w, h = self._image_dims
-            x0, y0, x1, y1 = Preprocess(roi=self.roi).roi_box(h, w)
             n_fit = None if not self._n_images else round(self._n_images * (1 - request.config.holdout_fraction))
-            text = geometry.advise(request.config, (x1 - x0, y1 - y0), n_fit)
+            text = geometry.advise(request.config, self._image_dims, n_fit)  # the region of interest applies
         self.geometry_hint.setText(text)
         self.geometry_hint.setVisible(bool(text))
 

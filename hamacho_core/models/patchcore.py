@@ -223,7 +223,7 @@ class PatchCore(AnomalyModel):
         worst = patch.argmax(axis=1)
         scores = patch[np.arange(b), worst]
         k = self.config.num_neighbors
-        if k > 1 and len(self.index) > 1:
+        if k > 1 and len(self.index) > 1 and tile is None:  # tiled: the score is the stitched map's max
             worst_queries = queries_np.reshape(b, h * w, d)[np.arange(b), worst]
             anchors = self.index.bank[nearest[np.arange(b), worst]]
             _, support = self.index.search(anchors, k)

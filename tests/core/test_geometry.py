@@ -145,3 +145,40 @@ def test_a_fit_too_big_for_this_pc_is_refused_before_any_work():
     with pytest.raises(MemoryError, match=r"needs about \d+\.\d GB of memory and .* GB are free \(65025 tile"):
         model.fit(big)
     assert not model.is_fitted and model.config.image_size == 256
+
+
+def test_tile_size_off_the_grid_is_a_config_error():
+    with pytest.raises(ConfigError, match="tile_size must be a multiple of 32"):
+        PatchCoreConfig(geometry="tiles", tile_size=100)
+
+
+def test_aspect_long_side_never_below_the_short_side():
+    assert plan_geometry(PatchCoreConfig(geometry="aspect", image_size=300), (1000, 1000)) == 300
+
+
+def test_estimates_and_advice_follow_the_region_of_interest():
+    from hamacho_core.models import REGISTRY
+
+    whole = PatchCoreConfig(geometry="tiles")
+    half = PatchCoreConfig(geometry="tiles", roi=((0.0, 0.0), (1.0, 0.5)))
+    full_tiles = REGISTRY["patchcore"].estimate_memory(whole, 10, (2048, 2048))["tiles"]
+    half_tiles = REGISTRY["patchcore"].estimate_memory(half, 10, (2048, 2048))["tiles"]
+    assert full_tiles == 81 and half_tiles == 45  # 9 x 5 tiles on 2048x1024
+    assert "Images are 2048x1024" in advise(half, (2048, 2048))
+
+
+def test_big_maps_are_kept_smaller_for_review_and_auroc_is_sampled(tmp_path):
+    import cv2
+
+    from hamacho_core import metrics, review
+
+    big = [cv2.resize(img, (480, 1200), interpolation=cv2.INTER_CUBIC) for img in _tall(7)]
+    model = PatchCore(PatchCoreConfig(geometry="tiles", blur_sigma=1.0))  # full resolution: 480x1216
+    model.fit(big[:6])
+    assert model.preprocess.output_shape == (1216, 480) and model.units == 12
+    raw = model.predict(big[6]).anomaly_maps[0]
+    kept = review.kept_map(model, raw)
+    assert kept.shape == (1024, 404) and kept.max() <= raw.max() + 1e-4
+    back = model.preprocess.to_image(kept, 1200, 480)  # shown and exported at the image's own size
+    assert back.shape == (1200, 480)
+    assert metrics.pixel_step(10_000_000) == 3 and metrics.pixel_step(100) == 1

@@ -72,7 +72,13 @@ def test_tiles_enable_their_settings_and_train(qtbot, window, tall_dir):  # noqa
     panel.set_field("tile_scale", 0.5)
     panel.set_field("coreset_ratio", 0.2)
     assert "tiles of 64 px" in panel.geometry_hint.text()
-    click_train(qtbot, window)
+    qtbot.waitUntil(lambda: not window.runner.busy and panel.train_button.isEnabled(), timeout=10_000)
+    panel.train_button.click()
+    assert not panel.fields["tile_size"].isEnabled() and not panel.fields["image_size"].isEnabled(), \
+        "nothing is editable while training"
+    wait_task(qtbot, window, "train")
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=10_000)
+    assert panel.fields["tile_size"].isEnabled() and not panel.fields["image_size"].isEnabled()
     model = window.session.model
     assert model.units == 3 and model.preprocess.output_shape == (128, 64)  # 48x120 -> 64x128: 1 x 3 tiles
     assert all(item.anomaly_map.shape == (128, 64) for item in window.session.results)
