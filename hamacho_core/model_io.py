@@ -74,7 +74,7 @@ def save_model(model: AnomalyModel, path: str | os.PathLike, *, training: dict |
     arrays[GRAPH_TENSOR] = np.frombuffer(model.runtime_graph(), dtype=np.uint8)
     manifest = _build_manifest(model, arrays, training or {})
     text = json.dumps(manifest, default=_json_default, ensure_ascii=False)
-    metadata = {MANIFEST_KEY: text, MANIFEST_SHA_KEY: _manifest_sha256(json.loads(text))}
+    metadata = {MANIFEST_KEY: text, MANIFEST_SHA_KEY: manifest_sha256(json.loads(text))}
     remove_stale_temps(target)
     try:
         atomic_write_bytes(target, safetensors.numpy.save(arrays, metadata=metadata))
@@ -196,7 +196,8 @@ def _verify_checksums(path: Path, manifest: dict, arrays: dict[str, np.ndarray])
         raise ModelFileError(f"{path.name} is corrupt: its runtime graph does not match the manifest")
 
 
-def _manifest_sha256(manifest: dict) -> str:
+def manifest_sha256(manifest: dict) -> str:
+    """The checksum a model file carries of its manifest (canonical JSON)."""
     canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -298,7 +299,7 @@ def _read_header(path: Path) -> dict:
                and all(isinstance(d, int) for d in v[0]) for v in manifest["tensors"].values()):
         raise damaged
     newer_parts = GRAPH_TENSOR in header or "checksums" in manifest or MANIFEST_SHA_KEY in meta
-    if version >= 2 and meta.get(MANIFEST_SHA_KEY) != _manifest_sha256(manifest):
+    if version >= 2 and meta.get(MANIFEST_SHA_KEY) != manifest_sha256(manifest):
         raise ModelFileError(f"{path.name} is corrupt: its manifest (settings, thresholds) fails its checksum")
     if version < 2 and newer_parts:  # a schema-2 file relabelled to skip the checks
         raise ModelFileError(f"{path.name} is corrupt: a schema-{version} file with schema-2 contents")

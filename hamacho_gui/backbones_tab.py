@@ -421,7 +421,7 @@ class BackbonesTab(QWidget):
         muted = MUTED_COLOR.name()
         if "coreset_ratio" in e:  # a memory bank of patches
             what = (f"Memory bank ({model}) for {e['n_images']} training images at {_size_text(e)}, coreset "
-                    f"{e['coreset_ratio']:.2g}: <b>{e['bank_rows']:,} patches \u00d7 {e['feature_dim']} = "
+                    f"{e['coreset_ratio'] * 100:.2g}%: <b>{e['bank_rows']:,} patches \u00d7 {e['feature_dim']} = "
                     f"{format_mb(e['bank_mb'])}</b>")
         else:  # one Gaussian per position
             what = (f"{model} model for {e['n_images']} training images at {_size_text(e)}: <b>"

@@ -49,6 +49,20 @@ def add_live_parser(sub) -> argparse.ArgumentParser:
                       help="reconnection attempts in a row before giving up on a lost source (default: forever)")
     live.add_argument("--device", default=None,
                       help="cpu, cuda or auto (default: cpu; the file does not choose the machine)")
+    line = live.add_argument_group("line outputs", "every judged part goes to each of these; an unreachable "
+                                   "peer is reported and retried, its backlog counted (README: Connect to your line)")
+    line.add_argument("--mqtt", action="append", default=[], metavar="URL",
+                      help="MQTT broker: mqtt://HOST[:PORT][/TOPIC] (messages on TOPIC/parts, retained TOPIC/status)")
+    line.add_argument("--mqtt-qos", type=int, default=1, choices=(0, 1, 2), help="MQTT QoS (1: at least once)")
+    line.add_argument("--webhook", action="append", default=[], metavar="URL", help="HTTP(S) URL: a JSON POST per part")
+    line.add_argument("--modbus-server", action="append", default=[], metavar="[HOST]:PORT",
+                      help="serve the register map on this Modbus TCP port for the PLC to poll (e.g. :5020)")
+    line.add_argument("--modbus-client", action="append", default=[], metavar="HOST:PORT",
+                      help="write the register map into this PLC's holding registers")
+    line.add_argument("--modbus-no-handshake", action="store_true",
+                      help="write each result without waiting for the PLC's acknowledgement (register 7)")
+    line.add_argument("--sink-folder", action="append", default=[], type=Path, metavar="DIR",
+                      help="append parts.jsonl (and copy evidence images) in this folder, for an MES")
     from hamacho_core.cli import add_runtime_options
 
     add_runtime_options(live, None)
@@ -60,12 +74,26 @@ def _fmt_ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} ms"
 
 
+def make_sinks(args: argparse.Namespace) -> list:
+    """The line outputs the options ask for (checked before the model loads; nothing connects yet)."""
+    from hamacho_core.line import FolderSink, MqttSink, WebhookSink
+    from hamacho_core.line.modbus import ModbusClientSink, ModbusServerSink
+
+    handshake = not args.modbus_no_handshake
+    return ([MqttSink(url, qos=args.mqtt_qos) for url in args.mqtt]
+            + [WebhookSink(url) for url in args.webhook]
+            + [ModbusServerSink(a, handshake=handshake) for a in args.modbus_server]
+            + [ModbusClientSink(a, handshake=handshake) for a in args.modbus_client]
+            + [FolderSink(d) for d in args.sink_folder])
+
+
 def cmd_live(args: argparse.Namespace) -> int:
     from hamacho_core.live import InspectionLog, LiveInspector, open_source
     from hamacho_core.model_io import load_model
 
     source = open_source(args.source, realtime=args.realtime, loop=args.loop,
                          interval_s=args.interval if args.realtime else 0.0)  # a wrong path fails before loading
+    sinks = make_sinks(args)  # so does a bad URL or a missing add-on
     model = load_model(args.model, device=args.device, runtime=args.runtime, threads=args.threads)
     log = None if args.no_log else InspectionLog(args.log)
     stop = threading.Event()
@@ -88,7 +116,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     print(f"Live inspection of {source.name} with {args.model.name} "
           f"({'realtime' if args.realtime else 'as fast as possible'}); Ctrl-C stops", flush=True)
     inspector = LiveInspector(model, source, save_dir=args.save_ng, log=log, model_name=args.model.name,
-                              max_retries=args.max_retries, log_wait_s=args.log_wait)
+                              max_retries=args.max_retries, log_wait_s=args.log_wait, sinks=sinks)
     try:
         summary = inspector.run(on_result, stop.is_set, on_event=on_event, max_frames=args.max_frames)
     finally:
@@ -109,6 +137,9 @@ def cmd_live(args: argparse.Namespace) -> int:
         print(f"Log: {log.path}")
     if args.save_ng is not None:
         print(f"NG/REVIEW frames: {args.save_ng}")
+    for status in summary.get("sinks", []):
+        print(f"{status['sink']}: {status['sent']} sent, {status['backlog']} not delivered, {status['dropped']} "
+              f"dropped (backlog full), {status['failures']} failed attempts")
     if summary["reason"] == "failed":
         print(f"hamacho: error: {summary['error']}", file=sys.stderr)
         return 1

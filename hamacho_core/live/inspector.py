@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -138,7 +138,8 @@ class LiveInspector:
     def __init__(self, model: AnomalyModel, source: FrameSource, *, save_dir: Path | None = None,
                  save_verdicts: tuple[str, ...] = ("NG", "REVIEW"), log: InspectionLog | None = None,
                  model_name: str = "", reconnect: bool = True, retry_delay_s: float = 1.0,
-                 max_retries: int | None = None, warmup: bool = True, log_wait_s: float = 10.0) -> None:
+                 max_retries: int | None = None, warmup: bool = True, log_wait_s: float = 10.0,
+                 sinks: Sequence = ()) -> None:
         self.model = model
         self.source = source
         self.save_dir = Path(save_dir) if save_dir is not None else None
@@ -154,6 +155,10 @@ class LiveInspector:
         self._grabber: LatestFrameGrabber | None = None
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(VERDICTS, 0)
+        #: Line outputs (``hamacho_core.line``): each judged part goes to every sink, never waiting on one.
+        self.sinks = list(sinks)
+        self._part = 0
+        self._model_sha = _model_checksum(model)
 
     @property
     def paused(self) -> bool:
@@ -209,6 +214,10 @@ class LiveInspector:
 
         if self.save_dir is not None:
             self.save_dir.mkdir(parents=True, exist_ok=True)
+        for sink in self.sinks:  # their warnings reach on_event from this thread, like the log's
+            sink.on_event = lambda level, message: events.put((level, message))
+            if sink._thread is None:
+                sink.start()
         if self.warmup:
             preprocess = getattr(self.model, "preprocess", None)
             height, width = preprocess.output_shape if preprocess is not None else (64, 64)
@@ -259,13 +268,16 @@ class LiveInspector:
             writer, self._writer = self._writer, None
             unlogged = writer.close(self.log_wait_s) if writer is not None else 0
             log_error = writer.last_error if writer is not None else None
+            for sink in self.sinks:
+                sink.close(self.log_wait_s)
             drain()
         if unlogged:
             _warn(on_event, f"{unlogged} verdict(s) could not be written to the inspection log {self.log.path} "
                             f"({log_error})")
         elif writer is not None and writer.failures and on_event is not None:
             on_event("info", f"the inspection log was busy ({log_error}): every verdict was written, some late")
-        return {**stats.summary(grabber, reason, self.counts), "unlogged": unlogged, "log_error": log_error}
+        return {**stats.summary(grabber, reason, self.counts), "unlogged": unlogged, "log_error": log_error,
+                "sinks": [sink.status() for sink in self.sinks]}
 
     def _pause_message(self, paused: bool, last_index: int) -> str:
         name = self.source.name
@@ -305,6 +317,14 @@ class LiveInspector:
                                 f"verdicts are kept and retried ({self._writer.pending} waiting)")
             elif not self._writer.failing:
                 self._log_warned = False
+        if self.sinks:
+            from hamacho_core.line.sinks import PartRecord
+
+            self._part += 1
+            record = PartRecord(self._part, verdict, score, normalized, _utc_now(), self.model_name, self._model_sha,
+                                None if saved is None else str(saved), self.source.name)
+            for sink in self.sinks:
+                sink.submit(record)
         now = time.monotonic()
         latency_ms = (now - frame.timestamp) * 1000
         fps = stats.add(now, latency_ms, inference_ms)
@@ -328,6 +348,22 @@ def _rejudge(prediction: Prediction, used: LiveThresholds) -> Prediction:
     return replace(prediction, norm_image_scores=used.image_scale.normalize(prediction.image_scores),
                    masks=prediction.anomaly_maps >= used.pixel, is_anomalous=labels == NG,
                    needs_review=labels == REVIEW)
+
+
+def _model_checksum(model) -> str:
+    """The sha256 of the model file's manifest (as ``hamacho_core.model_io`` checks it), or ''."""
+    manifest = getattr(model, "manifest", None)
+    if not manifest:
+        return ""
+    from hamacho_core.model_io import manifest_sha256
+
+    return manifest_sha256(manifest)
+
+
+def _utc_now() -> str:
+    from datetime import UTC
+
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _warn(on_event: Callable[[str, str], None] | None, message: str) -> None:

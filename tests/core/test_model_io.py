@@ -64,7 +64,7 @@ def rewrite(src: pathlib.Path, dst: pathlib.Path, edit=None, metadata: dict | No
         edit(manifest)
         metadata = {MANIFEST_KEY: json.dumps(manifest)}
         if sign:
-            metadata[MANIFEST_SHA_KEY] = model_io._manifest_sha256(manifest)
+            metadata[MANIFEST_SHA_KEY] = model_io.manifest_sha256(manifest)
     dst.write_bytes(safetensors.numpy.save(tensors, metadata=metadata))
     return dst
 
@@ -376,7 +376,7 @@ def _forged(src: pathlib.Path, dst: pathlib.Path, graph: bytes) -> pathlib.Path:
     manifest["checksums"]["runtime_graph"] = manifest["runtime"]["graph_sha256"] = sha
     manifest["tensors"]["runtime_graph"] = [[len(graph)], "uint8"]
     dst.write_bytes(safetensors.numpy.save(tensors, metadata={
-        MANIFEST_KEY: json.dumps(manifest), MANIFEST_SHA_KEY: model_io._manifest_sha256(manifest)}))
+        MANIFEST_KEY: json.dumps(manifest), MANIFEST_SHA_KEY: model_io.manifest_sha256(manifest)}))
     return dst
 
 

@@ -1,0 +1,197 @@
+"""Modbus TCP (pymodbus): Hamacho as a server the PLC polls, or as a client writing into the PLC.
+
+Register map (holding registers, Modbus addresses from ``base``, default 0; 16-bit unsigned):
+
+==========  ======================================================================================
+``base+0``  result: 0 none yet, 1 OK, 2 NG, 3 REVIEW
+``base+1``  part counter, low 16 bits
+``base+2``  part counter, high 16 bits
+``base+3``  normalised score x 100 (0-100; 50 = the NG threshold)
+``base+4``  raw score x 100 (clipped to 0-65535)
+``base+5``  heartbeat: +1 about every 0.5 s while Hamacho runs (wraps at 65535)
+``base+6``  status bits: 1 ready, 2 busy (a result waits for its acknowledgement), 4 sink fault
+``base+7``  handshake: Hamacho writes 1 with each new result; the PLC writes 0 to acknowledge
+==========  ======================================================================================
+
+With the handshake (default), a result is written only once the previous one was acknowledged, so
+the PLC sees every part; results wait in the sink's backlog meanwhile (see ``sinks``).  Without it,
+each result overwrites the previous one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from hamacho_core.line.sinks import PartRecord, Sink, _require
+
+RESULT_CODES = {"OK": 1, "NG": 2, "REVIEW": 3}
+REGISTERS = 8
+READY, BUSY, FAULT = 1, 2, 4
+
+
+def registers_of(record: PartRecord) -> list[int]:
+    """The result block (``base+0`` to ``base+4``) of a record."""
+    part = record.part & 0xFFFFFFFF
+    return [RESULT_CODES.get(record.verdict, 0), part & 0xFFFF, part >> 16,
+            max(0, min(100, round(record.normalized_score * 100))),
+            max(0, min(65535, round(record.raw_score * 100)))]
+
+
+def _host_port(text: str, default_host: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not port.isdigit():
+        raise ValueError(f"not a Modbus address: {text!r} (expected HOST:PORT or :PORT)")
+    return host or default_host, int(port)
+
+
+class _Handshake(Sink):
+    """Shared delivery: wait for the acknowledgement of the previous result, then write the next."""
+
+    def __init__(self, target: str, *, base: int = 0, handshake: bool = True, ack_timeout_s: float = 5.0, **kw):
+        super().__init__(target, **kw)
+        _require("pymodbus", "Modbus TCP")
+        self.base = base
+        self.handshake = handshake
+        self.ack_timeout_s = ack_timeout_s
+        self._beat = 0
+        self._last_beat = 0.0
+
+    def _read(self, offset: int, count: int) -> list[int]:
+        raise NotImplementedError
+
+    def _write(self, offset: int, values: list[int]) -> None:
+        raise NotImplementedError
+
+    def _deliver(self, record: PartRecord) -> None:
+        if self.handshake:
+            deadline = time.monotonic() + self.ack_timeout_s
+            while self._read(7, 1)[0] != 0:  # the PLC has not acknowledged the previous result yet
+                self._write(6, [READY | BUSY])
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the PLC did not acknowledge part {record.part - 1} within "
+                                       f"{self.ack_timeout_s:g} s")
+                self._tick()
+                time.sleep(0.005)
+        self._write(0, registers_of(record))
+        if self.handshake:
+            self._write(7, [1])
+        self._write(6, [READY | (BUSY if self.handshake else 0)])
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last_beat >= 0.5:
+            self._last_beat = now
+            self._beat = (self._beat + 1) & 0xFFFF
+            try:
+                self._write(5, [self._beat])
+            except Exception:  # noqa: BLE001 - a heartbeat is best effort; delivery reports faults
+                pass
+
+
+class ModbusServerSink(_Handshake):
+    """Hamacho's own Modbus TCP server (``[HOST]:PORT``, default host 0.0.0.0) holding the register map."""
+
+    kind = "modbus-server"
+
+    def __init__(self, address: str, *, device_id: int = 1, **kw):
+        super().__init__(address, **kw)
+        self.host, self.port = _host_port(address, "0.0.0.0")
+        self.device_id = device_id
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server = None
+        self._device = None
+        self._serving: threading.Thread | None = None
+
+    def _open(self) -> None:
+        if self._serving is not None:
+            self.connected = True
+            return
+        from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
+        from pymodbus.server import ModbusTcpServer
+
+        self._device = ModbusDeviceContext(hr=ModbusSequentialDataBlock(0, [0] * (self.base + REGISTERS + 2)))
+        context = ModbusServerContext(devices=self._device, single=True)
+        started, failed = threading.Event(), []
+        self._loop = asyncio.new_event_loop()
+
+        async def serve() -> None:
+            self._server = ModbusTcpServer(context, address=(self.host, self.port))
+            if not await self._server.listen():  # pymodbus logs the OS error and returns False
+                failed.append("the port is in use or the address is not this PC's")
+                started.set()
+                return
+            started.set()
+            await self._server.serving  # until shutdown()
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(serve())
+
+        self._serving = threading.Thread(target=run, name="hamacho-modbus-server", daemon=True)
+        self._serving.start()
+        started.wait(5)
+        if failed:
+            self._serving.join(5)
+            self._serving = self._server = None
+            raise OSError(f"cannot serve Modbus on {self.host}:{self.port}: {failed[0]}")
+        self._write(6, [READY])
+        self.connected = True
+
+    def _read(self, offset: int, count: int) -> list[int]:
+        return list(self._device.getValues(3, self.base + offset, count))
+
+    def _write(self, offset: int, values: list[int]) -> None:
+        self._device.setValues(3, self.base + offset, values)
+
+    def _close(self) -> None:
+        if self._server is not None and self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop).result(5)
+            self._serving.join(5)
+            self._server = self._serving = None
+
+
+class ModbusClientSink(_Handshake):
+    """Writes the register map into a PLC's holding registers (``HOST:PORT``), reconnecting when it
+    disappears."""
+
+    kind = "modbus-client"
+
+    def __init__(self, address: str, *, device_id: int = 1, **kw):
+        super().__init__(address, **kw)
+        self.host, self.port = _host_port(address, "127.0.0.1")
+        self.device_id = device_id
+        self._client = None
+
+    def _open(self) -> None:
+        from pymodbus.client import ModbusTcpClient
+
+        if self._client is None:
+            self._client = ModbusTcpClient(self.host, port=self.port, timeout=self.timeout_s, retries=0)
+        if not self._client.connect():
+            raise ConnectionError(f"PLC {self.host}:{self.port} not reachable")
+        self.connected = True
+
+    def _read(self, offset: int, count: int) -> list[int]:
+        reply = self._client.read_holding_registers(self.base + offset, count=count, device_id=self.device_id)
+        if reply.isError():
+            raise ConnectionError(f"PLC {self.host}:{self.port} refused reading registers: {reply}")
+        return list(reply.registers)
+
+    def _write(self, offset: int, values: list[int]) -> None:
+        reply = self._client.write_registers(self.base + offset, values, device_id=self.device_id)
+        if reply.isError():
+            raise ConnectionError(f"PLC {self.host}:{self.port} refused writing registers: {reply}")
+
+    def _deliver(self, record: PartRecord) -> None:
+        try:
+            super()._deliver(record)
+        except Exception:
+            self._client.close()  # reconnect on the next attempt
+            raise
+
+    def _close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -1,0 +1,286 @@
+"""Verdicts to the line: one record per judged part, delivered by sinks that never block judging.
+
+Every sink has a bounded backlog and its own delivery thread.  ``submit`` only appends (never
+waits on a network); the thread delivers the oldest record with a timeout and, when delivery fails
+(broker down, PLC unplugged, HTTP 500), keeps the record, reconnects with a growing pause (0.2 s up
+to 5 s) and tries again, so records arrive in order and none is lost while the backlog has room.
+When the backlog is full, the *oldest* waiting record is dropped to make room for the newest (the
+line needs the current part's verdict first); every drop is counted and reported in ``status()`` and
+to ``on_event``.  The inspection log (``hamacho_core.live.log``) keeps every verdict regardless.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+#: Records a sink holds while its peer is unreachable (about 15 minutes at 10 parts/s).
+DEFAULT_BACKLOG = 10_000
+RETRY_FIRST_S, RETRY_MAX_S = 0.2, 5.0
+
+
+@dataclass(frozen=True)
+class PartRecord:
+    """What the line learns about one judged part (the JSON of MQTT, webhook and folder sinks)."""
+
+    part: int  #: counter since the run started, from 1
+    verdict: str  #: OK, NG or REVIEW
+    raw_score: float
+    normalized_score: float  #: 0.5 = the NG threshold
+    timestamp: str  #: ISO 8601, UTC, milliseconds
+    model: str  #: model name (its file's stem)
+    model_sha256: str  #: the model file's manifest checksum ('' for an unsaved model)
+    evidence: str | None = None  #: where the frame was saved (NG/REVIEW with a save folder)
+    source: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+
+def _require(module: str, what: str) -> None:
+    """ImportError with the install line when an optional protocol stack is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec(module.split(".")[0]) is None:
+        raise ImportError(f"{what} needs the line add-on: pip install \"hamacho[line]\"")
+
+
+class Sink:
+    """Base class: a bounded backlog and a delivery thread; subclasses implement ``_deliver``."""
+
+    kind = "sink"
+
+    def __init__(self, target: str, *, backlog: int = DEFAULT_BACKLOG, timeout_s: float = 2.0,
+                 on_event: Callable[[str, str], None] | None = None):
+        self.target = target
+        self.timeout_s = timeout_s
+        self.on_event = on_event
+        self._pending: collections.deque[PartRecord] = collections.deque()
+        self._limit = max(1, int(backlog))
+        self._cond = threading.Condition()
+        self._closing = False
+        self.sent = 0
+        self.dropped = 0
+        self.failures = 0
+        self.connected = False
+        self.last_error = ""
+        self._thread: threading.Thread | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind} {self.target}"
+
+    def start(self) -> Sink:
+        """Connect if the peer is there (else say so) and start delivering; never raises for a peer
+        that is down: the delivery thread keeps trying."""
+        try:
+            self._open()
+        except Exception as exc:  # noqa: BLE001 - reported, retried by the delivery thread
+            self.connected = False
+            self.last_error = exc.__class__.__name__ + str(exc)
+            self._event("warning", f"{self.name}: {exc} (retrying)")
+        self._thread = threading.Thread(target=self._run, name=f"hamacho-{self.kind}", daemon=True)
+        self._thread.start()
+        return self
+
+    def submit(self, record: PartRecord) -> None:
+        """Queue a record; never blocks (a full backlog drops its oldest record, counted)."""
+        with self._cond:
+            if len(self._pending) >= self._limit:
+                self._pending.popleft()
+                self.dropped += 1
+                if self.dropped == 1 or self.dropped % 100 == 0:
+                    self._event("warning", f"{self.name}: backlog full ({self._limit}): {self.dropped} oldest "
+                                           f"record(s) dropped so far")
+            self._pending.append(record)
+            self._cond.notify()
+
+    @property
+    def backlog(self) -> int:
+        with self._cond:
+            return len(self._pending)
+
+    def status(self) -> dict:
+        return {"sink": self.name, "connected": self.connected, "backlog": self.backlog, "sent": self.sent,
+                "dropped": self.dropped, "failures": self.failures, "last_error": self.last_error}
+
+    def close(self, wait_s: float = 5.0) -> None:
+        """Deliver what is pending for up to ``wait_s`` seconds, then stop."""
+        deadline = time.monotonic() + wait_s
+        with self._cond:
+            while self._pending and time.monotonic() < deadline and self._thread is not None:
+                self._cond.wait(0.05)
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=max(1.0, self.timeout_s + 1))
+        self._close()
+
+    # --- delivery -------------------------------------------------------------------------------
+    def _run(self) -> None:
+        pause = RETRY_FIRST_S
+        while True:
+            with self._cond:
+                while not self._pending and not self._closing:
+                    self._cond.wait(0.5)
+                    self._tick()
+                if self._closing:
+                    return
+                record = self._pending[0]
+            try:
+                if not self.connected:
+                    self._open()
+                self._deliver(record)
+            except Exception as exc:  # noqa: BLE001 - any peer failure: keep the record, retry
+                self.failures += 1
+                if self.connected or exc.__class__.__name__ + str(exc) != self.last_error:
+                    self._event("warning", f"{self.name}: {exc} ({self.backlog} waiting; retrying)")
+                self.connected = False
+                self.last_error = exc.__class__.__name__ + str(exc)
+                with self._cond:
+                    self._cond.wait(pause)
+                pause = min(RETRY_MAX_S, pause * 2)
+                continue
+            if not self.connected:
+                self._event("info", f"{self.name}: connected")
+            self.connected = True
+            pause = RETRY_FIRST_S
+            with self._cond:
+                if self._pending and self._pending[0] is record:
+                    self._pending.popleft()
+                self.sent += 1
+                self._cond.notify_all()
+
+    def _event(self, level: str, message: str) -> None:
+        if self.on_event is not None:
+            self.on_event(level, message)
+
+    def _open(self) -> None:
+        """Connect (may raise: the delivery thread retries)."""
+        self.connected = True
+
+    def _deliver(self, record: PartRecord) -> None:
+        raise NotImplementedError
+
+    def _tick(self) -> None:
+        """Called about twice a second while idle (heartbeats)."""
+
+    def _close(self) -> None:
+        """Release connections."""
+
+
+class FolderSink(Sink):
+    """``parts.jsonl`` (one JSON line per part, flushed and fsynced) plus a copy of each evidence image,
+    for an MES that picks files up."""
+
+    kind = "folder"
+
+    def __init__(self, folder: str | Path, **kw):
+        super().__init__(str(folder), **kw)
+        self.folder = Path(folder)
+
+    def _open(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.connected = True
+
+    def _deliver(self, record: PartRecord) -> None:
+        import os
+        import shutil
+
+        if record.evidence:
+            source = Path(record.evidence)
+            if source.is_file():
+                shutil.copyfile(source, self.folder / f"part_{record.part:08d}_{record.verdict}{source.suffix}")
+        with open(self.folder / "parts.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(record.to_json() + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+class WebhookSink(Sink):
+    """An HTTP(S) JSON POST per part; any 2xx is delivered, anything else is retried."""
+
+    kind = "webhook"
+
+    def _deliver(self, record: PartRecord) -> None:
+        import urllib.request
+
+        request = urllib.request.Request(self.target, data=record.to_json().encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310 - the user's URL
+            if not 200 <= response.status < 300:
+                raise OSError(f"HTTP {response.status}")
+
+
+class MqttSink(Sink):
+    """One JSON message per part on ``<topic>/parts`` and a retained ``<topic>/status`` ("online", or
+    "offline" as the broker's last will), through paho-mqtt.  QoS 1 (default) is at-least-once: a
+    message whose acknowledgement was lost in a reconnect may arrive twice (its ``part`` tells)."""
+
+    kind = "mqtt"
+
+    def __init__(self, url: str, *, qos: int = 1, **kw):
+        from urllib.parse import urlsplit
+
+        super().__init__(url, **kw)
+        _require("paho.mqtt.client", "MQTT")
+        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+            raise ValueError(f"not an MQTT URL: {url!r} (expected mqtt://host[:port][/topic])")
+        if qos not in (0, 1, 2):
+            raise ValueError(f"MQTT QoS must be 0, 1 or 2, got {qos}")
+        self.host, self.port = parts.hostname, parts.port or 1883
+        self.topic = parts.path.strip("/") or "hamacho"
+        self.qos = qos
+        self._client = None
+        self._up = threading.Event()
+
+    def _status(self, state: str) -> str:
+        return json.dumps({"state": state, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+
+    def _open(self) -> None:
+        import paho.mqtt.client as mqtt
+
+        if self._client is None:
+            import os
+
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"hamacho-{os.getpid()}-{id(self)}")
+            client.will_set(f"{self.topic}/status", self._status("offline"), qos=1, retain=True)
+            client.reconnect_delay_set(RETRY_FIRST_S, RETRY_MAX_S)
+
+            def on_connect(c, _userdata, _flags, reason, _props):
+                if not reason.is_failure:
+                    c.publish(f"{self.topic}/status", self._status("online"), qos=1, retain=True)
+                    self._up.set()
+
+            client.on_connect = on_connect
+            client.on_disconnect = lambda *_a: self._up.clear()
+            client.connect_async(self.host, self.port, keepalive=10)
+            client.loop_start()  # paho's own thread reconnects from now on
+            self._client = client
+        if not self._up.wait(self.timeout_s):
+            raise ConnectionError(f"broker {self.host}:{self.port} not reachable")
+        self.connected = True
+
+    def _deliver(self, record: PartRecord) -> None:
+        if not self._up.is_set():
+            raise ConnectionError(f"broker {self.host}:{self.port} not reachable")
+        info = self._client.publish(f"{self.topic}/parts", record.to_json(), qos=self.qos)
+        if self.qos:
+            info.wait_for_publish(self.timeout_s)
+            if not info.is_published():
+                raise TimeoutError(f"broker {self.host}:{self.port} did not acknowledge part {record.part}")
+
+    def _close(self) -> None:
+        if self._client is not None:
+            if self._up.is_set():
+                self._client.publish(f"{self.topic}/status", self._status("offline"), qos=1,
+                                     retain=True).wait_for_publish(1.0)
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._client = None

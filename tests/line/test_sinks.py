@@ -1,0 +1,206 @@
+"""Verdict sinks against real peers on 127.0.0.1: a mosquitto broker started by the test (killed and
+restarted mid-run), an HTTP server, a folder."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from hamacho_core.line import FolderSink, MqttSink, PartRecord, WebhookSink
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def record(part: int, verdict: str = "OK") -> PartRecord:
+    return PartRecord(part=part, verdict=verdict, raw_score=1.5 + part, normalized_score=0.25, timestamp="t",
+                      model="m", model_sha256="abc")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class Broker:
+    """mosquitto on 127.0.0.1 with persistence: a stopped broker keeps its sessions and queued messages."""
+
+    def __init__(self, tmp_path):
+        self.port = free_port()
+        self.conf = tmp_path / "mosquitto.conf"
+        (tmp_path / "db").mkdir()
+        # user: started as root, mosquitto would drop to its own user and could not write the db here
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                             f"persistence_location {tmp_path / 'db'}/\nuser {getpass.getuser()}\n")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_for(self._listening, 10, "the broker")
+        return self
+
+    def _listening(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.fixture
+def broker(tmp_path):
+    if not shutil.which("mosquitto") and not shutil.which(MOSQUITTO):
+        pytest.fail("mosquitto is not installed (.ci/run installs it: apt-get install mosquitto)")
+    b = Broker(tmp_path).start()
+    yield b
+    b.stop()
+
+
+class Subscriber:
+    """A persistent-session MQTT client collecting what arrives on hamacho/#."""
+
+    def __init__(self, port):
+        import paho.mqtt.client as mqtt
+
+        self.messages: list[tuple[str, dict, bool]] = []
+        self.ready = threading.Event()
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="line-test-sub", clean_session=False)
+        c.reconnect_delay_set(0.1, 0.5)
+        c.on_connect = lambda cl, *_a: cl.subscribe("hamacho/#", qos=1)
+        c.on_subscribe = lambda *_a: self.ready.set()
+        c.on_message = lambda _c, _u, m: self.messages.append((m.topic, json.loads(m.payload), m.retain))
+        c.connect("127.0.0.1", port, keepalive=5)
+        c.loop_start()
+        self.client = c
+        assert self.ready.wait(10)
+
+    def parts(self) -> list[int]:
+        return [body["part"] for topic, body, _ in self.messages if topic == "hamacho/parts"]
+
+    def close(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_mqtt_one_message_per_part_and_a_retained_status(broker):
+    sub = Subscriber(broker.port)
+    sink = MqttSink(f"mqtt://127.0.0.1:{broker.port}/hamacho").start()
+    for i in range(1, 21):
+        sink.submit(record(i, "NG" if i % 5 == 0 else "OK"))
+    wait_for(lambda: len(sub.parts()) == 20, what="20 parts")
+    assert sub.parts() == list(range(1, 21))  # in order, once each
+    bodies = [b for t, b, _ in sub.messages if t == "hamacho/parts"]
+    assert bodies[4]["verdict"] == "NG" and bodies[4]["raw_score"] == 6.5 and bodies[0]["model_sha256"] == "abc"
+    assert sink.status()["sent"] == 20 and sink.status()["backlog"] == 0 and sink.connected
+    sink.close()
+    wait_for(lambda: any(t == "hamacho/status" and b["state"] == "offline" for t, b, _ in sub.messages),
+             what="offline status")
+    assert [b["state"] for t, b, _ in sub.messages if t == "hamacho/status"][0] == "online"
+    sub.close()
+
+
+def test_mqtt_broker_killed_mid_run_backlog_then_everything_arrives(broker):
+    sub = Subscriber(broker.port)
+    events = []
+    sink = MqttSink(f"mqtt://127.0.0.1:{broker.port}/hamacho", timeout_s=1.0,
+                    on_event=lambda level, msg: events.append((level, msg))).start()
+    for i in range(1, 11):
+        sink.submit(record(i))
+    wait_for(lambda: len(sub.parts()) == 10, what="the first 10 parts at the subscriber")
+    broker.stop()
+    for i in range(11, 31):  # judging goes on while the broker is down: submit never blocks
+        started = time.perf_counter()
+        sink.submit(record(i))
+        assert time.perf_counter() - started < 0.05
+    wait_for(lambda: not sink.connected, what="the sink to notice")
+    assert sink.backlog > 0 and any("not reachable" in m or "acknowledge" in m for _, m in events)
+    broker.start()
+    wait_for(lambda: sink.backlog == 0 and sink.status()["sent"] >= 30, timeout=30, what="the backlog")
+    wait_for(lambda: set(sub.parts()) >= set(range(1, 31)), timeout=15, what="all 30 parts at the subscriber")
+    assert sink.dropped == 0 and sink.failures >= 1
+    assert sorted(set(sub.parts())) == list(range(1, 31))  # QoS 1: none lost (a repeat is allowed)
+    sink.close()
+    sub.close()
+
+
+def test_full_backlog_drops_the_oldest_and_counts(tmp_path):
+    port = free_port()  # nobody listens: every delivery fails
+    events = []
+    sink = WebhookSink(f"http://127.0.0.1:{port}/parts", backlog=5, timeout_s=0.2,
+                       on_event=lambda level, msg: events.append(msg)).start()
+    for i in range(1, 13):
+        sink.submit(record(i))
+    assert sink.backlog == 5 and sink.dropped == 7
+    assert any("backlog full (5)" in m for m in events)
+    assert [r.part for r in sink._pending] == [8, 9, 10, 11, 12]  # the newest kept
+    sink.close(wait_s=0.1)
+
+
+def test_webhook_posts_json_and_retries_a_server_error():
+    received, fail_first = [], {"n": 2}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if fail_first["n"] > 0:
+                fail_first["n"] -= 1
+                self.send_response(500)
+            else:
+                received.append(body)
+                self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_a):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sink = WebhookSink(f"http://127.0.0.1:{server.server_port}/parts").start()
+    for i in range(1, 6):
+        sink.submit(record(i))
+    wait_for(lambda: len(received) == 5, what="5 POSTs")
+    assert [b["part"] for b in received] == [1, 2, 3, 4, 5] and sink.failures == 2
+    sink.close()
+    server.shutdown()
+
+
+def test_folder_sink_writes_json_lines_and_evidence(tmp_path):
+    evidence = tmp_path / "frame.png"
+    evidence.write_bytes(b"\x89PNG fake but a file")
+    sink = FolderSink(tmp_path / "mes").start()
+    sink.submit(record(1))
+    sink.submit(PartRecord(2, "NG", 9.0, 0.9, "t", "m", "abc", evidence=str(evidence)))
+    sink.close()
+    lines = [json.loads(line) for line in (tmp_path / "mes" / "parts.jsonl").read_text().splitlines()]
+    assert [line["part"] for line in lines] == [1, 2] and lines[1]["evidence"] == str(evidence)
+    assert (tmp_path / "mes" / "part_00000002_NG.png").read_bytes() == evidence.read_bytes()
+
+
+def test_bad_urls_are_refused_clearly():
+    with pytest.raises(ValueError, match="not an MQTT URL"):
+        MqttSink("http://x")
+    with pytest.raises(ValueError, match="QoS must be 0, 1 or 2"):
+        MqttSink("mqtt://127.0.0.1/t", qos=3)
