@@ -79,6 +79,14 @@ class _Handshake(Sink):
             self._write(7, [1])
         self._write(6, [READY | (BUSY if self.handshake else 0)])
 
+    def _drain(self, deadline: float) -> None:
+        """Keep serving until the PLC acknowledged the last result (or ``deadline``)."""
+        try:
+            while self.handshake and self.connected and time.monotonic() < deadline and self._read(7, 1)[0]:
+                time.sleep(0.005)
+        except Exception:  # noqa: BLE001 - a PLC gone at the end: nothing more to wait for
+            pass
+
     def _tick(self) -> None:
         now = time.monotonic()
         if now - self._last_beat >= 0.5:

@@ -119,6 +119,7 @@ class Sink:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=max(1.0, self.timeout_s + 1))
+        self._drain(deadline)
         self._close()
 
     # --- delivery -------------------------------------------------------------------------------
@@ -169,6 +170,10 @@ class Sink:
 
     def _tick(self) -> None:
         """Called about twice a second while idle (heartbeats)."""
+
+    def _drain(self, deadline: float) -> None:
+        """At close, before disconnecting: wait (until ``deadline``, monotonic) for the peer to take
+        the last record, where the protocol says when it has."""
 
     def _close(self) -> None:
         """Release connections."""

@@ -18,7 +18,7 @@ from hamacho_core.live import InspectionLog
 from hamacho_core.model_io import save_model
 from hamacho_core.models import PatchCore, PatchCoreConfig
 from hamacho_core.synthetic import make_samples
-from tests.line.test_sinks import Subscriber, broker, free_port  # noqa: F401 - the broker fixture
+from tests.line.test_sinks import Subscriber, broker, free_port, wait_for  # noqa: F401 - the broker fixture
 
 N = 12
 
@@ -61,8 +61,11 @@ def test_live_sends_every_verdict_to_mqtt_modbus_and_the_mes_folder(broker, tmp_
          "--mqtt", f"mqtt://127.0.0.1:{broker.port}/hamacho", "--modbus-server", f"127.0.0.1:{modbus_port}",
          "--sink-folder", str(tmp_path / "mes")],
         capture_output=True, text=True, timeout=180, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    stop.set()
     assert done.returncode == 0, done.stderr
+    # "sent" means the broker acknowledged: the subscriber's copy may still be on its way.  (Hamacho's
+    # Modbus server serves until the PLC acknowledged the last result.)
+    wait_for(lambda: len([1 for t, _b, _r in sub.messages if t == "hamacho/parts"]) >= N, 10, "the subscriber")
+    stop.set()
     assert f"mqtt mqtt://127.0.0.1:{broker.port}/hamacho: {N} sent, 0 not delivered, 0 dropped" in done.stdout
     assert f"modbus-server 127.0.0.1:{modbus_port}: {N} sent, 0 not delivered" in done.stdout
 
@@ -77,11 +80,10 @@ def test_live_sends_every_verdict_to_mqtt_modbus_and_the_mes_folder(broker, tmp_
         assert part["verdict"] == row["verdict"] and abs(part["raw_score"] - row["score"]) < 1e-4
         assert part["model"] == "line.hmc" and len(part["model_sha256"]) == 64
         assert (part["evidence"] is not None) == (row["verdict"] != "OK")
-    # Modbus: the PLC saw every part once, with the log's result code
+    # Modbus: the PLC saw every part once, in order, with the log's result code
     assert [s["part"] for s in seen] == list(range(1, N + 1))
     assert [s["code"] for s in seen] == [codes[r["verdict"]] for r in rows]
-    assert all(s["norm100"] == max(0, min(100, round(r["normalized"] * 100))) for s, r in zip(seen, rows,
-                                                                                              strict=True))
+    assert all(s["norm100"] == max(0, min(100, round(r["normalized"] * 100))) for s, r in zip(seen, rows, strict=True))
     # MES folder: the same parts as JSON lines, evidence copied for NG/REVIEW
     lines = [json.loads(x) for x in (tmp_path / "mes" / "parts.jsonl").read_text().splitlines()]
     assert [x["verdict"] for x in lines] == [r["verdict"] for r in rows]
