@@ -40,6 +40,7 @@ from hamacho_core.models import AnomalyModel
 from hamacho_core.paths import user_data_dir
 from hamacho_core.review import full_size_maps
 from hamacho_core.thresholds import VERDICT_COLOURS
+from hamacho_gui.line_box import LineBox
 from hamacho_gui.log_dialog import LogDialog
 from hamacho_gui.viewer import ImageViewer
 
@@ -198,6 +199,12 @@ class LivePanel(QWidget):
         self.reset_button.clicked.connect(self.reset_counts)
         self.log_button = QPushButton("Inspection log...")
         self.log_button.clicked.connect(self.show_log)
+        self.line_box = LineBox()
+        self.line_box.setVisible(False)
+        self.line_button = QPushButton("Line outputs")
+        self.line_button.setCheckable(True)
+        self.line_button.setToolTip("Send each verdict to the PLC (Modbus TCP), an MQTT broker, a webhook or a folder")
+        self.line_button.toggled.connect(self.line_box.setVisible)
         self.save_check = QCheckBox("Save NG and REVIEW frames to")
         self.save_edit = QLineEdit(str(user_data_dir() / "live_saved"))
         self.save_edit.setMinimumWidth(120)
@@ -221,7 +228,7 @@ class LivePanel(QWidget):
         file_row.addStretch(1)
         control_row = QHBoxLayout()
         for widget in (self.start_button, self.pause_button, self.snapshot_button, self.reset_button,
-                       self.log_button):
+                       self.log_button, self.line_button):
             control_row.addWidget(widget)
         control_row.addStretch(1)
         save_row = QHBoxLayout()
@@ -234,8 +241,10 @@ class LivePanel(QWidget):
         info.setColumnStretch(0, 1)
         info.setColumnStretch(1, 2)
         layout = QVBoxLayout(self)
-        for row in (source_row, file_row, control_row, save_row, info):
+        for row in (source_row, file_row, control_row, save_row):
             layout.addLayout(row)
+        layout.addWidget(self.line_box)
+        layout.addLayout(info)
         layout.addWidget(self.viewer, 1)
         layout.addWidget(self.status)
         self._status("Load or train a model, choose a source and press Start.")
@@ -285,9 +294,17 @@ class LivePanel(QWidget):
         except SourceError as exc:
             self._status(str(exc), error=True)
             return False
+        try:
+            sinks = self.line_box.settings().sinks()
+        except (ValueError, ImportError) as exc:
+            source.close()
+            self._status(f"Line outputs: {exc}", error=True)
+            return False
         self.log = InspectionLog(log_path)
         save_dir = Path(self.save_edit.text()) if self.save_check.isChecked() else None
-        inspector = LiveInspector(self.model, source, save_dir=save_dir, log=self.log, model_name=self.model_name)
+        inspector = LiveInspector(self.model, source, save_dir=save_dir, log=self.log, model_name=self.model_name,
+                                  sinks=sinks)
+        self.line_box.set_running(True)
         self.worker = LiveWorker(inspector, self)
         self.worker.result_ready.connect(self._show_latest)
         self.worker.event.connect(self._on_event)
@@ -362,6 +379,8 @@ class LivePanel(QWidget):
         self.counters.setText(f"OK {c.get('OK', 0)}   NG {c.get('NG', 0)}   REVIEW {c.get('REVIEW', 0)}")
         self.stats.setText(f"{result.fps:.1f} FPS · latency {result.latency_ms:.0f} ms · inference "
                            f"{result.inference_ms:.0f} ms · dropped {result.dropped}")
+        if self.worker is not None:
+            self.line_box.show_state([sink.status() for sink in self.worker.inspector.sinks])
 
     def _set_banner(self, result: LiveResult | None) -> None:
         colour = VERDICT_COLOURS.get(result.verdict if result is not None else "", VERDICT_COLOURS[""])
@@ -378,6 +397,7 @@ class LivePanel(QWidget):
 
     def _on_ended(self, summary: dict) -> None:
         reason = summary.get("reason", "")
+        self.line_box.show_state(summary.get("sinks") or [])  # after the last deliveries
         c = summary.get("counts") or {}
         if c:  # the final counts (the display shows at most one result per event-loop turn)
             self.counters.setText(f"OK {c.get('OK', 0)}   NG {c.get('NG', 0)}   REVIEW {c.get('REVIEW', 0)}")
@@ -398,6 +418,7 @@ class LivePanel(QWidget):
             worker.deleteLater()
         if self.log is not None:
             self.log.close()
+        self.line_box.set_running(False)
         self.pause_button.setChecked(False)
         self._update_buttons()
 

@@ -109,6 +109,13 @@ class Sink:
         return {"sink": self.name, "connected": self.connected, "backlog": self.backlog, "sent": self.sent,
                 "dropped": self.dropped, "failures": self.failures, "last_error": self.last_error}
 
+    def check(self) -> str:
+        """Connect once and disconnect (the GUI's "Test connection"): what was reached, or raises."""
+        self._open()
+        self._close()
+        self.connected = False
+        return f"{self.name}: reachable"
+
     def close(self, wait_s: float = 5.0) -> None:
         """Deliver what is pending for up to ``wait_s`` seconds, then stop."""
         deadline = time.monotonic() + wait_s
@@ -190,7 +197,11 @@ class FolderSink(Sink):
         self.folder = Path(folder)
 
     def _open(self) -> None:
+        import tempfile
+
         self.folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=self.folder):  # writable (a read-only share fails here)
+            pass
         self.connected = True
 
     def _deliver(self, record: PartRecord) -> None:
@@ -211,6 +222,18 @@ class WebhookSink(Sink):
     """An HTTP(S) JSON POST per part; any 2xx is delivered, anything else is retried."""
 
     kind = "webhook"
+
+    def _open(self) -> None:
+        """Reach the server's port (nothing is posted)."""
+        import socket
+        from urllib.parse import urlsplit
+
+        url = urlsplit(self.target)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"not an HTTP(S) URL: {self.target!r}")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        socket.create_connection((url.hostname, port), timeout=self.timeout_s).close()
+        self.connected = True
 
     def _deliver(self, record: PartRecord) -> None:
         import urllib.request
@@ -244,6 +267,18 @@ class MqttSink(Sink):
         self.qos = qos
         self._client = None
         self._up = threading.Event()
+
+    def check(self) -> str:
+        """Connect a throwaway client (no status message, no last will) and disconnect."""
+        import paho.mqtt.client as mqtt
+
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        try:
+            client.connect(self.host, self.port, keepalive=5)
+        except OSError as exc:
+            raise ConnectionError(f"broker {self.host}:{self.port} not reachable ({exc})") from None
+        client.disconnect()
+        return f"{self.name}: reachable"
 
     def _status(self, state: str) -> str:
         return json.dumps({"state": state, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})

@@ -76,15 +76,10 @@ def _fmt_ms(value: float | None) -> str:
 
 def make_sinks(args: argparse.Namespace) -> list:
     """The line outputs the options ask for (checked before the model loads; nothing connects yet)."""
-    from hamacho_core.line import FolderSink, MqttSink, WebhookSink
-    from hamacho_core.line.modbus import ModbusClientSink, ModbusServerSink
+    from hamacho_core.line import LineSettings
 
-    handshake = not args.modbus_no_handshake
-    return ([MqttSink(url, qos=args.mqtt_qos) for url in args.mqtt]
-            + [WebhookSink(url) for url in args.webhook]
-            + [ModbusServerSink(a, handshake=handshake) for a in args.modbus_server]
-            + [ModbusClientSink(a, handshake=handshake) for a in args.modbus_client]
-            + [FolderSink(d) for d in args.sink_folder])
+    return LineSettings(args.mqtt, args.mqtt_qos, args.webhook, args.modbus_server, args.modbus_client,
+                        not args.modbus_no_handshake, [str(d) for d in args.sink_folder]).sinks()
 
 
 def cmd_live(args: argparse.Namespace) -> int:

@@ -204,3 +204,12 @@ def test_bad_urls_are_refused_clearly():
         MqttSink("http://x")
     with pytest.raises(ValueError, match="QoS must be 0, 1 or 2"):
         MqttSink("mqtt://127.0.0.1/t", qos=3)
+
+
+def test_check_says_what_is_reachable(broker, tmp_path):
+    assert MqttSink(f"mqtt://127.0.0.1:{broker.port}/hamacho").check().endswith("reachable")
+    with pytest.raises(ConnectionError, match="not reachable"):
+        MqttSink(f"mqtt://127.0.0.1:{free_port()}/hamacho").check()
+    with pytest.raises(OSError):
+        WebhookSink(f"http://127.0.0.1:{free_port()}/x", timeout_s=0.5).check()
+    assert FolderSink(tmp_path / "mes").check().endswith("reachable")
