@@ -111,7 +111,8 @@ def cmd_live(args: argparse.Namespace) -> int:
     print(f"Live inspection of {source.name} with {args.model.name} "
           f"({'realtime' if args.realtime else 'as fast as possible'}); Ctrl-C stops", flush=True)
     inspector = LiveInspector(model, source, save_dir=args.save_ng, log=log, model_name=args.model.name,
-                              max_retries=args.max_retries, log_wait_s=args.log_wait, sinks=sinks)
+                              max_retries=args.max_retries, log_wait_s=args.log_wait, sinks=sinks,
+                              sink_wait_s=args.log_wait)
     try:
         summary = inspector.run(on_result, stop.is_set, on_event=on_event, max_frames=args.max_frames)
     finally:

@@ -139,7 +139,7 @@ class LiveInspector:
                  save_verdicts: tuple[str, ...] = ("NG", "REVIEW"), log: InspectionLog | None = None,
                  model_name: str = "", reconnect: bool = True, retry_delay_s: float = 1.0,
                  max_retries: int | None = None, warmup: bool = True, log_wait_s: float = 10.0,
-                 sinks: Sequence = ()) -> None:
+                 sinks: Sequence = (), sink_wait_s: float = 3.0) -> None:
         self.model = model
         self.source = source
         self.save_dir = Path(save_dir) if save_dir is not None else None
@@ -157,6 +157,8 @@ class LiveInspector:
         self._counts = dict.fromkeys(VERDICTS, 0)
         #: Line outputs (``hamacho_core.line``): each judged part goes to every sink, never waiting on one.
         self.sinks = list(sinks)
+        #: At the end, seconds (for all sinks together) to deliver what is still waiting.
+        self.sink_wait_s = sink_wait_s
         self._part = 0
         self._model_sha = _model_checksum(model)
 
@@ -268,8 +270,9 @@ class LiveInspector:
             writer, self._writer = self._writer, None
             unlogged = writer.close(self.log_wait_s) if writer is not None else 0
             log_error = writer.last_error if writer is not None else None
-            for sink in self.sinks:
-                sink.close(self.log_wait_s)
+            deadline = time.monotonic() + self.sink_wait_s
+            for sink in self.sinks:  # one budget for all: an unreachable peer cannot hold the end up for long
+                sink.close(max(0.0, deadline - time.monotonic()))
             drain()
         if unlogged:
             _warn(on_event, f"{unlogged} verdict(s) could not be written to the inspection log {self.log.path} "
