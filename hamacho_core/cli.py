@@ -333,9 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--offline", action="store_true", help="with --export: never download weights")
     bb.set_defaults(func=_cmd_backbones)
 
-    from hamacho_core.live.cli_live import add_live_parser  # light: the live command's code loads when run
+    from hamacho_core.live.cli_live import (  # light: the live command's code loads when run
+        add_cameras_parser,
+        add_live_parser,
+    )
 
     add_live_parser(sub)  # hamacho live MODEL --source 0|FILE|DIR|URL (see hamacho_core/live/cli_live.py)
+    add_cameras_parser(sub)
     return parser
 
 

@@ -57,6 +57,7 @@ class _Handshake(Sink):
         self.ack_timeout_s = ack_timeout_s
         self._beat = 0
         self._last_beat = 0.0
+        self._last_part = 0
 
     def _read(self, offset: int, count: int) -> list[int]:
         raise NotImplementedError
@@ -67,17 +68,18 @@ class _Handshake(Sink):
     def _deliver(self, record: PartRecord) -> None:
         if self.handshake:
             deadline = time.monotonic() + self.ack_timeout_s
-            while self._read(7, 1)[0] != 0:  # the PLC has not acknowledged the previous result yet
+            if self._read(7, 1)[0] != 0:  # the PLC has not acknowledged the previous result yet
                 self._write(6, [READY | BUSY])
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"the PLC did not acknowledge part {record.part - 1} within "
-                                       f"{self.ack_timeout_s:g} s")
-                self._tick()
-                time.sleep(0.005)
+                while self._read(7, 1)[0] != 0:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the PLC did not acknowledge part {self._last_part} within "
+                                           f"{self.ack_timeout_s:g} s")
+                    self._tick()
+                    time.sleep(0.02)
         self._write(0, registers_of(record))
-        if self.handshake:
-            self._write(7, [1])
-        self._write(6, [READY | (BUSY if self.handshake else 0)])
+        # status and handshake in one write: once it is done the part is delivered (never shown twice)
+        self._write(6, [READY | BUSY, 1] if self.handshake else [READY])
+        self._last_part = record.part
 
     def _drain(self, deadline: float) -> None:
         """Keep serving until the PLC acknowledged the last result (or ``deadline``)."""
@@ -142,7 +144,8 @@ class ModbusServerSink(_Handshake):
         started.wait(5)
         if failed:
             self._serving.join(5)
-            self._serving = self._server = None
+            self._loop.close()
+            self._serving = self._server = self._loop = None
             raise OSError(f"cannot serve Modbus on {self.host}:{self.port}: {failed[0]}")
         self._write(6, [READY])
         self.connected = True
@@ -157,7 +160,8 @@ class ModbusServerSink(_Handshake):
         if self._server is not None and self._loop is not None:
             asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop).result(5)
             self._serving.join(5)
-            self._server = self._serving = None
+            self._loop.close()
+            self._server = self._serving = self._loop = None
 
 
 class ModbusClientSink(_Handshake):

@@ -82,7 +82,7 @@ class Sink:
             self._open()
         except Exception as exc:  # noqa: BLE001 - reported, retried by the delivery thread
             self.connected = False
-            self.last_error = exc.__class__.__name__ + str(exc)
+            self.last_error = f"{exc.__class__.__name__}: {exc}"
             self._event("warning", f"{self.name}: {exc} (retrying)")
         self._thread = threading.Thread(target=self._run, name=f"hamacho-{self.kind}", daemon=True)
         self._thread.start()
@@ -133,25 +133,26 @@ class Sink:
     def _run(self) -> None:
         pause = RETRY_FIRST_S
         while True:
-            with self._cond:
-                while not self._pending and not self._closing:
+            with self._cond:  # only waiting happens under the lock: submit() never waits on a peer
+                if not self._pending and not self._closing:
                     self._cond.wait(0.5)
-                    self._tick()
                 if self._closing:
                     return
-                record = self._pending[0]
+                record = self._pending[0] if self._pending else None
+            if record is None:
+                self._tick()
+                continue
             try:
                 if not self.connected:
                     self._open()
                 self._deliver(record)
             except Exception as exc:  # noqa: BLE001 - any peer failure: keep the record, retry
                 self.failures += 1
-                if self.connected or exc.__class__.__name__ + str(exc) != self.last_error:
+                if self.connected or f"{exc.__class__.__name__}: {exc}" != self.last_error:
                     self._event("warning", f"{self.name}: {exc} ({self.backlog} waiting; retrying)")
                 self.connected = False
-                self.last_error = exc.__class__.__name__ + str(exc)
-                with self._cond:
-                    self._cond.wait(pause)
+                self.last_error = f"{exc.__class__.__name__}: {exc}"
+                self._pause(pause)
                 pause = min(RETRY_MAX_S, pause * 2)
                 continue
             if not self.connected:
@@ -163,6 +164,14 @@ class Sink:
                     self._pending.popleft()
                 self.sent += 1
                 self._cond.notify_all()
+
+    def _pause(self, seconds: float) -> None:
+        """Wait before a retry, in slices, ticking (heartbeats go on while a peer is away)."""
+        end = time.monotonic() + seconds
+        while not self._closing and time.monotonic() < end:
+            with self._cond:
+                self._cond.wait(min(0.5, max(0.0, end - time.monotonic())))
+            self._tick()
 
     def _event(self, level: str, message: str) -> None:
         if self.on_event is not None:
@@ -248,7 +257,9 @@ class WebhookSink(Sink):
 class MqttSink(Sink):
     """One JSON message per part on ``<topic>/parts`` and a retained ``<topic>/status`` ("online", or
     "offline" as the broker's last will), through paho-mqtt.  QoS 1 (default) is at-least-once: a
-    message whose acknowledgement was lost in a reconnect may arrive twice (its ``part`` tells)."""
+    message whose acknowledgement was lost in a reconnect may arrive more than once (its ``part``
+    tells).  A part whose acknowledgement is late is waited for again, not published again, up to
+    three times."""
 
     kind = "mqtt"
 
@@ -267,6 +278,7 @@ class MqttSink(Sink):
         self.qos = qos
         self._client = None
         self._up = threading.Event()
+        self._inflight: tuple[int, object, int] | None = None  # (part, paho MessageInfo, waits)
 
     def check(self) -> str:
         """Connect a throwaway client (no status message, no last will) and disconnect."""
@@ -298,8 +310,12 @@ class MqttSink(Sink):
                     c.publish(f"{self.topic}/status", self._status("online"), qos=1, retain=True)
                     self._up.set()
 
+            def on_disconnect(*_args):
+                self._up.clear()
+                self.connected = False
+
             client.on_connect = on_connect
-            client.on_disconnect = lambda *_a: self._up.clear()
+            client.on_disconnect = on_disconnect
             client.connect_async(self.host, self.port, keepalive=10)
             client.loop_start()  # paho's own thread reconnects from now on
             self._client = client
@@ -310,11 +326,21 @@ class MqttSink(Sink):
     def _deliver(self, record: PartRecord) -> None:
         if not self._up.is_set():
             raise ConnectionError(f"broker {self.host}:{self.port} not reachable")
-        info = self._client.publish(f"{self.topic}/parts", record.to_json(), qos=self.qos)
+        if self._inflight is not None and self._inflight[0] == record.part and self._inflight[2] < 3:
+            part, info, waits = self._inflight  # paho still holds it and resends it: wait, do not publish again
+            self._inflight = (part, info, waits + 1)
+        else:
+            info = self._client.publish(f"{self.topic}/parts", record.to_json(), qos=self.qos)
+            self._inflight = (record.part, info, 0)
         if self.qos:
-            info.wait_for_publish(self.timeout_s)
+            try:
+                info.wait_for_publish(self.timeout_s)
+            except RuntimeError:  # paho: the message was dropped (e.g. queue full): publish it again
+                self._inflight = None
+                raise
             if not info.is_published():
                 raise TimeoutError(f"broker {self.host}:{self.port} did not acknowledge part {record.part}")
+        self._inflight = None
 
     def _close(self) -> None:
         if self._client is not None:

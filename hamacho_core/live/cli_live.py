@@ -26,7 +26,16 @@ def add_live_parser(sub) -> argparse.ArgumentParser:
                           epilog=EPILOG)
     live.add_argument("model", type=Path, help="model file (.hmc)")
     live.add_argument("--source", required=True,
-                      help="camera number (0), video file, image folder, or rtsp:// / http(s):// stream URL")
+                      help="camera number (0), genicam:<id> (see hamacho cameras), video file, image folder, or "
+                           "rtsp:// / http(s):// stream URL")
+    cam = live.add_argument_group("GenICam camera (--source genicam:<id>)")
+    cam.add_argument("--trigger", default="free", choices=("free", "line0", "line1", "line2", "line3"),
+                     help="free-run, or a hardware trigger on that input line (default free)")
+    cam.add_argument("--exposure-us", type=float, default=None, help="exposure time in microseconds")
+    cam.add_argument("--gain", type=float, default=None, help="gain (the camera's unit, often dB)")
+    cam.add_argument("--frame-rate", type=float, default=None, help="frames per second in free-run")
+    cam.add_argument("--pixel-format", default=None,
+                     help="Mono8, Mono10/12/14/16, BayerRG8/BG8/GR8/GB8, RGB8 or BGR8 (default: the camera's)")
     live.add_argument("--max-frames", type=int, default=None, help="stop after judging N frames")
     live.add_argument("--save-ng", type=Path, metavar="DIR",
                       help="save NG and REVIEW frames there (original, overlay, map and mask PNGs)")
@@ -74,6 +83,22 @@ def _fmt_ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} ms"
 
 
+def add_cameras_parser(sub) -> None:
+    cams = sub.add_parser("cameras", help="list the GenICam (GigE Vision, USB3 Vision) cameras Aravis finds")
+    cams.set_defaults(func=cmd_cameras)
+
+
+def cmd_cameras(_args: argparse.Namespace) -> int:
+    from hamacho_core.live.genicam import list_cameras
+
+    found = list_cameras()
+    for c in found:
+        print(f"genicam:{c.id}  {c.vendor} {c.model}  serial {c.serial}  {c.protocol} {c.address}")
+    print(f"{len(found)} GenICam camera(s)" + ("; use one with hamacho live MODEL --source genicam:<id>"
+                                              if found else ""))
+    return 0
+
+
 def make_sinks(args: argparse.Namespace) -> list:
     """The line outputs the options ask for (checked before the model loads; nothing connects yet)."""
     from hamacho_core.line import LineSettings
@@ -87,7 +112,9 @@ def cmd_live(args: argparse.Namespace) -> int:
     from hamacho_core.model_io import load_model
 
     source = open_source(args.source, realtime=args.realtime, loop=args.loop,
-                         interval_s=args.interval if args.realtime else 0.0)  # a wrong path fails before loading
+                         interval_s=args.interval if args.realtime else 0.0,  # a wrong path fails before loading
+                         trigger=args.trigger, exposure_us=args.exposure_us, gain=args.gain,
+                         frame_rate=args.frame_rate, pixel_format=args.pixel_format)  # for a GenICam camera only
     sinks = make_sinks(args)  # so does a bad URL or a missing add-on
     model = load_model(args.model, device=args.device, runtime=args.runtime, threads=args.threads)
     log = None if args.no_log else InspectionLog(args.log)

@@ -22,6 +22,11 @@ class Frame:
     name: str = ""  # the file it came from, for a folder source (which image was NG)
 
 
+#: What ``FrameSource.read`` returns for "no frame yet, ask again" (a camera waiting for its trigger):
+#: the grabber checks its stop request and reads again.  Compared by identity.
+WAITING = np.zeros(0, np.uint8)
+
+
 class SourceError(RuntimeError):
     """A source cannot be opened or stopped delivering usable frames; the message says which and why."""
 

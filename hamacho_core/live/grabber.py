@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from hamacho_core.live.frames import WAITING
 from hamacho_core.live.sources import Frame, FrameSource, SourceError
 
 EventFn = Callable[[str, str], None]  # on_event(level, message); level "info", "warning" or "error"
@@ -204,6 +205,8 @@ class LatestFrameGrabber:
                         if self._stop.is_set():
                             break
                         image = self.source.read()
+                        if image is WAITING:
+                            continue
                         if image is None:
                             self._set_state("ended")
                             self._emit("info", f"{self.source.name}: end of stream")

@@ -264,8 +264,9 @@ class FolderSource(FrameSource):
 
 
 def open_source(spec: str | int | Path, **kw) -> FrameSource:
-    """The source for ``spec``, not yet opened: ``0``/``"0"`` a camera, ``rtsp://``/``http(s)://``
-    a stream, an existing video file, an existing folder (or image file) a slideshow.
+    """The source for ``spec``, not yet opened: ``0``/``"0"`` a camera, ``genicam:<id>`` a GenICam
+    camera through Aravis, ``rtsp://``/``http(s)://`` a stream, an existing video file, an existing
+    folder (or image file) a slideshow.
 
     Keyword arguments go to the chosen source (``realtime``, ``loop``, ``interval_s``, ``width``,
     ...); those it does not take are ignored, so callers can pass one set for any spec
@@ -273,6 +274,10 @@ def open_source(spec: str | int | Path, **kw) -> FrameSource:
     """
     if isinstance(spec, bool):
         raise SourceError(f"not a frame source: {spec!r}")
+    if isinstance(spec, str) and spec.strip().lower().startswith("genicam:"):
+        from hamacho_core.live.genicam import GenicamSource
+
+        return _build(GenicamSource, spec.strip()[len("genicam:"):], kw)
     if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdecimal()):
         return _build(CameraSource, int(spec), kw)
     text = str(spec).strip()
