@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QRect, Qt, QThread, Signal
+from PySide6.QtCore import QObject, QRect, QRunnable, Qt, QThread, QThreadPool, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -152,21 +152,43 @@ class LiveWorker(QThread):
         self.ended.emit(summary)
 
 
+class _Found(QObject):
+    done = Signal(list, str)  # cameras, error
+
+
+class _FindCameras(QRunnable):
+    def __init__(self, signals: _Found):
+        super().__init__()
+        self.signals = signals
+
+    def run(self) -> None:
+        from hamacho_core.live.genicam import list_cameras
+
+        try:
+            self.signals.done.emit(list_cameras(), "")
+        except SourceError as exc:
+            self.signals.done.emit([], str(exc))
+
+
 class LivePanel(QWidget):
     """Source choice, file options, start/stop/pause, a big verdict banner, counters, FPS and latency."""
+
+    cameras_found = Signal(list)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.model: AnomalyModel | None = None
         self.model_name = ""
+        self._found_signal = _Found()
+        self._found_signal.done.connect(self._on_cameras)
         self.worker: LiveWorker | None = None
         self.log: InspectionLog | None = None
         self.last_result: LiveResult | None = None
         self.results_shown = 0
 
         self.source_kind = QComboBox()
-        for text, kind in (("Camera", "camera"), ("Video file", "file"), ("Image folder", "folder"),
-                           ("Stream URL", "url")):
+        for text, kind in (("Camera", "camera"), ("GenICam camera", "genicam"), ("Video file", "file"),
+                           ("Image folder", "folder"), ("Stream URL", "url")):
             self.source_kind.addItem(text, kind)
         self.source_kind.currentIndexChanged.connect(self._update_buttons)
         self.source_edit = QLineEdit("0")
@@ -286,8 +308,8 @@ class LivePanel(QWidget):
             return False
         spec = spec if spec is not None else self.source_spec()
         self.source_edit.setText(str(spec))
-        kind = "camera" if str(spec).isdigit() else "url" if "://" in str(spec) else \
-            "folder" if Path(spec).is_dir() else "file"
+        kind = "camera" if str(spec).isdigit() else "genicam" if str(spec).lower().startswith("genicam:") else \
+            "url" if "://" in str(spec) else "folder" if Path(spec).is_dir() else "file"
         self.source_kind.setCurrentIndex(self.source_kind.findData(kind))
         try:
             source = open_source(spec, **self.file_options())  # a camera or stream ignores them
@@ -426,8 +448,27 @@ class LivePanel(QWidget):
         self.status.set_message(text)
         self.status.setStyleSheet(f"color: {ERROR_COLOUR};" if error else "")
 
+    def find_cameras(self) -> None:
+        """List the GenICam cameras (in a worker): the first goes into the source field, all are named."""
+        self.browse_button.setEnabled(False)
+        self._status("Looking for GenICam cameras ...")
+        QThreadPool.globalInstance().start(_FindCameras(self._found_signal))
+
+    def _on_cameras(self, cameras: list, error: str) -> None:
+        self.browse_button.setEnabled(not self.running)
+        if error:
+            self._status(error, error=True)
+        elif not cameras:
+            self._status("No GenICam camera found (connected, powered, on this PC's network?)", error=True)
+        else:
+            self.source_edit.setText(f"genicam:{cameras[0].id}")
+            self._status("Found: " + "; ".join(f"{c.vendor} {c.model} (serial {c.serial}, {c.address})"
+                                               for c in cameras) + ". Press Start.")
+        self.cameras_found.emit(cameras)
+
     def _update_buttons(self) -> None:
         running = self.running
+        self.browse_button.setText("Find cameras..." if self.source_kind.currentData() == "genicam" else "Browse...")
         self.start_button.setText("Stop" if running else "Start")
         self.start_button.setEnabled(running or self.model is not None)
         for widget in (self.pause_button, self.reset_button):
@@ -444,6 +485,9 @@ class LivePanel(QWidget):
             path, _ = QFileDialog.getOpenFileName(self, "Video file", "", "Videos (*.avi *.mp4 *.mkv *.mov);;All (*)")
         elif kind == "folder":
             path = QFileDialog.getExistingDirectory(self, "Image folder")
+        elif kind == "genicam":
+            self.find_cameras()
+            return
         else:
             return
         if path:
