@@ -4,7 +4,7 @@ a Test button, and each output's state while running.  The sinks live in ``hamac
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
-from PySide6.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton
 
 from hamacho_core.line import LineSettings
 
@@ -60,6 +60,12 @@ class LineBox(QGroupBox):
             edit.setToolTip(tip)
             self.edits[name] = edit
             form.addRow(f"{label}:", edit)
+        self.qos_combo = QComboBox()
+        for qos, text in ((0, "QoS 0: at most once"), (1, "QoS 1: at least once"), (2, "QoS 2: exactly once")):
+            self.qos_combo.addItem(text, qos)
+        self.qos_combo.setCurrentIndex(1)
+        self.qos_combo.setToolTip("MQTT delivery guarantee of each part's message")
+        form.addRow("MQTT QoS:", self.qos_combo)
         self.handshake_check = QCheckBox("PLC acknowledges each result (Modbus handshake)")
         self.handshake_check.setChecked(True)
         self.test_button = QPushButton("Test connections")
@@ -78,22 +84,29 @@ class LineBox(QGroupBox):
         values = {name: [edit.text().strip()] if edit.text().strip() else [] for name, edit in self.edits.items()}
         return LineSettings(mqtt=values["mqtt"], webhook=values["webhook"], modbus_server=values["modbus_server"],
                             modbus_client=values["modbus_client"], folder=values["folder"],
-                            modbus_handshake=self.handshake_check.isChecked())
+                            modbus_handshake=self.handshake_check.isChecked(), mqtt_qos=self.qos_combo.currentData())
 
     def set_settings(self, settings: LineSettings) -> None:
         for name, edit in self.edits.items():
             edit.setText((getattr(settings, name) or [""])[0])
         self.handshake_check.setChecked(settings.modbus_handshake)
+        self.qos_combo.setCurrentIndex(max(0, self.qos_combo.findData(settings.mqtt_qos)))
 
     def save(self, qsettings) -> None:
         for name, edit in self.edits.items():
             qsettings.setValue(f"line/{name}", edit.text().strip())
         qsettings.setValue("line/modbus_handshake", self.handshake_check.isChecked())
+        qsettings.setValue("line/mqtt_qos", self.qos_combo.currentData())
 
     def restore(self, qsettings) -> None:
         for name, edit in self.edits.items():
             edit.setText(str(qsettings.value(f"line/{name}", "") or ""))
         self.handshake_check.setChecked(str(qsettings.value("line/modbus_handshake", "true")).lower() == "true")
+        try:
+            qos = int(qsettings.value("line/mqtt_qos", 1))
+        except (TypeError, ValueError):
+            qos = 1
+        self.qos_combo.setCurrentIndex(max(0, self.qos_combo.findData(qos)))
 
     def test_connections(self) -> None:
         """Reach every configured output once, in a worker; the answer arrives in ``state_label``."""
@@ -121,4 +134,5 @@ class LineBox(QGroupBox):
         for edit in self.edits.values():
             edit.setEnabled(not running)
         self.handshake_check.setEnabled(not running)
+        self.qos_combo.setEnabled(not running)
         self.test_button.setEnabled(not running)

@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRect, QRunnable, Qt, QThread, QThreadPool, Signal
+from PySide6.QtCore import QRect, Qt, QThread, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -40,6 +40,7 @@ from hamacho_core.models import AnomalyModel
 from hamacho_core.paths import user_data_dir
 from hamacho_core.review import full_size_maps
 from hamacho_core.thresholds import VERDICT_COLOURS
+from hamacho_gui.camera_box import CameraBox
 from hamacho_gui.line_box import LineBox
 from hamacho_gui.log_dialog import LogDialog
 from hamacho_gui.viewer import ImageViewer
@@ -152,24 +153,6 @@ class LiveWorker(QThread):
         self.ended.emit(summary)
 
 
-class _Found(QObject):
-    done = Signal(list, str)  # cameras, error
-
-
-class _FindCameras(QRunnable):
-    def __init__(self, signals: _Found):
-        super().__init__()
-        self.signals = signals
-
-    def run(self) -> None:
-        from hamacho_core.live.genicam import list_cameras
-
-        try:
-            self.signals.done.emit(list_cameras(), "")
-        except SourceError as exc:
-            self.signals.done.emit([], str(exc))
-
-
 class LivePanel(QWidget):
     """Source choice, file options, start/stop/pause, a big verdict banner, counters, FPS and latency."""
 
@@ -179,8 +162,6 @@ class LivePanel(QWidget):
         super().__init__(parent)
         self.model: AnomalyModel | None = None
         self.model_name = ""
-        self._found_signal = _Found()
-        self._found_signal.done.connect(self._on_cameras)
         self.worker: LiveWorker | None = None
         self.log: InspectionLog | None = None
         self.last_result: LiveResult | None = None
@@ -221,6 +202,13 @@ class LivePanel(QWidget):
         self.reset_button.clicked.connect(self.reset_counts)
         self.log_button = QPushButton("Inspection log...")
         self.log_button.clicked.connect(self.show_log)
+        self.camera_box = CameraBox()
+        self.camera_box.found.connect(self._on_cameras)
+        self.camera_box.chosen.connect(self.source_edit.setText)
+        self.trigger_button = QPushButton("Trigger")
+        self.trigger_button.setToolTip("Take one picture with the software-triggered GenICam camera (a PLC can "
+                                       "do the same through Modbus register 8, an MES through MQTT TOPIC/trigger)")
+        self.trigger_button.clicked.connect(self.trigger)
         self.line_box = LineBox()
         self.line_box.setVisible(False)
         self.line_button = QPushButton("Line outputs")
@@ -243,14 +231,16 @@ class LivePanel(QWidget):
         source_row.addWidget(self.source_kind)
         source_row.addWidget(self.source_edit, 1)
         source_row.addWidget(self.browse_button)
-        file_row = QHBoxLayout()
+        self.file_row = QWidget()
+        file_row = QHBoxLayout(self.file_row)
+        file_row.setContentsMargins(0, 0, 0, 0)
         file_row.addWidget(QLabel("File or folder:"))
         for widget in (self.every_frame_radio, self.realtime_radio, self.loop_check):
             file_row.addWidget(widget)
         file_row.addStretch(1)
         control_row = QHBoxLayout()
-        for widget in (self.start_button, self.pause_button, self.snapshot_button, self.reset_button,
-                       self.log_button, self.line_button):
+        for widget in (self.start_button, self.trigger_button, self.pause_button, self.snapshot_button,
+                       self.reset_button, self.log_button, self.line_button):
             control_row.addWidget(widget)
         control_row.addStretch(1)
         save_row = QHBoxLayout()
@@ -263,7 +253,10 @@ class LivePanel(QWidget):
         info.setColumnStretch(0, 1)
         info.setColumnStretch(1, 2)
         layout = QVBoxLayout(self)
-        for row in (source_row, file_row, control_row, save_row):
+        layout.addLayout(source_row)
+        layout.addWidget(self.camera_box)
+        layout.addWidget(self.file_row)
+        for row in (control_row, save_row):
             layout.addLayout(row)
         layout.addWidget(self.line_box)
         layout.addLayout(info)
@@ -311,8 +304,9 @@ class LivePanel(QWidget):
         kind = "camera" if str(spec).isdigit() else "genicam" if str(spec).lower().startswith("genicam:") else \
             "url" if "://" in str(spec) else "folder" if Path(spec).is_dir() else "file"
         self.source_kind.setCurrentIndex(self.source_kind.findData(kind))
+        options = {**self.file_options(), **(self.camera_box.options() if kind == "genicam" else {})}
         try:
-            source = open_source(spec, **self.file_options())  # a camera or stream ignores them
+            source = open_source(spec, **options)  # a source takes the options that are its own
         except SourceError as exc:
             self._status(str(exc), error=True)
             return False
@@ -327,6 +321,7 @@ class LivePanel(QWidget):
         inspector = LiveInspector(self.model, source, save_dir=save_dir, log=self.log, model_name=self.model_name,
                                   sinks=sinks)
         self.line_box.set_running(True)
+        self.camera_box.set_running(True)
         self.worker = LiveWorker(inspector, self)
         self.worker.result_ready.connect(self._show_latest)
         self.worker.event.connect(self._on_event)
@@ -335,7 +330,8 @@ class LivePanel(QWidget):
         self.results_shown = 0
         self.pause_button.setChecked(False)
         self.worker.start()
-        how = "" if kind not in FILE_KINDS else \
+        how = " (software trigger: press Trigger, or trigger from the PLC or MQTT)" \
+            if inspector.software_triggered else "" if kind not in FILE_KINDS else \
             " at the file's rate" if source.is_live else ", every frame"
         self._status(f"Judging {spec}{how} with {self.model_name}...")
         self._update_buttons()
@@ -348,6 +344,12 @@ class LivePanel(QWidget):
         worker.stop()
         worker.wait(wait_ms)
         self._on_worker_finished()
+
+    def trigger(self) -> bool:
+        """Take one picture with a software-triggered camera (the Trigger button)."""
+        if self.worker is None or not self.worker.inspector.trigger():
+            return False  # the refusal reaches the status line as the inspector's warning
+        return True
 
     def toggle(self) -> None:
         self.stop() if self.running else self.start()
@@ -428,6 +430,10 @@ class LivePanel(QWidget):
         # The banner turns grey: the line is not judging any more (its last verdict stays readable).
         self.banner.setStyleSheet(f"background: {VERDICT_COLOURS['']}; color: white; font-size: 30px; "
                                   "font-weight: bold; border-radius: 6px; padding: 4px 16px;")
+        if "triggers" in summary:
+            text += f"; {summary['triggers']} software triggers ({summary['triggers_refused']} refused)"
+        if (summary.get("camera") or {}).get("incomplete"):
+            text += f"; the camera sent {summary['camera']['incomplete']} incomplete frames (lost packets)"
         if summary.get("error"):
             text += f"; last error: {summary['error']}"
         if summary.get("unlogged"):
@@ -441,6 +447,7 @@ class LivePanel(QWidget):
         if self.log is not None:
             self.log.close()
         self.line_box.set_running(False)
+        self.camera_box.set_running(False)
         self.pause_button.setChecked(False)
         self._update_buttons()
 
@@ -452,7 +459,7 @@ class LivePanel(QWidget):
         """List the GenICam cameras (in a worker): the first goes into the source field, all are named."""
         self.browse_button.setEnabled(False)
         self._status("Looking for GenICam cameras ...")
-        QThreadPool.globalInstance().start(_FindCameras(self._found_signal))
+        self.camera_box.find()
 
     def _on_cameras(self, cameras: list, error: str) -> None:
         self.browse_button.setEnabled(not self.running)
@@ -461,14 +468,18 @@ class LivePanel(QWidget):
         elif not cameras:
             self._status("No GenICam camera found (connected, powered, on this PC's network?)", error=True)
         else:
-            self.source_edit.setText(f"genicam:{cameras[0].id}")
             self._status("Found: " + "; ".join(f"{c.vendor} {c.model} (serial {c.serial}, {c.address})"
                                                for c in cameras) + ". Press Start.")
         self.cameras_found.emit(cameras)
 
     def _update_buttons(self) -> None:
         running = self.running
-        self.browse_button.setText("Find cameras..." if self.source_kind.currentData() == "genicam" else "Browse...")
+        genicam = self.source_kind.currentData() == "genicam"
+        self.browse_button.setText("Find cameras..." if genicam else "Browse...")
+        self.camera_box.setVisible(genicam)
+        self.file_row.setVisible(not genicam)
+        self.trigger_button.setVisible(genicam)
+        self.trigger_button.setEnabled(running and self.worker.inspector.software_triggered)
         self.start_button.setText("Stop" if running else "Start")
         self.start_button.setEnabled(running or self.model is not None)
         for widget in (self.pause_button, self.reset_button):

@@ -542,6 +542,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.live_panel.line_box.save(self.settings)
+        self.live_panel.camera_box.save(self.settings)
         self.settings.sync()
         self.live_panel.stop()
         self.workers.shutdown()
@@ -550,6 +551,7 @@ class MainWindow(QMainWindow):
     # --- layout persistence -----------------------------------------------------------------------
     def _restore_layout(self) -> None:
         self.live_panel.line_box.restore(self.settings)
+        self.live_panel.camera_box.restore(self.settings)
         self.live_panel.line_button.setChecked(self.live_panel.line_box.settings().used)  # shown when set
         geometry, state = self.settings.value("geometry"), self.settings.value("window_state")
         if isinstance(geometry, QByteArray):

@@ -47,9 +47,10 @@ else
     rm -rf "$VENV"
     "$PYTHON" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --upgrade pip >"$LOGS/pip.log" 2>&1 || { tail -20 "$LOGS/pip.log"; exit 1; }
-    # A non-editable install of exactly what a station gets (no extras: no torch), plus the build tools
-    # (PyInstaller 6.22 is the version the spec was measured with: its hooks decide what is collected).
-    "$VENV/bin/python" -m pip install "$ROOT" "pyinstaller>=6.22,<7" "pytest>=8" >>"$LOGS/pip.log" 2>&1 \
+    # A non-editable install of exactly what a station gets (the line and GenICam add-ons, no torch), plus the
+    # build tools (PyInstaller 6.22 is the version the spec was measured with: its hooks decide what is collected).
+    # PyGObject builds against the system's introspection (apt: libgirepository1.0-dev libcairo2-dev).
+    "$VENV/bin/python" -m pip install "$ROOT[line,genicam]" "pyinstaller>=6.22,<7" "pytest>=8" >>"$LOGS/pip.log" 2>&1 \
         || { tail -20 "$LOGS/pip.log"; exit 1; }
 fi
 PY="$VENV/bin/python"

@@ -11,11 +11,18 @@ Register map (holding registers, Modbus addresses from ``base``, default 0; 16-b
 ``base+5``  heartbeat: +1 about every 0.5 s while Hamacho runs (wraps at 65535)
 ``base+6``  status bits: 1 ready, 2 busy (a result waits for its acknowledgement), 4 sink fault
 ``base+7``  handshake: Hamacho writes 1 with each new result; the PLC writes 0 to acknowledge
+``base+8``  trigger (server only, with a software-triggered camera): the PLC writes 1 to take a
+            picture; Hamacho fires the camera before answering the write and sets 0 (fired) or
+            2 (refused: camera not ready or lost, reported)
 ==========  ======================================================================================
 
 With the handshake (default), a result is written only once the previous one was acknowledged, so
 the PLC sees every part; results wait in the sink's backlog meanwhile (see ``sinks``).  Without it,
 each result overwrites the previous one.
+
+The trigger register lets the PLC that sees a part arrive (photo eye) take its picture without a
+hardware trigger line: each 1 written gives exactly one frame, so one verdict.  A 1 written while
+the previous 1 was not cleared yet is one request, not two.
 """
 
 from __future__ import annotations
@@ -27,8 +34,10 @@ import time
 from hamacho_core.line.sinks import PartRecord, Sink, _require
 
 RESULT_CODES = {"OK": 1, "NG": 2, "REVIEW": 3}
-REGISTERS = 8
+REGISTERS = 9
 READY, BUSY, FAULT = 1, 2, 4
+TRIGGER = 8  #: offset of the trigger register
+TRIGGER_FIRED, TRIGGER_REQUEST, TRIGGER_REFUSED = 0, 1, 2
 
 
 def registers_of(record: PartRecord) -> list[int]:
@@ -121,7 +130,20 @@ class ModbusServerSink(_Handshake):
         from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
         from pymodbus.server import ModbusTcpServer
 
-        self._device = ModbusDeviceContext(hr=ModbusSequentialDataBlock(0, [0] * (self.base + REGISTERS + 2)))
+        sink = self
+
+        class Registers(ModbusDeviceContext):
+            """The register map; a PLC's 1 in the trigger register fires the camera within the write."""
+
+            def setValues(self, func_code, address, values):  # noqa: N802 - pymodbus's name
+                result = super().setValues(func_code, address, values)
+                where = sink.base + TRIGGER - address
+                if self.decode(func_code) == "h" and 0 <= where < len(values) and values[where] == TRIGGER_REQUEST:
+                    fired = sink._fire_trigger()
+                    super().setValues(3, sink.base + TRIGGER, [TRIGGER_FIRED if fired else TRIGGER_REFUSED])
+                return result
+
+        self._device = Registers(hr=ModbusSequentialDataBlock(0, [0] * (self.base + REGISTERS + 2)))
         context = ModbusServerContext(devices=self._device, single=True)
         started, failed = threading.Event(), []
         self._loop = asyncio.new_event_loop()

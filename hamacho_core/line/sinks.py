@@ -70,6 +70,11 @@ class Sink:
         self.connected = False
         self.last_error = ""
         self._thread: threading.Thread | None = None
+        #: Set by the live inspector when its camera is software-triggered: a sink that can carry a
+        #: trigger from the line (Modbus server register, MQTT topic) calls it; it fires the camera
+        #: and returns whether it did (never raises).
+        self.on_trigger: Callable[[], bool] | None = None
+        self.triggers = 0  #: trigger requests received from the line
 
     @property
     def name(self) -> str:
@@ -107,7 +112,17 @@ class Sink:
 
     def status(self) -> dict:
         return {"sink": self.name, "connected": self.connected, "backlog": self.backlog, "sent": self.sent,
-                "dropped": self.dropped, "failures": self.failures, "last_error": self.last_error}
+                "dropped": self.dropped, "failures": self.failures, "triggers": self.triggers,
+                "last_error": self.last_error}
+
+    def _fire_trigger(self) -> bool:
+        """A trigger request from the line: fire the camera through ``on_trigger`` (False without one)."""
+        self.triggers += 1
+        if self.on_trigger is None:
+            self._event("warning", f"{self.name}: a trigger request arrived but the camera is not "
+                                   "software-triggered; ignored")
+            return False
+        return bool(self.on_trigger())
 
     def check(self) -> str:
         """Connect once and disconnect (the GUI's "Test connection"): what was reached, or raises."""
@@ -259,7 +274,8 @@ class MqttSink(Sink):
     "offline" as the broker's last will), through paho-mqtt.  QoS 1 (default) is at-least-once: a
     message whose acknowledgement was lost in a reconnect may arrive more than once (its ``part``
     tells).  A part whose acknowledgement is late is waited for again, not published again, up to
-    three times."""
+    three times.  With a software-triggered camera, each (non-retained) message on ``<topic>/trigger``
+    takes one picture."""
 
     kind = "mqtt"
 
@@ -308,7 +324,13 @@ class MqttSink(Sink):
             def on_connect(c, _userdata, _flags, reason, _props):
                 if not reason.is_failure:
                     c.publish(f"{self.topic}/status", self._status("online"), qos=1, retain=True)
+                    if self.on_trigger is not None:
+                        c.subscribe(f"{self.topic}/trigger", qos=1)
                     self._up.set()
+
+            def on_message(_c, _userdata, message):
+                if message.topic == f"{self.topic}/trigger" and not message.retain:  # a retained one is old
+                    self._fire_trigger()
 
             def on_disconnect(*_args):
                 self._up.clear()
@@ -316,6 +338,7 @@ class MqttSink(Sink):
 
             client.on_connect = on_connect
             client.on_disconnect = on_disconnect
+            client.on_message = on_message
             client.connect_async(self.host, self.port, keepalive=10)
             client.loop_start()  # paho's own thread reconnects from now on
             self._client = client

@@ -20,6 +20,16 @@ EPILOG = ("Stop with Ctrl-C (exit 0 after the summary; a second Ctrl-C interrupt
           "silently. Images of a folder are checked as inspect checks them; refused ones are listed.")
 
 
+def _region(text: str) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X,Y,WIDTH,HEIGHT in pixels, got {text!r}") from None
+    if min(x, y) < 0 or min(w, h) <= 0:
+        raise argparse.ArgumentTypeError(f"a region needs X,Y >= 0 and a positive size, got {text!r}")
+    return x, y, w, h
+
+
 def add_live_parser(sub) -> argparse.ArgumentParser:
     """Register the ``live`` subcommand on the ``hamacho`` subparsers."""
     live = sub.add_parser("live", help="judge a camera, stream, video file or image folder live (headless)",
@@ -29,13 +39,17 @@ def add_live_parser(sub) -> argparse.ArgumentParser:
                       help="camera number (0), genicam:<id> (see hamacho cameras), video file, image folder, or "
                            "rtsp:// / http(s):// stream URL")
     cam = live.add_argument_group("GenICam camera (--source genicam:<id>)")
-    cam.add_argument("--trigger", default="free", choices=("free", "line0", "line1", "line2", "line3"),
-                     help="free-run, or a hardware trigger on that input line (default free)")
+    cam.add_argument("--trigger", default="free", choices=("free", "software", "line0", "line1", "line2", "line3"),
+                     help="free-run (default); software: one picture per trigger from the line (the PLC writes 1 "
+                          "to register 8 of --modbus-server, or a message on TOPIC/trigger of --mqtt); or a "
+                          "hardware trigger on that input line")
     cam.add_argument("--exposure-us", type=float, default=None, help="exposure time in microseconds")
     cam.add_argument("--gain", type=float, default=None, help="gain (the camera's unit, often dB)")
     cam.add_argument("--frame-rate", type=float, default=None, help="frames per second in free-run")
     cam.add_argument("--pixel-format", default=None,
                      help="Mono8, Mono10/12/14/16, BayerRG8/BG8/GR8/GB8, RGB8 or BGR8 (default: the camera's)")
+    cam.add_argument("--region", type=_region, default=None, metavar="X,Y,W,H",
+                     help="sensor region to read, in pixels (default: the camera's)")
     live.add_argument("--max-frames", type=int, default=None, help="stop after judging N frames")
     live.add_argument("--save-ng", type=Path, metavar="DIR",
                       help="save NG and REVIEW frames there (original, overlay, map and mask PNGs)")
@@ -89,11 +103,17 @@ def add_cameras_parser(sub) -> None:
 
 
 def cmd_cameras(_args: argparse.Namespace) -> int:
-    from hamacho_core.live.genicam import list_cameras
+    from hamacho_core.live import SourceError
+    from hamacho_core.live.genicam import describe_camera, list_cameras
 
     found = list_cameras()
     for c in found:
         print(f"genicam:{c.id}  {c.vendor} {c.model}  serial {c.serial}  {c.protocol} {c.address}")
+        try:
+            settings = describe_camera(c.id)
+            print(f"    {settings.summary()}; formats {', '.join(settings.pixel_formats) or 'none Hamacho reads'}")
+        except SourceError as exc:
+            print(f"    settings not readable: {exc}")
     print(f"{len(found)} GenICam camera(s)" + ("; use one with hamacho live MODEL --source genicam:<id>"
                                               if found else ""))
     return 0
@@ -111,11 +131,14 @@ def cmd_live(args: argparse.Namespace) -> int:
     from hamacho_core.live import InspectionLog, LiveInspector, open_source
     from hamacho_core.model_io import load_model
 
+    camera = {"trigger": args.trigger, "exposure_us": args.exposure_us, "gain": args.gain, "region": args.region,
+              "frame_rate": args.frame_rate, "pixel_format": args.pixel_format}  # for a GenICam camera only
     source = open_source(args.source, realtime=args.realtime, loop=args.loop,
-                         interval_s=args.interval if args.realtime else 0.0,  # a wrong path fails before loading
-                         trigger=args.trigger, exposure_us=args.exposure_us, gain=args.gain,
-                         frame_rate=args.frame_rate, pixel_format=args.pixel_format)  # for a GenICam camera only
+                         interval_s=args.interval if args.realtime else 0.0, **camera)  # a wrong path fails here
     sinks = make_sinks(args)  # so does a bad URL or a missing add-on
+    if args.trigger == "software" and not (args.modbus_server or args.mqtt):
+        raise ValueError("--trigger software needs something to trigger the camera: "
+                         "--modbus-server (the PLC writes 1 to register 8) or --mqtt (a message on TOPIC/trigger)")
     model = load_model(args.model, device=args.device, runtime=args.runtime, threads=args.threads)
     log = None if args.no_log else InspectionLog(args.log)
     stop = threading.Event()
@@ -160,9 +183,17 @@ def cmd_live(args: argparse.Namespace) -> int:
         print(f"Log: {log.path}")
     if args.save_ng is not None:
         print(f"NG/REVIEW frames: {args.save_ng}")
+    if "camera" in summary:
+        cam = summary["camera"]
+        print(f"Camera stream: {cam['frames']} frames received, {cam['incomplete']} incomplete (skipped); packets "
+              f"{cam['missing_packets']} missing, {cam['resent_packets']} resent")
+    if "triggers" in summary:
+        print(f"Software triggers: {summary['triggers']} fired, {summary['triggers_refused']} refused, "
+              f"{summary['triggers_unanswered']} brought no picture (the camera ignored them)")
     for status in summary.get("sinks", []):
         print(f"{status['sink']}: {status['sent']} sent, {status['backlog']} not delivered, {status['dropped']} "
-              f"dropped (backlog full), {status['failures']} failed attempts")
+              f"dropped (backlog full), {status['failures']} failed attempts"
+              + (f", {status['triggers']} trigger requests" if status.get("triggers") else ""))
     if summary["reason"] == "failed":
         print(f"hamacho: error: {summary['error']}", file=sys.stderr)
         return 1

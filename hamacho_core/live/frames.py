@@ -61,6 +61,13 @@ class FrameSource:
     #: True: the source can wait (a file, a folder): pausing stops reading.  False: a camera or stream,
     #: which runs on regardless, so a paused grabber keeps reading it (newest frame kept).
     can_pause: bool = False
+    #: Set by the grabber: ``on_event(level, message)`` for trouble that does not stop capture
+    #: (a camera's incomplete frames, say); called from the capture thread.
+    on_event = None
+
+    def warn(self, message: str) -> None:
+        if self.on_event is not None:
+            self.on_event("warning", message)
 
     def open(self) -> None:
         raise NotImplementedError

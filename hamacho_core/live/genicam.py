@@ -10,6 +10,7 @@ reports it, counts the attempt and reconnects, as for any other source.
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from dataclasses import dataclass
@@ -26,7 +27,13 @@ BAYER = {"BayerRG8": cv2.COLOR_BayerBG2RGB, "BayerBG8": cv2.COLOR_BayerRG2RGB,
          "BayerGR8": cv2.COLOR_BayerGB2RGB, "BayerGB8": cv2.COLOR_BayerGR2RGB}
 #: Significant bits of the 16-bit containers.
 MONO_BITS = {"Mono10": 10, "Mono12": 12, "Mono14": 14, "Mono16": 16}
+SUPPORTED_FORMATS = ("Mono8", *MONO_BITS, *BAYER, "RGB8", "BGR8")
 _BUFFERS = 4
+#: Stream counters kept (Aravis info name -> ours)
+_STREAM_COUNTS = {"missing_packets": "n_missing_packets", "resent_packets": "n_resent_packets",
+                  "received_packets": "n_received_packets", "underruns": "n_underruns"}
+#: A triggered camera's frames are parts: enough buffers for a burst of triggers while the model is busy.
+_TRIGGERED_BUFFERS = 32
 _WAIT_US = 200_000  # one wait for a buffer; the grabber's stop is checked in between
 
 
@@ -53,6 +60,12 @@ class CameraInfo:
     protocol: str
 
 
+def _stream_counts(stream) -> dict[str, int]:
+    """Aravis's stream counters that this version has (GigE Vision streams have the packet ones)."""
+    names = {stream.get_info_name(i): i for i in range(stream.get_n_infos())}
+    return {key: int(stream.get_info_uint64(names[info])) for key, info in _STREAM_COUNTS.items() if info in names}
+
+
 def list_cameras() -> list[CameraInfo]:
     """The GenICam cameras Aravis finds now (GigE Vision on every interface, USB3 Vision)."""
     ar = aravis()
@@ -60,6 +73,58 @@ def list_cameras() -> list[CameraInfo]:
     return [CameraInfo(ar.get_device_id(i), ar.get_device_vendor(i) or "", ar.get_device_model(i) or "",
                        ar.get_device_serial_nbr(i) or "", ar.get_device_address(i) or "",
                        ar.get_device_protocol(i) or "") for i in range(ar.get_n_devices())]
+
+
+@dataclass(frozen=True)
+class CameraSettings:
+    """A camera's current main settings and what it allows (read, nothing changed)."""
+
+    width: int
+    height: int
+    pixel_format: str
+    pixel_formats: tuple[str, ...]  #: the camera's formats that Hamacho converts
+    exposure_us: float | None = None
+    exposure_range: tuple[float, float] | None = None
+    gain: float | None = None
+    gain_range: tuple[float, float] | None = None
+    frame_rate: float | None = None
+    frame_rate_range: tuple[float, float] | None = None
+
+    def summary(self) -> str:
+        """"512x512 Mono8, exposure 10000 µs, gain 0, 25 fps"."""
+        parts = [f"{self.width}x{self.height} {self.pixel_format}"]
+        if self.exposure_us is not None:
+            parts.append(f"exposure {self.exposure_us:g} µs")
+        if self.gain is not None:
+            parts.append(f"gain {self.gain:g}")
+        if self.frame_rate is not None:
+            parts.append(f"{self.frame_rate:g} fps")
+        return ", ".join(parts)
+
+
+def describe_camera(camera_id: str) -> CameraSettings:
+    """Read a camera's main settings (SourceError if it cannot be opened, e.g. in use elsewhere)."""
+    ar = aravis()
+    try:
+        camera = ar.Camera.new(camera_id)
+        region = camera.get_region()
+        formats = tuple(f for f in camera.dup_available_pixel_formats_as_strings() if f in SUPPORTED_FORMATS)
+
+        def feature(available, value, bounds):
+            if not available():
+                return None, None
+            low, high = bounds()
+            return float(value()), (float(low), float(high))
+
+        exposure, exposure_range = feature(camera.is_exposure_time_available, camera.get_exposure_time,
+                                           camera.get_exposure_time_bounds)
+        gain, gain_range = feature(camera.is_gain_available, camera.get_gain, camera.get_gain_bounds)
+        rate, rate_range = feature(camera.is_frame_rate_available, camera.get_frame_rate,
+                                   camera.get_frame_rate_bounds)
+        return CameraSettings(region.width, region.height, camera.get_pixel_format_as_string(), formats,
+                              exposure, exposure_range, gain, gain_range, rate, rate_range)
+    except Exception as exc:  # noqa: BLE001 - GLib.Error: not found, in use
+        raise SourceError(f"GenICam camera {camera_id} could not be read: {getattr(exc, 'message', exc)}") from None
 
 
 def convert(data: np.ndarray, width: int, height: int, pixel_format: str, what: str) -> np.ndarray:
@@ -84,7 +149,10 @@ class GenicamSource(FrameSource):
     """A GenICam camera by Aravis id (see ``list_cameras``), with its main settings.
 
     ``trigger``: ``free`` (free-run at ``frame_rate``), ``software`` (one frame per :meth:`trigger`
-    call) or ``line0``..``line3`` (a hardware trigger on that input line, rising edge).
+    call) or ``line0``..``line3`` (a hardware trigger on that input line, rising edge).  A free-running
+    camera is live (the newest frame wins); a triggered one is read on demand, because each of its
+    frames is a part: frames wait in the camera's stream buffers while the model judges the previous
+    one, and none is dropped unless more than ``_TRIGGERED_BUFFERS`` wait.
     """
 
     is_live = True
@@ -101,10 +169,19 @@ class GenicamSource(FrameSource):
         self.exposure_us, self.gain, self.frame_rate = exposure_us, gain, frame_rate
         self.pixel_format, self.region, self.trigger_mode = pixel_format, region, trigger
         self.lost_after_s = lost_after_s
+        self.is_live = trigger == "free"
         self._camera = None
         self._stream = None
         self._lock = threading.Lock()
         self.triggers_sent = 0
+        self.frames_received = 0
+        #: triggers fired that brought no picture within ``trigger_timeout_s`` (the camera ignored them)
+        self.triggers_unanswered = 0
+        self.trigger_timeout_s = 1.0
+        self._pending_triggers: collections.deque[float] = collections.deque()
+        self._incomplete_since_frame = 0
+        self._closed_totals: dict[str, int] = {}
+        self.triggers_failed = 0
         self.buffers_failed = 0
 
     def open(self) -> None:
@@ -120,16 +197,16 @@ class GenicamSource(FrameSource):
                 camera.set_exposure_time(float(self.exposure_us))
             if self.gain is not None:
                 camera.set_gain(float(self.gain))
+            if self.frame_rate:  # first: Aravis turns the trigger off when it sets a frame rate
+                camera.set_frame_rate(float(self.frame_rate))
             if self.trigger_mode == "free":
                 camera.clear_triggers()
-                if self.frame_rate:
-                    camera.set_frame_rate(float(self.frame_rate))
             else:
                 camera.set_trigger("Software" if self.trigger_mode == "software" else
                                    f"Line{self.trigger_mode[-1]}")
             stream = camera.create_stream(None, None)
             payload = camera.get_payload()
-            for _ in range(_BUFFERS):
+            for _ in range(_BUFFERS if self.trigger_mode == "free" else _TRIGGERED_BUFFERS):
                 stream.push_buffer(ar.Buffer.new_allocate(payload))
             camera.start_acquisition()
         except SourceError:
@@ -141,50 +218,110 @@ class GenicamSource(FrameSource):
         self._format = camera.get_pixel_format_as_string()
         self._last_frame_at = time.monotonic()
 
+    @property
+    def software_triggered(self) -> bool:
+        return self.trigger_mode == "software"
+
     def trigger(self) -> None:
-        """Fire the software trigger: the camera takes one frame (``trigger='software'``)."""
+        """Fire the software trigger: the camera takes one frame (``trigger='software'``).  Any thread;
+        raises SourceError if the camera is not open (yet) or does not answer (counted)."""
         with self._lock:
             camera = self._camera
-        if camera is None:
-            raise SourceError(f"{self.name} is not open")
-        try:
-            camera.software_trigger()
-        except Exception as exc:  # noqa: BLE001 - GLib.Error from a lost camera
-            raise SourceError(f"{self.name}: software trigger failed: {getattr(exc, 'message', exc)}") from None
-        self.triggers_sent += 1
+            try:
+                if camera is None:
+                    raise SourceError(f"{self.name} is not open")
+                if not self.software_triggered:
+                    raise SourceError(f"{self.name} is not in software-trigger mode ({self.trigger_mode})")
+                try:
+                    camera.software_trigger()
+                except Exception as exc:  # noqa: BLE001 - GLib.Error from a lost camera
+                    raise SourceError(f"{self.name}: software trigger failed: "
+                                      f"{getattr(exc, 'message', exc)}") from None
+            except SourceError:
+                self.triggers_failed += 1
+                raise
+            self.triggers_sent += 1
+            self._pending_triggers.append(time.monotonic())
 
     def read(self) -> np.ndarray | None:
         ar = aravis()
-        while True:
-            with self._lock:
-                stream, camera = self._stream, self._camera
-            if stream is None:
-                raise SourceError(f"{self.name} is closed")
-            buffer = stream.timeout_pop_buffer(_WAIT_US)
-            if buffer is None:
-                waited = time.monotonic() - self._last_frame_at
-                if self.trigger_mode == "free" and waited > self.lost_after_s:
-                    raise SourceError(f"{self.name}: no frame for {waited:.1f} s (unplugged or stopped?)")
-                if self.trigger_mode != "free":  # waiting for a trigger is normal: is the camera still there?
-                    try:
-                        camera.get_device().get_integer_feature_value("Width")
-                    except Exception as exc:  # noqa: BLE001 - GLib.Error: the camera does not answer
-                        raise SourceError(f"{self.name}: lost ({getattr(exc, 'message', exc)})") from None
-                return WAITING
-            try:
-                if buffer.get_status() != ar.BufferStatus.SUCCESS:
-                    self.buffers_failed += 1
-                    continue  # a lost-packet buffer: counted, skipped
-                image = convert(np.frombuffer(buffer.get_data(), np.uint8), buffer.get_image_width(),
-                                buffer.get_image_height(), self._format, self.name)
-                self._last_frame_at = time.monotonic()
-                return image
-            finally:
-                stream.push_buffer(buffer)
+        with self._lock:
+            stream, camera = self._stream, self._camera
+        if stream is None:
+            raise SourceError(f"{self.name} is closed")
+        buffer = stream.timeout_pop_buffer(_WAIT_US)
+        if buffer is None:
+            self._check_free_run()
+            self._check_unanswered()
+            if self.trigger_mode != "free":  # waiting for a trigger is normal: is the camera still there?
+                try:
+                    camera.get_device().get_integer_feature_value("Width")
+                except Exception as exc:  # noqa: BLE001 - GLib.Error: the camera does not answer
+                    raise SourceError(f"{self.name}: lost ({getattr(exc, 'message', exc)})") from None
+            return WAITING
+        try:
+            if self._pending_triggers:
+                self._pending_triggers.popleft()  # this buffer answers the oldest trigger
+            status = buffer.get_status()
+            if status != ar.BufferStatus.SUCCESS:  # lost packets, a timeout: counted, reported, skipped
+                self.buffers_failed += 1
+                self._incomplete_since_frame += 1
+                if self.trigger_mode != "free":
+                    self.warn(f"{self.name}: a triggered picture arrived incomplete ({status.value_nick}): "
+                              f"that part has no verdict ({self.buffers_failed} so far)")
+                elif self.buffers_failed == 1 or self.buffers_failed % 100 == 0:
+                    self.warn(f"{self.name}: {self.buffers_failed} incomplete frame(s) skipped so far "
+                              f"({status.value_nick}; lost packets: {self.statistics()['missing_packets']})")
+                self._check_free_run()
+                return WAITING  # the grabber checks for a stop before the next read
+            image = convert(np.frombuffer(buffer.get_data(), np.uint8), buffer.get_image_width(),
+                            buffer.get_image_height(), self._format, self.name)
+            self._last_frame_at = time.monotonic()
+            self._incomplete_since_frame = 0
+            self.frames_received += 1
+            return image
+        finally:
+            stream.push_buffer(buffer)
+
+    def _check_unanswered(self) -> None:
+        """Software triggers whose picture did not come within ``trigger_timeout_s``: counted, reported."""
+        now = time.monotonic()
+        while self._pending_triggers and now - self._pending_triggers[0] > self.trigger_timeout_s:
+            self._pending_triggers.popleft()
+            self.triggers_unanswered += 1
+            self.warn(f"{self.name}: a software trigger brought no picture within {self.trigger_timeout_s:g} s (the "
+                      f"camera ignored it: busy, or triggered too soon after the previous one); that part has no "
+                      f"verdict ({self.triggers_unanswered} so far)")
+
+    def _check_free_run(self) -> None:
+        """A free-running camera with no complete frame for ``lost_after_s`` is lost: SourceError."""
+        waited = time.monotonic() - self._last_frame_at
+        if self.trigger_mode != "free" or waited <= self.lost_after_s:
+            return
+        if self._incomplete_since_frame:
+            raise SourceError(f"{self.name}: no complete frame for {waited:.1f} s; {self._incomplete_since_frame} "
+                              "arrived with lost packets (network overloaded? check the cable, the packet size and "
+                              "the inter-packet delay)")
+        raise SourceError(f"{self.name}: no frame for {waited:.1f} s (unplugged or stopped?)")
+
+    def statistics(self) -> dict[str, int]:
+        """The stream's counts since the source was created (all connections): frames received,
+        incomplete, and packets missing, resent and received (GigE Vision)."""
+        totals = dict(self._closed_totals)
+        with self._lock:
+            stream = self._stream
+        if stream is not None:
+            for key, value in _stream_counts(stream).items():
+                totals[key] = totals.get(key, 0) + value
+        return {"frames": self.frames_received, "incomplete": self.buffers_failed,
+                **{key: totals.get(key, 0) for key in _STREAM_COUNTS}}
 
     def close(self) -> None:
         with self._lock:
-            camera, self._camera, self._stream = self._camera, None, None
+            camera, stream, self._camera, self._stream = self._camera, self._stream, None, None
+        if stream is not None:
+            for key, value in _stream_counts(stream).items():
+                self._closed_totals[key] = self._closed_totals.get(key, 0) + value
         if camera is not None:
             try:
                 camera.stop_acquisition()

@@ -107,6 +107,7 @@ class LatestFrameGrabber:
         if self._thread is not None:
             raise RuntimeError("a grabber can only be started once")
         self._set_state("connecting")
+        self.source.on_event = self._emit
         self._thread = threading.Thread(target=self._run, name=f"grab {self.source.name}", daemon=True)
         self._thread.start()
         return self

@@ -28,7 +28,7 @@ import numpy as np
 
 from hamacho_core.live.grabber import LatestFrameGrabber
 from hamacho_core.live.log import InspectionLog, LogWriter
-from hamacho_core.live.sources import Frame, FrameSource
+from hamacho_core.live.sources import Frame, FrameSource, SourceError
 from hamacho_core.thresholds import NG, REVIEW, ScoreScale, verdict_labels
 
 if TYPE_CHECKING:
@@ -161,6 +161,27 @@ class LiveInspector:
         self.sink_wait_s = sink_wait_s
         self._part = 0
         self._model_sha = _model_checksum(model)
+        self._events: queue.SimpleQueue | None = None
+
+    @property
+    def software_triggered(self) -> bool:
+        """Whether the source is a camera that takes a picture on :meth:`trigger` (GenICam, software)."""
+        return bool(getattr(self.source, "software_triggered", False))
+
+    def trigger(self) -> bool:
+        """Take one picture with a software-triggered camera (the GUI's Trigger button, a PLC's trigger
+        register, an MQTT trigger message; any thread).  False, reported as a warning, if the camera
+        is not software-triggered, not open yet or lost."""
+        try:
+            if not self.software_triggered:
+                raise SourceError(f"{self.source.name} is not a software-triggered camera")
+            self.source.trigger()
+            return True
+        except SourceError as exc:
+            events = self._events
+            if events is not None:
+                events.put(("warning", f"trigger refused: {exc}"))
+            return False
 
     @property
     def paused(self) -> bool:
@@ -204,6 +225,7 @@ class LiveInspector:
         unlogged (verdicts finally not written to the log) and log_error (the last log error).
         """
         events: queue.SimpleQueue = queue.SimpleQueue()
+        self._events = events
 
         def drain() -> None:
             while True:
@@ -218,6 +240,7 @@ class LiveInspector:
             self.save_dir.mkdir(parents=True, exist_ok=True)
         for sink in self.sinks:  # their warnings reach on_event from this thread, like the log's
             sink.on_event = lambda level, message: events.put((level, message))
+            sink.on_trigger = self.trigger if self.software_triggered else None
             if sink._thread is None:
                 sink.start()
         if self.warmup:
@@ -279,8 +302,15 @@ class LiveInspector:
                             f"({log_error})")
         elif writer is not None and writer.failures and on_event is not None:
             on_event("info", f"the inspection log was busy ({log_error}): every verdict was written, some late")
-        return {**stats.summary(grabber, reason, self.counts), "unlogged": unlogged, "log_error": log_error,
-                "sinks": [sink.status() for sink in self.sinks]}
+        summary = {**stats.summary(grabber, reason, self.counts), "unlogged": unlogged, "log_error": log_error,
+                   "sinks": [sink.status() for sink in self.sinks]}
+        if hasattr(self.source, "statistics"):  # a GenICam camera's stream counts
+            summary["camera"] = self.source.statistics()
+        if self.software_triggered:
+            summary["triggers"] = self.source.triggers_sent
+            summary["triggers_refused"] = self.source.triggers_failed
+            summary["triggers_unanswered"] = self.source.triggers_unanswered
+        return summary
 
     def _pause_message(self, paused: bool, last_index: int) -> str:
         name = self.source.name

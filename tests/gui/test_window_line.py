@@ -23,6 +23,7 @@ def test_line_outputs_test_run_and_persist(qtbot, window, broker, tmp_path):  # 
     box.edits["mqtt"].setText(f"mqtt://127.0.0.1:{broker.port}/hamacho")
     box.edits["folder"].setText(str(tmp_path / "mes"))
     box.edits["webhook"].setText(f"http://127.0.0.1:{free_port()}/nobody")
+    box.qos_combo.setCurrentIndex(box.qos_combo.findData(2))  # exactly once
     answers = []
     box.checked.connect(lambda message, ok: answers.append((message, ok)))
     box.test_button.click()
@@ -57,6 +58,7 @@ def test_line_outputs_test_run_and_persist(qtbot, window, broker, tmp_path):  # 
     try:
         assert again.live_panel.line_box.edits["mqtt"].text() == f"mqtt://127.0.0.1:{broker.port}/hamacho"
         assert again.live_panel.line_button.isChecked()
+        assert again.live_panel.line_box.settings().mqtt_qos == 2
     finally:
         again.session.changes.clear()
         again.close()

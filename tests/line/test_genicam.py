@@ -24,11 +24,13 @@ CAMERA_ID = "Aravis-Fake-GV01"
 
 
 class FakeCamera:
-    def __init__(self):
+    def __init__(self, *args: str):
         self.proc = None
+        self.args = args
 
     def start(self):
-        self.proc = subprocess.Popen([FAKE, "-i", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen([FAKE, "-i", "127.0.0.1", *self.args], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
         wait_for(lambda: any(c.id == CAMERA_ID for c in list_cameras()), 15, "the fake camera to be discovered")
         return self
 
@@ -92,6 +94,27 @@ def test_software_trigger_gives_exactly_one_judged_frame_per_trigger(camera, mod
     assert [r.frame.index for r in judged] == [0, 1, 2, 3, 4]
 
 
+def test_a_trigger_the_camera_ignores_is_counted_and_reported(camera, model):
+    """Triggers fired back to back reach the camera while it is still busy: it takes one picture for
+    them (as real cameras do on trigger overlap); each trigger left without a picture is reported."""
+    source = GenicamSource(CAMERA_ID, trigger="software")
+    inspector = LiveInspector(model, source, log=None)
+    judged, events, stop = [], [], threading.Event()
+    runner = threading.Thread(target=lambda: events.append(inspector.run(
+        judged.append, stop.is_set, on_event=lambda lv, m: events.append((lv, m)))), daemon=True)
+    runner.start()
+    wait_for(lambda: inspector.grabber is not None and inspector.grabber.state == "running", 15, "the camera")
+    for _ in range(3):
+        source.trigger()
+    wait_for(lambda: source.triggers_unanswered + len(judged) >= 3, 10, "the triggers' outcome")
+    stop.set()
+    runner.join(10)
+    summary = events[-1]
+    assert 1 <= len(judged) <= 2 and summary["triggers"] == 3
+    assert summary["triggers_unanswered"] == 3 - len(judged)
+    assert any(lv == "warning" and "brought no picture" in m for lv, m in events[:-1])
+
+
 def test_a_camera_killed_mid_run_is_reported_and_reconnected(camera, model):
     source = GenicamSource(CAMERA_ID, frame_rate=20, lost_after_s=1.0)
     inspector = LiveInspector(model, source, log=None, retry_delay_s=0.5)
@@ -110,6 +133,22 @@ def test_a_camera_killed_mid_run_is_reported_and_reconnected(camera, model):
     stop.set()
     runner.join(10)
     assert any(lv == "warning" and "reconnecting" in m for lv, m in events)
+
+
+def test_lost_packets_are_counted_reported_and_judging_goes_on(model):
+    lossy = FakeCamera("-r", "2").start()  # 0.2 % of the stream packets dropped by the camera
+    try:
+        source = GenicamSource(CAMERA_ID, frame_rate=25)
+        inspector = LiveInspector(model, source, log=None)
+        judged, events = [], []
+        summary = inspector.run(judged.append, lambda: len(judged) >= 10 and source.buffers_failed >= 1,
+                                on_event=lambda lv, m: events.append((lv, m)))
+    finally:
+        lossy.kill()
+    camera = summary["camera"]
+    assert camera["incomplete"] >= 1 and camera["missing_packets"] >= 1 and camera["frames"] >= 10
+    assert any(lv == "warning" and "incomplete frame" in m and "missing-packets" in m for lv, m in events)
+    assert summary["reason"] == "stopped", "judging went on with the complete frames"
 
 
 def test_pixel_formats_convert_to_rgb():

@@ -105,3 +105,66 @@ def test_packaged_demo_inspect_eval(dist, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for name in ("metrics.json", "roc.png", "histogram.png"):
         assert (tmp_path / "eval" / name).stat().st_size > 0, name
+
+
+def test_packaged_line_and_genicam_camera(dist, tmp_path):
+    """The frozen app carries the line add-ons and Aravis: it finds the fake GigE camera and, triggered
+    twice by a PLC through its Modbus server, sends two verdicts (pymodbus and PyGObject inside)."""
+    import threading
+    import time
+
+    from pymodbus.client import ModbusTcpClient
+
+    from hamacho_core.model_io import save_model
+    from hamacho_core.models import PatchCore, PatchCoreConfig
+    from hamacho_core.synthetic import make_samples
+
+    fake = shutil.which("arv-fake-gv-camera-0.8")
+    assert fake, "aravis-tools is not installed (.ci/run installs it)"
+    camera = subprocess.Popen([fake, "-i", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        proc = _run([str(dist / CLI), "cameras"], tmp_path, timeout=120)
+        assert proc.returncode == 0 and "genicam:Aravis-Fake-GV01  Aravis Fake" in proc.stdout, \
+            proc.stdout + proc.stderr
+        model = PatchCore(PatchCoreConfig(image_size=64))
+        model.fit([s.image for s in make_samples("texture", 8, 0, size=64, seed=3)])
+        path = save_model(model, tmp_path / "cam.hmc")
+        with __import__("socket").socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        fired, results = [], []
+
+        def plc() -> None:
+            client = ModbusTcpClient("127.0.0.1", port=port)
+            deadline = time.monotonic() + 120
+            while len(results) < 2 and time.monotonic() < deadline:
+                try:
+                    if not client.connected and not client.connect():
+                        time.sleep(0.2)
+                        continue
+                    regs = client.read_holding_registers(0, count=9).registers
+                    if regs[7] == 1:
+                        results.append(regs[0])
+                        client.write_registers(7, [0])
+                    elif len(fired) == len(results):
+                        client.write_registers(8, [1])
+                        if client.read_holding_registers(8, count=1).registers[0] == 0:
+                            fired.append(1)
+                except Exception:  # noqa: BLE001 - not serving yet
+                    time.sleep(0.2)
+                time.sleep(0.05)
+            client.close()
+
+        thread = threading.Thread(target=plc, daemon=True)
+        thread.start()
+        proc = _run([str(dist / CLI), "live", str(path), "--source", "genicam:Aravis-Fake-GV01", "--trigger",
+                     "software", "--modbus-server", f"127.0.0.1:{port}", "--sink-folder", str(tmp_path / "mes"),
+                     "--max-frames", "2", "--no-log"], tmp_path, timeout=300)
+        thread.join(10)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert "Software triggers: 2 fired" in proc.stdout and len(results) == 2 and set(results) <= {1, 2, 3}
+        assert len((tmp_path / "mes" / "parts.jsonl").read_text().splitlines()) == 2
+    finally:
+        camera.kill()
+        camera.wait(5)
