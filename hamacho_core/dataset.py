@@ -152,6 +152,12 @@ def _inspect(path: Path) -> tuple[np.ndarray | None, str | None]:
         return None, "not found"
     except OSError as exc:
         return None, f"cannot read file ({exc.strerror or exc})"
+    return checked_bytes(data)
+
+
+def checked_bytes(data: bytes) -> tuple[np.ndarray | None, str | None]:
+    """(decoded image, None) for a usable image file's bytes, else (None, short reason): the checks
+    of ``checked_image`` after the file was read (a batch worker times reading and decoding apart)."""
     if not data:
         return None, "empty file"
     fmt, size, complete = next((f for magic, f in _MAGIC if data.startswith(magic)), None), None, True
