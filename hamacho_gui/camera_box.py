@@ -42,10 +42,10 @@ class _FindCameras(QRunnable):
         self.signals.done.emit(cameras, described, "")
 
 
-def _spin(decimals: int, high: float, suffix: str, tip: str) -> QDoubleSpinBox:
+def _spin(decimals: int, low: float, high: float, suffix: str, tip: str) -> QDoubleSpinBox:
     box = QDoubleSpinBox()
     box.setDecimals(decimals)
-    box.setRange(0.0, high)  # 0 shows as "camera's": the setting is left as the camera has it
+    box.setRange(low, high)  # the lowest value shows as "camera's": the setting is left as the camera has it
     box.setSpecialValueText(CAMERAS_DEFAULT)
     box.setSuffix(suffix)
     box.setToolTip(tip + " (lowest value: leave the camera's own setting)")
@@ -77,9 +77,11 @@ class CameraBox(QGroupBox):
                                       "picture per trigger (the Trigger button, a PLC writing 1 to Modbus register "
                                       "8, a message on MQTT TOPIC/trigger), every one judged. Hardware: the camera's "
                                       "input line (rising edge), every picture judged.")
-        self.exposure_spin = _spin(0, 10_000_000, " µs", "Exposure time")
-        self.gain_spin = _spin(1, 100, "", "Gain (the camera's unit, often dB)")
-        self.rate_spin = _spin(1, 1000, " fps", "Frame rate in free-run")
+        self.exposure_spin = _spin(0, 0, 10_000_000, " µs", "Exposure time")
+        self.gain_spin = _spin(1, -100.1, 100, "", "Gain (the camera's unit, often dB)")
+        self.rate_spin = _spin(1, 0, 1000, " fps", "Frame rate (free-run; with a trigger, the fastest the camera "
+                                                   "accepts triggers: faster ones are ignored)")
+        self._available = {"exposure_us": True, "gain": True, "frame_rate": True}
         self.format_combo = QComboBox()
         self.format_combo.setToolTip("Pixel format (Bayer formats are demosaiced, 10-16 bit scaled to 8 bit)")
         self._wanted_format: str | None = None
@@ -119,9 +121,10 @@ class CameraBox(QGroupBox):
         QThreadPool.globalInstance().start(_FindCameras(self._signals))
 
     def set_running(self, running: bool) -> None:
-        for widget in (self.camera_combo, self.trigger_combo, self.exposure_spin, self.gain_spin, self.rate_spin,
-                       self.format_combo):
+        for widget in (self.camera_combo, self.trigger_combo, self.format_combo):
             widget.setEnabled(not running)
+        for key, spin in self._spins().items():  # a setting the camera lacks stays disabled
+            spin.setEnabled(not running and self._available[key])
 
     def save(self, qsettings) -> None:
         options = self.options()
@@ -133,9 +136,11 @@ class CameraBox(QGroupBox):
         self.trigger_combo.setCurrentIndex(max(0, index))
         for key, spin in self._spins().items():
             try:
-                spin.setValue(float(qsettings.value(f"genicam/{key}", "")))
+                value = float(qsettings.value(f"genicam/{key}", ""))
             except (TypeError, ValueError):  # "" (the camera's) or garbage
                 spin.setValue(spin.minimum())
+                continue
+            spin.setValue(value if value > spin.minimum() else spin.minimum() + 10 ** -spin.decimals())
         self._wanted_format = str(qsettings.value("genicam/pixel_format", "") or "") or None
         self._set_formats(())
 
@@ -150,6 +155,8 @@ class CameraBox(QGroupBox):
     def _set_formats(self, formats) -> None:
         """The chosen camera's formats (the one asked for kept, even before its camera is found)."""
         wanted = self.format_combo.currentData() or self._wanted_format
+        if formats:
+            self._wanted_format = None  # a restored choice is applied to the first camera found, once
         self.format_combo.clear()
         self.format_combo.addItem(CAMERAS_DEFAULT, None)
         for name in dict.fromkeys([*formats, *([wanted] if wanted else [])]):
@@ -184,12 +191,15 @@ class CameraBox(QGroupBox):
             self._say("")
             self.camera_combo.setToolTip(f"Now: {settings.summary()}; formats {', '.join(settings.pixel_formats)}")
             self._set_formats(settings.pixel_formats)
-            for spin, span in ((self.exposure_spin, settings.exposure_range), (self.gain_spin, settings.gain_range),
-                               (self.rate_spin, settings.frame_rate_range)):
+            spans = {"exposure_us": settings.exposure_range, "gain": settings.gain_range,
+                     "frame_rate": settings.frame_rate_range}
+            for key, spin in self._spins().items():
+                span = spans[key]
+                self._available[key] = span is not None
                 spin.setEnabled(span is not None)
                 if span is not None:  # one notch below the camera's lowest value stays "camera's"
-                    default = spin.value() <= spin.minimum()
+                    explicit, value = spin.value() > spin.minimum(), spin.value()
                     spin.setRange(span[0] - 10 ** -spin.decimals(), span[1])
-                    if default:
-                        spin.setValue(spin.minimum())
+                    # a value asked for is kept, moved into the camera's range if need be
+                    spin.setValue(min(span[1], max(span[0], value)) if explicit else spin.minimum())
         self.chosen.emit(self.camera_combo.itemData(index))

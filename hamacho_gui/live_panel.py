@@ -345,11 +345,11 @@ class LivePanel(QWidget):
         worker.wait(wait_ms)
         self._on_worker_finished()
 
-    def trigger(self) -> bool:
-        """Take one picture with a software-triggered camera (the Trigger button)."""
-        if self.worker is None or not self.worker.inspector.trigger():
-            return False  # the refusal reaches the status line as the inspector's warning
-        return True
+    def trigger(self) -> None:
+        """Take one picture with a software-triggered camera (the Trigger button), in a thread: a camera
+        that does not answer never holds the window up.  A refusal reaches the status line."""
+        if self.worker is not None:
+            threading.Thread(target=self.worker.inspector.trigger, name="hamacho-trigger", daemon=True).start()
 
     def toggle(self) -> None:
         self.stop() if self.running else self.start()
@@ -431,7 +431,8 @@ class LivePanel(QWidget):
         self.banner.setStyleSheet(f"background: {VERDICT_COLOURS['']}; color: white; font-size: 30px; "
                                   "font-weight: bold; border-radius: 6px; padding: 4px 16px;")
         if "triggers" in summary:
-            text += f"; {summary['triggers']} software triggers ({summary['triggers_refused']} refused)"
+            text += (f"; {summary['triggers']} software triggers ({summary['triggers_refused']} refused, "
+                     f"{summary['triggers_unanswered']} without a picture)")
         if (summary.get("camera") or {}).get("incomplete"):
             text += f"; the camera sent {summary['camera']['incomplete']} incomplete frames (lost packets)"
         if summary.get("error"):

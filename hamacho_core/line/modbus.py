@@ -12,8 +12,8 @@ Register map (holding registers, Modbus addresses from ``base``, default 0; 16-b
 ``base+6``  status bits: 1 ready, 2 busy (a result waits for its acknowledgement), 4 sink fault
 ``base+7``  handshake: Hamacho writes 1 with each new result; the PLC writes 0 to acknowledge
 ``base+8``  trigger (server only, with a software-triggered camera): the PLC writes 1 to take a
-            picture; Hamacho fires the camera before answering the write and sets 0 (fired) or
-            2 (refused: camera not ready or lost, reported)
+            picture; Hamacho fires the camera before answering the write, then sets 0 (fired) or
+            2 (refused: camera not ready, paused, stopping or lost; reported)
 ==========  ======================================================================================
 
 With the handshake (default), a result is written only once the previous one was acknowledged, so
@@ -21,8 +21,9 @@ the PLC sees every part; results wait in the sink's backlog meanwhile (see ``sin
 each result overwrites the previous one.
 
 The trigger register lets the PLC that sees a part arrive (photo eye) take its picture without a
-hardware trigger line: each 1 written gives exactly one frame, so one verdict.  A 1 written while
-the previous 1 was not cleared yet is one request, not two.
+hardware trigger line: each write of 1 takes exactly one picture, so one verdict.  Write it once per
+part (an edge), not on every PLC cycle: a 1 written again is another picture.  The write's reply comes
+once the camera was fired; right after it, the register reads 0 (fired) or 2 (refused).
 """
 
 from __future__ import annotations
@@ -133,14 +134,18 @@ class ModbusServerSink(_Handshake):
         sink = self
 
         class Registers(ModbusDeviceContext):
-            """The register map; a PLC's 1 in the trigger register fires the camera within the write."""
+            """The register map; a PLC's 1 in the trigger register fires the camera before the reply."""
 
-            def setValues(self, func_code, address, values):  # noqa: N802 - pymodbus's name
-                result = super().setValues(func_code, address, values)
+            async def async_setValues(self, func_code, address, values):  # noqa: N802 - pymodbus's name
+                result = self.setValues(func_code, address, values)
                 where = sink.base + TRIGGER - address
-                if self.decode(func_code) == "h" and 0 <= where < len(values) and values[where] == TRIGGER_REQUEST:
-                    fired = sink._fire_trigger()
-                    super().setValues(3, sink.base + TRIGGER, [TRIGGER_FIRED if fired else TRIGGER_REFUSED])
+                if result is None and self.decode(func_code) == "h" and 0 <= where < len(values) \
+                        and values[where] == TRIGGER_REQUEST:
+                    loop = asyncio.get_running_loop()
+                    fired = await loop.run_in_executor(None, sink._fire_trigger)  # other requests are served
+                    # after the reply (a write-single reply echoes the 1 it was sent), the PLC reads 0 or 2
+                    loop.call_soon(self.setValues, 3, sink.base + TRIGGER,
+                                   [TRIGGER_FIRED if fired else TRIGGER_REFUSED])
                 return result
 
         self._device = Registers(hr=ModbusSequentialDataBlock(0, [0] * (self.base + REGISTERS + 2)))

@@ -45,7 +45,8 @@ def add_live_parser(sub) -> argparse.ArgumentParser:
                           "hardware trigger on that input line")
     cam.add_argument("--exposure-us", type=float, default=None, help="exposure time in microseconds")
     cam.add_argument("--gain", type=float, default=None, help="gain (the camera's unit, often dB)")
-    cam.add_argument("--frame-rate", type=float, default=None, help="frames per second in free-run")
+    cam.add_argument("--frame-rate", type=float, default=None,
+                     help="frames per second in free-run; with a trigger, the fastest the camera accepts triggers")
     cam.add_argument("--pixel-format", default=None,
                      help="Mono8, Mono10/12/14/16, BayerRG8/BG8/GR8/GB8, RGB8 or BGR8 (default: the camera's)")
     cam.add_argument("--region", type=_region, default=None, metavar="X,Y,W,H",
@@ -186,7 +187,8 @@ def cmd_live(args: argparse.Namespace) -> int:
     if "camera" in summary:
         cam = summary["camera"]
         print(f"Camera stream: {cam['frames']} frames received, {cam['incomplete']} incomplete (skipped); packets "
-              f"{cam['missing_packets']} missing, {cam['resent_packets']} resent")
+              f"{cam['missing_packets']} missing, {cam['resent_packets']} resent; {cam['underruns']} frames lost "
+              "with every buffer full")
     if "triggers" in summary:
         print(f"Software triggers: {summary['triggers']} fired, {summary['triggers_refused']} refused, "
               f"{summary['triggers_unanswered']} brought no picture (the camera ignored them)")

@@ -177,7 +177,8 @@ class GenicamSource(FrameSource):
         self.frames_received = 0
         #: triggers fired that brought no picture within ``trigger_timeout_s`` (the camera ignored them)
         self.triggers_unanswered = 0
-        self.trigger_timeout_s = 1.0
+        #: a triggered picture later than this is counted as never coming (exposure allowed for)
+        self.trigger_timeout_s = max(1.0, 2 * (exposure_us or 0) / 1e6 + 0.5)
         self._pending_triggers: collections.deque[float] = collections.deque()
         self._incomplete_since_frame = 0
         self._closed_totals: dict[str, int] = {}
@@ -232,16 +233,17 @@ class GenicamSource(FrameSource):
                     raise SourceError(f"{self.name} is not open")
                 if not self.software_triggered:
                     raise SourceError(f"{self.name} is not in software-trigger mode ({self.trigger_mode})")
+                self._pending_triggers.append(time.monotonic())  # before: its picture may come at once
                 try:
                     camera.software_trigger()
                 except Exception as exc:  # noqa: BLE001 - GLib.Error from a lost camera
+                    self._pending_triggers.pop()
                     raise SourceError(f"{self.name}: software trigger failed: "
                                       f"{getattr(exc, 'message', exc)}") from None
             except SourceError:
                 self.triggers_failed += 1
                 raise
             self.triggers_sent += 1
-            self._pending_triggers.append(time.monotonic())
 
     def read(self) -> np.ndarray | None:
         ar = aravis()
@@ -322,6 +324,12 @@ class GenicamSource(FrameSource):
         if stream is not None:
             for key, value in _stream_counts(stream).items():
                 self._closed_totals[key] = self._closed_totals.get(key, 0) + value
+        if self._pending_triggers:  # their pictures will not come from this connection
+            lost = len(self._pending_triggers)
+            self._pending_triggers.clear()
+            self.triggers_unanswered += lost
+            self.warn(f"{self.name}: {lost} software trigger(s) brought no picture before the camera was closed; "
+                      "those parts have no verdict")
         if camera is not None:
             try:
                 camera.stop_acquisition()

@@ -161,7 +161,8 @@ class LiveInspector:
         self.sink_wait_s = sink_wait_s
         self._part = 0
         self._model_sha = _model_checksum(model)
-        self._events: queue.SimpleQueue | None = None
+        self._events: queue.SimpleQueue = queue.SimpleQueue()  # drained by run(); warnings from other threads
+        self._judging = False  # run() is in its loop: a trigger's picture will be judged
 
     @property
     def software_triggered(self) -> bool:
@@ -175,12 +176,14 @@ class LiveInspector:
         try:
             if not self.software_triggered:
                 raise SourceError(f"{self.source.name} is not a software-triggered camera")
+            if not self._judging:
+                raise SourceError("the inspection is not running (starting or stopping)")
+            if self._paused:
+                raise SourceError("the inspection is paused: its picture would not be judged")
             self.source.trigger()
             return True
         except SourceError as exc:
-            events = self._events
-            if events is not None:
-                events.put(("warning", f"trigger refused: {exc}"))
+            self._events.put(("warning", f"trigger refused: {exc}"))
             return False
 
     @property
@@ -224,8 +227,7 @@ class LiveInspector:
         reason ("stopped", "max_frames", "ended", "failed"), error (the last source error),
         unlogged (verdicts finally not written to the log) and log_error (the last log error).
         """
-        events: queue.SimpleQueue = queue.SimpleQueue()
-        self._events = events
+        events = self._events
 
         def drain() -> None:
             while True:
@@ -259,6 +261,7 @@ class LiveInspector:
         self._writer = LogWriter(self.log) if self.log is not None else None
         self._log_warned = False
         grabber.start()
+        self._judging = True
         try:
             while True:
                 drain()
@@ -289,6 +292,7 @@ class LiveInspector:
                     continue  # a camera runs on: its frames are taken (newest kept) but not judged
                 on_result(self._judge(frame, grabber, stats, on_event))
         finally:
+            self._judging = False  # no trigger is accepted any more: its picture would not be judged
             grabber.stop()
             writer, self._writer = self._writer, None
             unlogged = writer.close(self.log_wait_s) if writer is not None else 0
@@ -310,6 +314,9 @@ class LiveInspector:
             summary["triggers"] = self.source.triggers_sent
             summary["triggers_refused"] = self.source.triggers_failed
             summary["triggers_unanswered"] = self.source.triggers_unanswered
+            #: fired triggers whose picture was neither judged nor reported missing (waiting at the stop)
+            summary["triggers_not_judged"] = max(0, self.source.triggers_sent - self.source.triggers_unanswered
+                                                 - self.source.buffers_failed - summary["judged"])
         return summary
 
     def _pause_message(self, paused: bool, last_index: int) -> str:

@@ -104,14 +104,17 @@ def test_a_trigger_the_camera_ignores_is_counted_and_reported(camera, model):
         judged.append, stop.is_set, on_event=lambda lv, m: events.append((lv, m)))), daemon=True)
     runner.start()
     wait_for(lambda: inspector.grabber is not None and inspector.grabber.state == "running", 15, "the camera")
-    for _ in range(3):
-        source.trigger()
-    wait_for(lambda: source.triggers_unanswered + len(judged) >= 3, 10, "the triggers' outcome")
+    for _ in range(5):  # within a few milliseconds: one tick of the fake camera's 25 Hz clock, or two
+        assert inspector.trigger()
+    wait_for(lambda: source.triggers_unanswered + len(judged) >= 5, 10, "the triggers' outcome")
+    inspector.paused = True
+    assert not inspector.trigger(), "a paused inspection refuses a trigger: its picture would not be judged"
     stop.set()
     runner.join(10)
     summary = events[-1]
-    assert 1 <= len(judged) <= 2 and summary["triggers"] == 3
-    assert summary["triggers_unanswered"] == 3 - len(judged)
+    assert 1 <= len(judged) <= 3 and summary["triggers"] == 5 and summary["triggers_refused"] == 0
+    assert summary["triggers_unanswered"] == 5 - len(judged)
+    assert any(lv == "warning" and "trigger refused" in m and "paused" in m for lv, m in events[:-1])
     assert any(lv == "warning" and "brought no picture" in m for lv, m in events[:-1])
 
 
@@ -141,13 +144,15 @@ def test_lost_packets_are_counted_reported_and_judging_goes_on(model):
         source = GenicamSource(CAMERA_ID, frame_rate=25)
         inspector = LiveInspector(model, source, log=None)
         judged, events = [], []
-        summary = inspector.run(judged.append, lambda: len(judged) >= 10 and source.buffers_failed >= 1,
-                                on_event=lambda lv, m: events.append((lv, m)))
+        deadline = time.monotonic() + 60
+        summary = inspector.run(judged.append, lambda: (len(judged) >= 10 and source.buffers_failed >= 1)
+                                or time.monotonic() > deadline, on_event=lambda lv, m: events.append((lv, m)))
     finally:
         lossy.kill()
     camera = summary["camera"]
     assert camera["incomplete"] >= 1 and camera["missing_packets"] >= 1 and camera["frames"] >= 10
-    assert any(lv == "warning" and "incomplete frame" in m and "missing-packets" in m for lv, m in events)
+    assert any(lv == "warning" and "incomplete frame" in m and ("missing-packets" in m or "timeout" in m)
+               for lv, m in events)
     assert summary["reason"] == "stopped", "judging went on with the complete frames"
 
 
