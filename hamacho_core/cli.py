@@ -340,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_live_parser(sub)  # hamacho live MODEL --source 0|FILE|DIR|URL (see hamacho_core/live/cli_live.py)
     add_cameras_parser(sub)
+    from hamacho_core.batch.cli_batch import add_batch_parser  # light, like live
+
+    add_batch_parser(sub)  # hamacho batch MODEL SOURCE... --out RESULTS (see hamacho_core/batch/cli_batch.py)
     return parser
 
 

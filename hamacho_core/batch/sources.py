@@ -1,0 +1,129 @@
+"""What a batch judges: folders (searched recursively), glob patterns and text files of paths, expanded
+lazily in a stable order, so listing a million-image archive never holds more than one folder's names.
+
+A SOURCE is a folder, a file, a glob pattern (``/archive/2026-*/**/*.png``; ``**`` crosses folders) or
+a list file: ``@paths.txt`` (or any ``.txt``/``.lst`` file) with one path per line (blank lines and
+lines starting with ``#`` are ignored; relative paths are relative to the list file), or a URI that
+pyarrow's file systems read (``s3://bucket/prefix/``, ``gs://``, ``hdfs://``, ``file:///``), listed
+recursively; workers then read the images through the same file system.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from hamacho_core.imageio import IMAGE_SUFFIXES
+
+LIST_SUFFIXES = (".txt", ".lst")
+
+
+class SourceError(ValueError):
+    """A SOURCE that names nothing (missing folder, pattern matching nothing, unreadable list)."""
+
+
+def _is_image(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+
+
+def _walk(folder: str) -> Iterator[str]:
+    """Image files under ``folder``, sorted folder by folder (links to folders are not followed)."""
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            if _is_image(name):
+                yield os.path.join(root, name)
+
+
+def _list_file(path: Path) -> Iterator[str]:
+    try:
+        handle = path.open(encoding="utf-8", errors="surrogateescape")
+    except OSError as exc:
+        raise SourceError(f"cannot read the list of paths {path}: {exc.strerror or exc}") from None
+    with handle:
+        for line in handle:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                yield str(path.parent / line) if not os.path.isabs(line) else line
+
+
+def is_uri(spec: str) -> bool:
+    """``s3://bucket/prefix``, ``gs://...``, ``hdfs://...``, ``file:///...``: read through pyarrow's file systems."""
+    return "://" in spec[:16]
+
+
+def _expand_uri(spec: str) -> Iterator[str]:
+    """Image files under a URI (a prefix is listed recursively; a glob in the last part is not supported)."""
+    from pyarrow import fs
+
+    try:
+        filesystem, root = fs.FileSystem.from_uri(spec)
+        info = filesystem.get_file_info(root)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises OSError/ArrowInvalid for bad URIs and credentials
+        raise SourceError(f"{spec}: {exc}") from None
+    scheme = spec.split("://", 1)[0]
+    prefix = f"{scheme}://" if scheme != "file" else "file://"
+    if info.type == fs.FileType.File:
+        yield spec
+        return
+    if info.type != fs.FileType.Directory:
+        raise SourceError(f"{spec}: no such file or folder")
+    found = filesystem.get_file_info(fs.FileSelector(root, recursive=True))
+    for entry in sorted((e for e in found if e.type == fs.FileType.File and _is_image(e.path)), key=lambda e: e.path):
+        yield prefix + (entry.path if entry.path.startswith("/") or scheme != "file" else "/" + entry.path)
+
+
+def _expand(spec: str) -> Iterator[str]:
+    if is_uri(spec):
+        yield from _expand_uri(spec)
+        return
+    if spec.startswith("@"):
+        yield from _list_file(Path(spec[1:]))
+        return
+    if os.path.isdir(spec):
+        yield from _walk(spec)
+        return
+    if os.path.isfile(spec):
+        if spec.lower().endswith(LIST_SUFFIXES):
+            yield from _list_file(Path(spec))
+        else:
+            yield spec
+        return
+    if glob.has_magic(spec):
+        matched = False
+        for hit in sorted(glob.iglob(spec, recursive=True)):
+            matched = True
+            if os.path.isdir(hit):
+                yield from _walk(hit)
+            elif _is_image(hit):
+                yield hit
+        if not matched:
+            raise SourceError(f"the pattern {spec} matches nothing")
+        return
+    raise SourceError(f"{spec}: no such file or folder")
+
+
+def check_sources(specs: Sequence[str]) -> None:
+    """Fail early, before any worker starts, on a SOURCE that names nothing."""
+    for spec in specs:
+        if is_uri(spec):
+            next(_expand_uri(spec), None)  # a bad URI, missing credentials, a missing prefix
+        elif spec.startswith("@"):
+            if not Path(spec[1:]).is_file():
+                raise SourceError(f"the list of paths {spec[1:]} does not exist")
+        elif not os.path.exists(spec) and not (glob.has_magic(spec) and next(glob.iglob(spec, recursive=True), None)):
+            raise SourceError(f"{spec}: no such file or folder" if not glob.has_magic(spec)
+                              else f"the pattern {spec} matches nothing")
+
+
+def iter_paths(specs: Sequence[str]) -> Iterator[str]:
+    """Every image path the SOURCEs name, absolute and normalised, each once (first occurrence)."""
+    seen: set[str] = set()
+    for spec in specs:
+        for path in _expand(str(spec)):
+            path = path if is_uri(path) else os.path.abspath(path)
+            if path not in seen:
+                seen.add(path)
+                yield path
