@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 subprocess.run([str(ray), "stop", "--force"], capture_output=True, env=env)
         writes = _driver_writes(tmp / "writes")
+        bookkeeping = _driver_bookkeeping(tmp / "million")
     print(f"\nArchive: {described}; PatchCore, bundled efficientnet_lite0, 256 px; this {os.cpu_count()}-CPU machine\n")
     print("| run | images | process wall (s) | batch (s) | images/s | per worker (images/s judging) | read | "
           "decode | model | write (ms/image) |")
@@ -118,7 +119,31 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|")
     for size, ms in writes:
         print(f"| {size} | {ms:.2f} | {ms / size:.4f} | {1000 / ms:.0f} | {size * 1000 / ms:,.0f} |")
+    rows, scan_s, check_s, peak_mb = bookkeeping
+    print(f"\nDriver bookkeeping on {rows:,} rows in {rows // 4000} files: resume scan {scan_s:.1f} s, end check "
+          f"{check_s:.1f} s; peak RSS of this process {peak_mb} MB")
     return 0
+
+
+def _driver_bookkeeping(folder: Path, files: int = 250, per_file: int = 4000) -> tuple[int, float, float, int]:
+    """The resume scan and the end check on a dataset of ``files * per_file`` rows."""
+    import resource
+
+    from hamacho_core.batch.results import ResultStore, path_key
+
+    store = ResultStore(folder, "0" * 64)
+    row = {"path": "/archive/2026/11/30/line1/cam2/part", "size": 274088, "mtime": 1.8e9, "raw_score": 18.25,
+           "normalized_score": 0.31, "verdict": "OK", "error": None, "worker": "node17:40211", "seconds": 0.027,
+           "model_sha256": "0" * 64, "judged_at": "2026-12-02T06:42:35.123Z"}
+    for f in range(files):
+        store.write([dict(row, path=f"{row['path']}_{f}_{i}.png") for i in range(per_file)])
+    started = time.perf_counter()
+    store.scan()
+    scanned = time.perf_counter()
+    check = store.check(path_key(f"{row['path']}_{f}_{i}.png") for f in range(files) for i in range(per_file))
+    assert check.exact
+    return files * per_file, scanned - started, time.perf_counter() - scanned, \
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def _driver_writes(folder: Path) -> list[tuple[int, float]]:

@@ -117,20 +117,24 @@ def cmd_batch(args: argparse.Namespace) -> int:
         m = summary.cost_ms
         print(f"Per image: read {m['read_ms']:.1f} ms, decode {m['decode_ms']:.1f} ms, model {m['model_ms']:.1f} ms, "
               f"write {m['write_ms']:.2f} ms")
+    if summary.unreadable:
+        print(f"{len(summary.unreadable)} folder(s) could not be read: their images are not in the results")
     if summary.restarts:
         print(f"Worker processes died {summary.restarts} time(s); their chunks were judged again")
     check = summary.check
     if summary.stopped:
         print(f"Stopped: {check.rows} of {summary.total} images have a row; run the same command again to resume")
     elif check.exact:
-        print(f"Check: {check.rows} rows for {summary.total} images: every image exactly once "
-              f"(0 missing, 0 counted twice; {summary.pruned} replaced rows removed)")
+        print(f"Check: every image exactly once: {summary.total} images, one row each (0 missing, 0 counted twice; "
+              f"{summary.pruned} replaced rows removed)"
+              + (f"; {check.extra} more rows are of images the SOURCEs no longer name" if check.extra else ""))
     else:
         print(f"hamacho: error: the results do not match the images: {check.missing} missing, {check.duplicates} "
               "counted twice", file=sys.stderr)
     print(f"Results: {args.out} (Parquet dataset)")
     if args.report:
-        target = write_report(ResultStore(args.out, "").table(), Path(args.out) / "_report.html",
+        columns = ["path", "verdict", "normalized_score", "error", "evidence"]
+        target = write_report(ResultStore(args.out, "").table(columns), Path(args.out) / "_report.html",
                               title=f"Hamacho batch: {args.model.name}")
         print(f"Report: {target}")
     if summary.stopped:

@@ -59,17 +59,22 @@ def _thumbnail(path: str) -> str | None:
 
 
 def write_report(table, target: Path, *, title: str = "Hamacho batch", top: int = 12) -> Path:
-    """``target`` (HTML, self-contained, written atomically) for a results table (``ResultStore.table``)."""
+    """``target`` (HTML, self-contained, written atomically) for a results table (``ResultStore.table``,
+    these columns: path, verdict, normalized_score, error, evidence); the columns are read as arrays, the
+    rows only for the top images and the first 50 errors."""
     from hamacho_core.fileio import atomic_write_bytes
 
-    rows = table.to_pylist()
-    judged = [r for r in rows if not r["error"]]
-    scores = np.array([r["normalized_score"] for r in judged], float)
-    verdicts = [r["verdict"] for r in judged]
-    counts = {v: verdicts.count(v) for v in ("OK", "NG", "REVIEW")}
-    errors = [r for r in rows if r["error"]]
+    verdict_col = np.array(table.column("verdict").to_pylist(), dtype=object)
+    error_col = table.column("error").is_null().to_numpy(zero_copy_only=False)  # True: judged
+    scores_all = table.column("normalized_score").to_numpy(zero_copy_only=False)
+    scores, verdicts = scores_all[error_col].astype(float), list(verdict_col[error_col])
+    counts = {v: int(np.sum(verdict_col[error_col] == v)) for v in ("OK", "NG", "REVIEW")}
+    n_rows, n_errors = table.num_rows, int(np.sum(~error_col))
     histogram = base64.b64encode(_png_of_histogram(scores, verdicts)).decode()
-    worst = sorted((r for r in judged if r["verdict"] != "OK"), key=lambda r: -r["normalized_score"])[:top]
+    flagged = np.flatnonzero(error_col & (verdict_col != "OK"))
+    worst_idx = flagged[np.argsort(-scores_all[flagged].astype(float), kind="stable")[:top]]
+    worst = table.take(worst_idx).select(["path", "verdict", "normalized_score", "evidence"]).to_pylist()
+    errors = table.filter(table.column("error").is_valid()).slice(0, 50).select(["path", "error"]).to_pylist()
     cells = []
     for r in worst:
         shown = r["evidence"] if r["evidence"] and not r["evidence"].startswith("not written") else r["path"]
@@ -77,18 +82,19 @@ def write_report(table, target: Path, *, title: str = "Hamacho batch", top: int 
         picture = f'<img src="{url}" alt="">' if url else "<div>(unreadable now)</div>"
         cells.append(f'<figure>{picture}<figcaption>{html.escape(r["verdict"])} {r["normalized_score"]:.2f}<br>'
                      f'{html.escape(Path(r["path"]).name)}</figcaption></figure>')
-    error_items = "".join(f"<li>{html.escape(r['path'])}: {html.escape(r['error'])}</li>" for r in errors[:50])
+    error_items = "".join(f"<li>{html.escape(r['path'])}: {html.escape(r['error'])}</li>" for r in errors)
+    more = f" (the first {len(errors)} of {n_errors})" if n_errors > len(errors) else ""
     text = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}} figure{{display:inline-block;margin:6px;width:{THUMB_SIDE + 10}px;
 font-size:12px;word-break:break-all}} td,th{{padding:2px 12px;text-align:right}}</style></head><body>
 <h1>{html.escape(title)}</h1>
 <table><tr><th>images</th><th>OK</th><th>NG</th><th>REVIEW</th><th>errors</th></tr>
-<tr><td>{len(rows)}</td><td>{counts["OK"]}</td><td>{counts["NG"]}</td><td>{counts["REVIEW"]}</td>
-<td>{len(errors)}</td></tr></table>
+<tr><td>{n_rows}</td><td>{counts["OK"]}</td><td>{counts["NG"]}</td><td>{counts["REVIEW"]}</td>
+<td>{n_errors}</td></tr></table>
 <h2>Scores</h2><img src="data:image/png;base64,{histogram}" alt="score histogram">
 <h2>Highest-scoring NG and REVIEW images (top {len(worst)})</h2>{"".join(cells) or "<p>none</p>"}
-<h2>Errors</h2>{f"<ul>{error_items}</ul>" if errors else "<p>none</p>"}
+<h2>Errors{more}</h2>{f"<ul>{error_items}</ul>" if errors else "<p>none</p>"}
 </body></html>
 """
     atomic_write_bytes(target, text.encode("utf-8"))

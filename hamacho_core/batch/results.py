@@ -29,9 +29,15 @@ COLUMNS = {
 }
 
 
+def stored_path(path: str) -> str:
+    """``path`` as the dataset stores it: a name that is not UTF-8 (an old share's Shift-JIS, say) keeps
+    its bytes visible as ``\\x83`` escapes, since Parquet strings must be UTF-8."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def path_key(path: str) -> int:
-    """A 64-bit key for a path: sets of keys stay small for archives of millions of images."""
-    return int.from_bytes(hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "little")
+    """A 64-bit key for a path (as stored): sets of keys stay small for archives of millions of images."""
+    return int.from_bytes(hashlib.blake2b(stored_path(path).encode("utf-8"), digest_size=8).digest(), "little")
 
 
 def _schema():
@@ -49,6 +55,7 @@ class Check:
     duplicates: int  #: rows beyond the first for the same path
     missing: int  #: images named by the SOURCEs with no row
     final: int  #: rows judged without error by this model
+    extra: int = 0  #: rows of images the SOURCEs no longer name (kept: an earlier run's)
 
     @property
     def exact(self) -> bool:
@@ -66,8 +73,32 @@ class ResultStore:
         self.model_sha256 = model_sha256
         self.run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self._seq = 0
-        for stale in self.folder.glob(".part-*.tmp"):  # a run killed while writing
+        self._lock = None
+
+    def lock(self) -> None:
+        """Hold the folder for this run (released when the process ends): a second run on the same
+        RESULTS is refused, since two runs would judge, write and prune the same images."""
+        import fcntl
+
+        handle = open(self.folder / ".lock", "a+")  # noqa: SIM115 - held for the run
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise RuntimeError(f"another hamacho batch is writing {self.folder}; wait for it to end, or choose "
+                               "another --out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
+        handle.flush()
+        self._lock = handle
+        for stale in self.folder.glob(".part-*.tmp"):  # a run killed while writing (ours is the only run)
             stale.unlink(missing_ok=True)
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def parts(self) -> list[Path]:
         return sorted(self.folder.glob(PART_GLOB))
@@ -86,12 +117,18 @@ class ResultStore:
 
     def scan(self) -> tuple[set[int], set[int]]:
         """(keys of images already judged without error by this model: a re-run skips them, keys of
-        images with a row that is not final: failed, or judged by another model)."""
+        images with a row to remove: not final (failed, another model's), or a second final row)."""
         final: set[int] = set()
         stale: set[int] = set()
         for part in self.parts():
             for path, error, sha, _at in self._rows(part):
-                (final if error is None and sha == self.model_sha256 else stale).add(path_key(path))
+                key = path_key(path)
+                if error is None and sha == self.model_sha256:
+                    if key in final:
+                        stale.add(key)  # two final rows (an interrupted prune): one is removed
+                    final.add(key)
+                else:
+                    stale.add(key)
         return final, stale
 
     def write(self, rows: list[dict]) -> Path:
@@ -102,7 +139,8 @@ class ResultStore:
         self._seq += 1
         target = self.folder / f"part-{self.run_id}-{self._seq:06d}.parquet"
         temp = self.folder / f".{target.name}.tmp"
-        table = pa.Table.from_pylist([{c: row.get(c) for c in COLUMNS} for row in rows], schema=_schema())
+        table = pa.Table.from_pylist([{c: row.get(c) for c in COLUMNS} | {"path": stored_path(row["path"])}
+                                      for row in rows], schema=_schema())
         pq.write_table(table, temp)
         with open(temp, "rb") as handle:
             os.fsync(handle.fileno())
@@ -131,8 +169,14 @@ class ResultStore:
                     best[key] = rank(error, sha, at, part)
         removed = 0
         for part in parts:
-            keep = [path_key(path) not in keys or best[path_key(path)] == rank(error, sha, at, part)
-                    for path, error, sha, at in self._rows(part)]
+            keep = []
+            for path, error, sha, at in self._rows(part):
+                key = path_key(path)
+                # the winner is kept once: a second row equal to it (same file) goes too
+                won = key not in keys or best.get(key) == rank(error, sha, at, part)
+                if won and key in keys:
+                    best[key] = None
+                keep.append(won)
             if all(keep):
                 continue
             removed += keep.count(False)
@@ -142,11 +186,14 @@ class ResultStore:
                 continue
             temp = part.with_name(f".{part.name}.tmp")
             pq.write_table(kept, temp)
+            with open(temp, "rb") as handle:
+                os.fsync(handle.fileno())
             os.replace(temp, part)
         return removed
 
-    def check(self, expected: Iterable[str]) -> Check:
-        """Count rows, duplicate paths, and images of ``expected`` that have no row."""
+    def check(self, expected: Iterable[int]) -> Check:
+        """Count rows, duplicate paths, the keys of ``expected`` (images named) with no row, and rows
+        of images not named."""
         counts: dict[int, int] = {}
         final = rows = 0
         for part in self.parts():
@@ -155,12 +202,15 @@ class ResultStore:
                 counts[key] = counts.get(key, 0) + 1
                 rows += 1
                 final += error is None and sha == self.model_sha256
-        missing = sum(path_key(p) not in counts for p in expected)
-        return Check(rows, len(counts), rows - len(counts), missing, final)
+        named = missing = 0
+        for key in expected:
+            named += 1
+            missing += key not in counts
+        return Check(rows, len(counts), rows - len(counts), missing, final, len(counts) - (named - missing))
 
-    def table(self):
-        """The whole dataset as one pyarrow Table (for reports and tests)."""
+    def table(self, columns: list[str] | None = None):
+        """The dataset (``columns`` of it) as one pyarrow Table (for reports and tests)."""
         import pyarrow as pa
 
-        tables = [self._read(p) for p in self.parts()]
-        return pa.concat_tables(tables) if tables else _schema().empty_table()
+        tables = [self._read(p, columns) for p in self.parts()]
+        return pa.concat_tables(tables) if tables else _schema().empty_table().select(columns or list(COLUMNS))

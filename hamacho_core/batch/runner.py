@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hamacho_core.batch.pools import LocalPool, RayPool
-from hamacho_core.batch.results import Check, ResultStore, path_key
+from hamacho_core.batch.results import Check, ResultStore, path_key, stored_path
 from hamacho_core.batch.sources import check_sources, iter_paths
 
 IN_FLIGHT_PER_WORKER = 2
@@ -50,6 +50,7 @@ class BatchSummary:
     restarts: int = 0
     cost_ms: dict[str, float] = field(default_factory=dict)  #: mean read/decode/model/write ms per image
     stopped: bool = False
+    unreadable: list[str] = field(default_factory=list)  #: folders that could not be listed
 
     @property
     def images_per_s(self) -> float:
@@ -59,34 +60,88 @@ class BatchSummary:
 ProgressFn = Callable[[int, int, float], None]  # (done, to do, images/s)
 
 
+class Listing:
+    """The SOURCEs listed once, into a spill file in RESULTS (NUL-separated): the count, the chunks and
+    the end check all use this one listing, so an archive that grows meanwhile is judged as it was
+    listed (new images: the next run), and memory holds only the 64-bit keys of what is skipped."""
+
+    def __init__(self, folder: Path, run_id: str):
+        self.file = folder / f".listing-{run_id}"
+        self.total = 0
+
+    def write(self, paths: Iterator[str]) -> None:
+        with open(self.file, "wb") as handle:
+            for path in paths:
+                handle.write(path.encode("utf-8", "surrogateescape") + b"\0")
+                self.total += 1
+
+    def __iter__(self) -> Iterator[str]:
+        with open(self.file, "rb") as handle:
+            tail = b""
+            while block := handle.read(1 << 20):
+                *names, tail = (tail + block).split(b"\0")
+                for name in names:
+                    yield name.decode("utf-8", "surrogateescape")
+
+    def remove(self) -> None:
+        self.file.unlink(missing_ok=True)
+
+
 def _chunks(paths: Iterator[str], size: int) -> Iterator[list[str]]:
     while chunk := list(itertools.islice(paths, size)):
         yield chunk
+
+
+def _died_row(path: str, deaths: int, sha: str) -> dict:
+    from hamacho_core.batch.worker import _utc_now
+
+    return {"path": path, "model_sha256": sha, "judged_at": _utc_now(), "worker": "",
+            "error": f"its worker process died while judging it ({deaths} times): a file that crashes the decoder "
+                     "or needs more memory than a worker has"}
 
 
 def run_batch(model_path: str | Path, sources: Sequence[str], out: str | Path, options: BatchOptions | None = None,
               *, progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None,
               on_event: Callable[[str, str], None] | None = None) -> BatchSummary:
     """Judge the images of ``sources`` with the model file into the Parquet dataset ``out``."""
-    import os
 
+    from hamacho_core.batch.sources import is_uri
     from hamacho_core.model_io import load_model, manifest_sha256, read_manifest
 
     options = options or BatchOptions()
+    if is_uri(str(out)):
+        raise ValueError(f"--out must be a local or shared folder, not {out} (the results are renamed into place, "
+                         "which object stores cannot do): write them to disk, then copy them")
     check_sources(sources)
     model_path = Path(model_path)
     load_model(model_path)  # a bad model file fails here, clearly, before any worker starts
     sha = manifest_sha256(read_manifest(model_path))  # the model's identity: its tensors' checksums and more
     model_bytes = model_path.read_bytes()
+    out = Path(out).resolve()  # workers on other nodes write evidence there too
     store = ResultStore(out, sha)
+    store.lock()
+    listing = Listing(out, store.run_id)
+    try:
+        return _run(store, listing, sources, model_bytes, sha, out, options, progress, should_stop, on_event)
+    finally:
+        listing.remove()
+        store.unlock()
+
+
+def _run(store, listing, sources, model_bytes, sha, out, options, progress, should_stop, on_event) -> BatchSummary:
+    import os
+
     final, stale = store.scan()
     pruned = store.prune(final & stale)  # left by a run killed between writing and pruning
-    total = skipped = 0
-    for path in iter_paths(sources):
-        total += 1
-        skipped += path_key(path) in final
+    unreadable: list[str] = []
+    listing.write(iter_paths(sources, unreadable))
+    for folder in unreadable:
+        if on_event is not None:
+            on_event("warning", f"folder not readable, its images are not judged: {stored_path(folder)}")
+    total = listing.total
+    skipped = sum(path_key(p) in final for p in listing)
     to_do = total - skipped
-    evidence = str(Path(out) / "_evidence") if options.evidence else None
+    evidence = str(out / "_evidence") if options.evidence else None
     started = time.monotonic()
     counts = {"OK": 0, "NG": 0, "REVIEW": 0, "error": 0}
     errors: list[tuple[str, str]] = []
@@ -104,44 +159,55 @@ def run_batch(model_path: str | Path, sources: Sequence[str], out: str | Path, o
         else:
             pool = LocalPool(model_bytes, sha, workers=workers, evidence_dir=evidence, threads=options.threads,
                              max_retries=options.max_retries, on_event=on_event)
+
+    def record(rows: list[dict], worker: str) -> None:
+        nonlocal judged
+        write_started = time.perf_counter()
+        store.write(rows)
+        cost["write_ms"] += (time.perf_counter() - write_started) * 1000
+        judged += len(rows)
+        stats = per_worker.setdefault(worker or "(none)", {"images": 0, "seconds": 0.0})
+        stats["images"] += len(rows)
+        for row in rows:
+            stats["seconds"] += row.get("seconds") or 0.0
+            if row.get("error"):
+                counts["error"] += 1
+                if len(errors) < 20:
+                    errors.append((stored_path(row["path"]), row["error"]))
+            else:
+                counts[row["verdict"]] += 1
+            for key in ("read_ms", "decode_ms", "model_ms"):
+                cost[key] += row.get(key) or 0.0
+        if progress is not None:
+            elapsed = time.monotonic() - started
+            progress(judged, to_do, judged / elapsed if elapsed > 0 else 0.0)
+
     try:
-        pending = _chunks((p for p in iter_paths(sources) if path_key(p) not in final), options.chunk_size)
+        pending = _chunks((p for p in listing if path_key(p) not in final), options.chunk_size)
         chunk_ids = itertools.count(1)
+        retry: list[list[str]] = []  # halves of chunks that took their worker down
         exhausted = pool is None
-        while pool is not None and (not exhausted or pool.in_flight):
+        while pool is not None and (not exhausted or retry or pool.in_flight):
             if should_stop is not None and should_stop():
                 stopped = True
                 break
-            while not exhausted and pool.in_flight < pool.capacity * IN_FLIGHT_PER_WORKER:
-                chunk = next(pending, None)
+            while (retry or not exhausted) and pool.in_flight < pool.capacity * IN_FLIGHT_PER_WORKER:
+                chunk = retry.pop() if retry else next(pending, None)
                 if chunk is None:
                     exhausted = True
                     break
                 pool.submit(next(chunk_ids), chunk)
             done = pool.next_done(timeout=0.5)
-            if done is None:
-                continue
-            _chunk_id, rows, worker = done
-            write_started = time.perf_counter()
-            store.write(rows)
-            write_ms = (time.perf_counter() - write_started) * 1000
-            judged += len(rows)
-            stats = per_worker.setdefault(worker, {"images": 0, "seconds": 0.0})
-            stats["images"] += len(rows)
-            for row in rows:
-                stats["seconds"] += row.get("seconds") or 0.0
-                if row.get("error"):
-                    counts["error"] += 1
-                    if len(errors) < 20:
-                        errors.append((row["path"], row["error"]))
+            for _cid, paths, deaths in pool.take_given_up():
+                if len(paths) > 1:  # find the image that kills its worker: halves, then single images
+                    retry += [paths[len(paths) // 2:], paths[:len(paths) // 2]]
                 else:
-                    counts[row["verdict"]] += 1
-                for key in ("read_ms", "decode_ms", "model_ms"):
-                    cost[key] += row.get(key) or 0.0
-            cost["write_ms"] += write_ms
-            if progress is not None:
-                elapsed = time.monotonic() - started
-                progress(judged, to_do, judged / elapsed if elapsed > 0 else 0.0)
+                    if on_event is not None:
+                        on_event("warning", f"{stored_path(paths[0])} took its worker down {deaths} times: "
+                                            "recorded as an error")
+                    record([_died_row(paths[0], deaths, sha)], "")
+            if done is not None:
+                record(done[1], done[2])
     finally:
         restarts = getattr(pool, "restarts", 0)
         if pool is not None:
@@ -150,6 +216,6 @@ def run_batch(model_path: str | Path, sources: Sequence[str], out: str | Path, o
     for stats in per_worker.values():
         stats["images_per_s"] = stats["images"] / stats["seconds"] if stats["seconds"] else 0.0
     return BatchSummary(total, skipped, judged, counts, errors, per_worker, time.monotonic() - started,
-                        store.check(iter_paths(sources)), pruned, "none" if pool is None else pool.kind,
+                        store.check(path_key(p) for p in listing), pruned, "none" if pool is None else pool.kind,
                         0 if pool is None else pool.workers, restarts,
-                        {k: v / judged for k, v in cost.items()} if judged else {}, stopped)
+                        {k: v / judged for k, v in cost.items()} if judged else {}, stopped, unreadable)

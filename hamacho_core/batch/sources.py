@@ -28,9 +28,14 @@ def _is_image(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
 
 
-def _walk(folder: str) -> Iterator[str]:
-    """Image files under ``folder``, sorted folder by folder (links to folders are not followed)."""
-    for root, dirs, files in os.walk(folder):
+def _walk(folder: str, unreadable: list[str] | None = None) -> Iterator[str]:
+    """Image files under ``folder``, sorted folder by folder (links to folders are not followed);
+    sub-folders that cannot be read go to ``unreadable``."""
+    def failed(exc: OSError) -> None:
+        if unreadable is not None:
+            unreadable.append(f"{exc.filename}: {exc.strerror or exc}")
+
+    for root, dirs, files in os.walk(folder, onerror=failed):
         dirs.sort()
         for name in sorted(files):
             if _is_image(name):
@@ -59,23 +64,47 @@ def _expand_uri(spec: str) -> Iterator[str]:
     from pyarrow import fs
 
     try:
-        filesystem, root = fs.FileSystem.from_uri(spec)
+        filesystem, root = filesystem_of(spec), uri_path(spec)
         info = filesystem.get_file_info(root)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises OSError/ArrowInvalid for bad URIs and credentials
         raise SourceError(f"{spec}: {exc}") from None
-    scheme = spec.split("://", 1)[0]
-    prefix = f"{scheme}://" if scheme != "file" else "file://"
+    scheme, rest = spec.split("://", 1)
+    authority = rest.split("/", 1)[0] if scheme not in ("file",) else ""
     if info.type == fs.FileType.File:
-        yield spec
+        yield uri_of(scheme, authority, root)
         return
     if info.type != fs.FileType.Directory:
         raise SourceError(f"{spec}: no such file or folder")
     found = filesystem.get_file_info(fs.FileSelector(root, recursive=True))
     for entry in sorted((e for e in found if e.type == fs.FileType.File and _is_image(e.path)), key=lambda e: e.path):
-        yield prefix + (entry.path if entry.path.startswith("/") or scheme != "file" else "/" + entry.path)
+        yield uri_of(scheme, authority, entry.path)
 
 
-def _expand(spec: str) -> Iterator[str]:
+def uri_of(scheme: str, authority: str, path: str) -> str:
+    """The URI of a file system path: ``s3://bucket/key`` (pyarrow's S3 paths start with the bucket),
+    ``hdfs://host:port/path``, ``file:///path``; kept decoded (spaces as they are)."""
+    return f"{scheme}://{path}" if not path.startswith("/") else f"{scheme}://{authority}{path}"
+
+
+def uri_path(uri: str) -> str:
+    """The path inside its file system of a URI that ``uri_of`` made (decoded, spaces and all)."""
+    scheme, rest = uri.split("://", 1)
+    if scheme in ("file", "s3", "gs", "gcs"):
+        return rest
+    return "/" + rest.partition("/")[2]
+
+
+def filesystem_of(uri: str):
+    """The pyarrow file system of a URI's scheme and bucket (or host)."""
+    from pyarrow import fs
+
+    scheme, rest = uri.split("://", 1)
+    if scheme == "file":
+        return fs.LocalFileSystem()
+    return fs.FileSystem.from_uri(f"{scheme}://{rest.split('/', 1)[0]}/")[0]
+
+
+def _expand(spec: str, unreadable: list[str] | None) -> Iterator[str]:
     if is_uri(spec):
         yield from _expand_uri(spec)
         return
@@ -83,7 +112,7 @@ def _expand(spec: str) -> Iterator[str]:
         yield from _list_file(Path(spec[1:]))
         return
     if os.path.isdir(spec):
-        yield from _walk(spec)
+        yield from _walk(spec, unreadable)
         return
     if os.path.isfile(spec):
         if spec.lower().endswith(LIST_SUFFIXES):
@@ -96,7 +125,7 @@ def _expand(spec: str) -> Iterator[str]:
         for hit in sorted(glob.iglob(spec, recursive=True)):
             matched = True
             if os.path.isdir(hit):
-                yield from _walk(hit)
+                yield from _walk(hit, unreadable)
             elif _is_image(hit):
                 yield hit
         if not matched:
@@ -109,7 +138,7 @@ def check_sources(specs: Sequence[str]) -> None:
     """Fail early, before any worker starts, on a SOURCE that names nothing."""
     for spec in specs:
         if is_uri(spec):
-            next(_expand_uri(spec), None)  # a bad URI, missing credentials, a missing prefix
+            _check_uri(spec)
         elif spec.startswith("@"):
             if not Path(spec[1:]).is_file():
                 raise SourceError(f"the list of paths {spec[1:]} does not exist")
@@ -118,12 +147,29 @@ def check_sources(specs: Sequence[str]) -> None:
                               else f"the pattern {spec} matches nothing")
 
 
-def iter_paths(specs: Sequence[str]) -> Iterator[str]:
-    """Every image path the SOURCEs name, absolute and normalised, each once (first occurrence)."""
-    seen: set[str] = set()
+def _check_uri(spec: str) -> None:
+    """A bad URI, missing credentials or a missing prefix fail here, without listing anything."""
+    from pyarrow import fs
+
+    try:
+        missing = filesystem_of(spec).get_file_info(uri_path(spec)).type == fs.FileType.NotFound
+    except Exception as exc:  # noqa: BLE001 - pyarrow's errors for URIs and credentials
+        raise SourceError(f"{spec}: {exc}") from None
+    if missing:
+        raise SourceError(f"{spec}: no such file or folder")
+
+
+def iter_paths(specs: Sequence[str], unreadable: list[str] | None = None) -> Iterator[str]:
+    """Every image path the SOURCEs name, absolute and normalised, each path once (the first time;
+    one file reached through two different paths, a link say, is two images).  Memory: a 64-bit key
+    per path.  Folders that cannot be read go to ``unreadable``."""
+    from hamacho_core.batch.results import path_key
+
+    seen: set[int] = set()
     for spec in specs:
-        for path in _expand(str(spec)):
+        for path in _expand(str(spec), unreadable):
             path = path if is_uri(path) else os.path.abspath(path)
-            if path not in seen:
-                seen.add(path)
+            key = path_key(path)
+            if key not in seen:
+                seen.add(key)
                 yield path

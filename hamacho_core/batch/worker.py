@@ -105,16 +105,14 @@ class ChunkJudge:
             raise OSError(str(exc)) from None
 
     def _filesystem(self, uri: str):
-        """(pyarrow file system, path in it); one file system per bucket, not one per image."""
-        from pyarrow import fs
+        """(pyarrow file system, path in it); one file system per bucket or host, not one per image."""
+        from hamacho_core.batch.sources import filesystem_of, uri_path
 
         scheme, rest = uri.split("://", 1)
-        if scheme not in ("s3", "gs", "gcs", "file"):  # hdfs:// and others: the URI names host and port
-            return fs.FileSystem.from_uri(uri)
         key = f"{scheme}://{rest.split('/', 1)[0]}"
         if key not in self._filesystems:
-            self._filesystems[key] = fs.FileSystem.from_uri(uri)[0]
-        return self._filesystems[key], rest
+            self._filesystems[key] = filesystem_of(uri)
+        return self._filesystems[key], uri_path(uri)
 
     def _failed(self, row: dict, reason: str, started: float) -> dict:
         row.update(error=reason, seconds=time.perf_counter() - started, judged_at=_utc_now())

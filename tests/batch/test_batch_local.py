@@ -31,7 +31,7 @@ def test_batch_scores_equal_inspect_and_every_image_is_there_once(archive, tmp_p
         broken.unlink()
     assert done.returncode == 0, done.stderr
     assert inspected.returncode == 0, inspected.stderr
-    assert f"Check: {archive.n + 1} rows for {archive.n + 1} images: every image exactly once" in done.stdout
+    assert f"Check: every image exactly once: {archive.n + 1} images, one row each" in done.stdout
     assert "2 local worker(s)" in done.stdout and "error: " in done.stdout and "truncated PNG" in done.stdout
     got = {r["path"]: r for r in rows(tmp_path / "res")}
     assert len(got) == archive.n + 1 and got[str(broken)]["error"] == "truncated PNG file"
@@ -167,3 +167,34 @@ def test_uri_sources_are_read_through_pyarrow_file_systems(archive, tmp_path):
         assert (uri_rows[path]["raw_score"], uri_rows[path]["size"]) == (row["raw_score"], row["size"])
     missing = run_batch_cli(archive.model, f"file://{tmp_path}/nothing", "--out", tmp_path / "none")
     assert missing.returncode == 1 and "no such file or folder" in missing.stderr
+
+
+def test_a_name_that_is_not_utf8_is_judged_stored_and_resumed(archive, tmp_path):
+    images = tmp_path / "share"
+    images.mkdir()
+    odd = os.path.join(os.fsencode(images), b"part_\x83\x41.png")  # Shift-JIS bytes from an old SMB share
+    with open(odd, "wb") as handle:
+        handle.write((archive.images / "day0" / "part_0000.png").read_bytes())
+    first = run_batch_cli(archive.model, images, "--out", tmp_path / "res", "--workers", "1")
+    assert first.returncode == 0, first.stderr
+    got = rows(tmp_path / "res")
+    assert len(got) == 1 and got[0]["path"].endswith("part_\\x83A.png") and got[0]["error"] is None
+    again = run_batch_cli(archive.model, images, "--out", tmp_path / "res", "--workers", "1")
+    assert again.returncode == 0 and "1 already judged by this model, skipped" in again.stdout
+
+
+def test_a_second_run_on_the_same_results_is_refused_and_ctrl_c_stops_cleanly(long_archive, tmp_path):
+    out = tmp_path / "res"
+    proc = start_batch_cli(long_archive.model, long_archive.images, "--out", out, "--workers", "2",
+                           "--chunk-size", "4")
+    wait_for_parts(out, 2, proc)
+    second = run_batch_cli(long_archive.model, long_archive.images, "--out", out, "--workers", "1")
+    assert second.returncode == 1 and "another hamacho batch is writing" in second.stderr
+    proc.send_signal(signal.SIGINT)  # Ctrl-C: the driver stops, its workers do not print tracebacks
+    out_text, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Stopped:" in out_text and "run the same command again to resume" in out_text
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    done = run_batch_cli(long_archive.model, long_archive.images, "--out", out, "--workers", "2")
+    assert done.returncode == 0 and "every image exactly once" in done.stdout
+    assert len(rows(out)) == long_archive.n
