@@ -40,6 +40,18 @@ def path_key(path: str) -> int:
     return int.from_bytes(hashlib.blake2b(stored_path(path).encode("utf-8"), digest_size=8).digest(), "little")
 
 
+def _write_atomically(table, target: Path) -> Path:
+    """A Parquet file under a temporary name, fsynced, then renamed: readers see all of it or none."""
+    import pyarrow.parquet as pq
+
+    temp = target.with_name(f".{target.name}.tmp")
+    pq.write_table(table, temp)
+    with open(temp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temp, target)
+    return target
+
+
 def _schema():
     import pyarrow as pa
 
@@ -134,25 +146,18 @@ class ResultStore:
     def write(self, rows: list[dict]) -> Path:
         """One chunk's rows as a new part file, atomically."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         self._seq += 1
         target = self.folder / f"part-{self.run_id}-{self._seq:06d}.parquet"
-        temp = self.folder / f".{target.name}.tmp"
         table = pa.Table.from_pylist([{c: row.get(c) for c in COLUMNS} | {"path": stored_path(row["path"])}
                                       for row in rows], schema=_schema())
-        pq.write_table(table, temp)
-        with open(temp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-        return target
+        return _write_atomically(table, target)
 
     def prune(self, keys: set[int]) -> int:
         """For the images of ``keys``, remove the rows another row supersedes: this model's final row
         wins, else the newest.  Each changed file is rewritten atomically (one left empty is deleted).
         Memory and work follow ``keys`` (the images redone), not the archive.  Returns rows removed."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         if not keys:
             return 0
@@ -184,11 +189,7 @@ class ResultStore:
             if kept.num_rows == 0:
                 part.unlink()
                 continue
-            temp = part.with_name(f".{part.name}.tmp")
-            pq.write_table(kept, temp)
-            with open(temp, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(temp, part)
+            _write_atomically(kept, part)
         return removed
 
     def check(self, expected: Iterable[int]) -> Check:

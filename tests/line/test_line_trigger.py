@@ -9,9 +9,7 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from pymodbus.client import ModbusTcpClient
 
@@ -19,31 +17,14 @@ from hamacho_core.line.modbus import TRIGGER, TRIGGER_REFUSED, ModbusServerSink
 from hamacho_core.live import InspectionLog
 from hamacho_core.model_io import save_model
 from tests.line.test_genicam import CAMERA_ID, camera, model  # noqa: F401 - fixtures
-from tests.line.test_sinks import Subscriber, broker, free_port, wait_for  # noqa: F401 - fixtures
+from tests.line.test_sinks import Subscriber, broker, free_port, wait_for, webhook_server  # noqa: F401 - fixtures
 
 PLC_TRIGGERS = 5  # and one more by MQTT
 
 
-def _webhook():
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's name
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *_a):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, received
-
-
 def test_plc_and_mqtt_triggers_give_one_verdict_each_everywhere(camera, model, broker, tmp_path):  # noqa: F811
     path = save_model(model, tmp_path / "cam.hmc")
-    server, posted = _webhook()
+    server, posted = webhook_server()
     sub = Subscriber(broker.port)
     port = free_port()
     log = tmp_path / "log.sqlite"

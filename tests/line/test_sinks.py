@@ -159,14 +159,15 @@ def test_full_backlog_drops_the_oldest_and_counts(tmp_path):
     sink.close(wait_s=0.1)
 
 
-def test_webhook_posts_json_and_retries_a_server_error():
-    received, fail_first = [], {"n": 2}
+def webhook_server(fail_first: int = 0):
+    """A real HTTP server on 127.0.0.1 collecting JSON POSTs; the first ``fail_first`` get a 500."""
+    received, failing = [], {"n": fail_first}
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802 - http.server's name
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            if fail_first["n"] > 0:
-                fail_first["n"] -= 1
+            if failing["n"] > 0:
+                failing["n"] -= 1
                 self.send_response(500)
             else:
                 received.append(body)
@@ -178,6 +179,11 @@ def test_webhook_posts_json_and_retries_a_server_error():
 
     server = HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, received
+
+
+def test_webhook_posts_json_and_retries_a_server_error():
+    server, received = webhook_server(fail_first=2)
     sink = WebhookSink(f"http://127.0.0.1:{server.server_port}/parts").start()
     for i in range(1, 6):
         sink.submit(record(i))
