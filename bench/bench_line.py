@@ -80,6 +80,9 @@ def triggered(model, parts: int, rate: float, mosquitto: str) -> tuple[list[str]
                 time.sleep(0.01)
                 continue
             try:
+                if next_at is None and not client.read_holding_registers(6, count=1).registers[0] & 1:
+                    time.sleep(0.01)  # a PLC triggers once the station says "ready" (status bit 1)
+                    continue
                 now = time.monotonic()
                 if next_at is None or now >= next_at:
                     client.write_registers(TRIGGER, [1])
@@ -189,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nFake GigE camera {settings.summary()}; model: PatchCore, bundled backbone, 256 px\n")
     print(f"Software trigger from the PLC at {args.rate:g} parts/s: {trig['triggers']} triggers fired, "
           f"{trig['judged']} judged, inference mean {trig['mean_inference_ms']:.0f} ms "
-          f"({trig['refused_before_ready']} early triggers refused before the camera was open)\n")
+          f"({trig['refused_before_ready']} refused: the PLC waits for the ready bit)\n")
     cam = trig["camera"]
     print(f"Parts lost (a fired trigger without a verdict): {trig['lost']}: {cam['incomplete']} pictures "
           f"incomplete ({cam['missing_packets']} packets missing), {trig['triggers_unanswered']} triggers the "

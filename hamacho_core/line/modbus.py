@@ -9,7 +9,9 @@ Register map (holding registers, Modbus addresses from ``base``, default 0; 16-b
 ``base+3``  normalised score x 100 (0-100; 50 = the NG threshold)
 ``base+4``  raw score x 100 (clipped to 0-65535)
 ``base+5``  heartbeat: +1 about every 0.5 s while Hamacho runs (wraps at 65535)
-``base+6``  status bits: 1 ready, 2 busy (a result waits for its acknowledgement), 4 sink fault
+``base+6``  status bits: 1 ready (judging: the camera is open and the inspection not paused), 2 busy
+            (a result waits for its acknowledgement), 4 fault (the camera or source is lost and
+            being reconnected, or failed)
 ``base+7``  handshake: Hamacho writes 1 with each new result; the PLC writes 0 to acknowledge
 ``base+8``  trigger (server only, with a software-triggered camera): the PLC writes 1 to take a
             picture; Hamacho fires the camera before answering the write, then sets 0 (fired) or
@@ -68,6 +70,12 @@ class _Handshake(Sink):
         self._beat = 0
         self._last_beat = 0.0
         self._last_part = 0
+        self._busy = False  # a result waits for the PLC's acknowledgement
+        self._shown: int | None = None  # the status bits last written
+
+    def _status_bits(self) -> int:
+        return (READY if self.station_ready else 0) | (BUSY if self._busy else 0) | \
+            (FAULT if self.station_fault else 0)
 
     def _read(self, offset: int, count: int) -> list[int]:
         raise NotImplementedError
@@ -79,7 +87,8 @@ class _Handshake(Sink):
         if self.handshake:
             deadline = time.monotonic() + self.ack_timeout_s
             if self._read(7, 1)[0] != 0:  # the PLC has not acknowledged the previous result yet
-                self._write(6, [READY | BUSY])
+                self._busy = True
+                self._show_status()
                 while self._read(7, 1)[0] != 0:
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"the PLC did not acknowledge part {self._last_part} within "
@@ -88,8 +97,16 @@ class _Handshake(Sink):
                     time.sleep(0.02)
         self._write(0, registers_of(record))
         # status and handshake in one write: once it is done the part is delivered (never shown twice)
-        self._write(6, [READY | BUSY, 1] if self.handshake else [READY])
+        self._busy = self.handshake
+        self._shown = self._status_bits()
+        self._write(6, [self._shown, 1] if self.handshake else [self._shown])
         self._last_part = record.part
+
+    def _show_status(self) -> None:
+        bits = self._status_bits()
+        if bits != self._shown:
+            self._write(6, [bits])
+            self._shown = bits
 
     def _drain(self, deadline: float) -> None:
         """Keep serving until the PLC acknowledged the last result (or ``deadline``)."""
@@ -108,6 +125,13 @@ class _Handshake(Sink):
                 self._write(5, [self._beat])
             except Exception:  # noqa: BLE001 - a heartbeat is best effort; delivery reports faults
                 pass
+        try:
+            if self._busy and self.connected and self._read(7, 1)[0] == 0:
+                self._busy = False  # the PLC acknowledged: no result waits any more
+            if self.connected:
+                self._show_status()  # ready / fault as the station is now
+        except Exception:  # noqa: BLE001 - best effort, like the heartbeat
+            pass
 
 
 class ModbusServerSink(_Handshake):
@@ -174,8 +198,9 @@ class ModbusServerSink(_Handshake):
             self._loop.close()
             self._serving = self._server = self._loop = None
             raise OSError(f"cannot serve Modbus on {self.host}:{self.port}: {failed[0]}")
-        self._write(6, [READY])
+        self._shown = None
         self.connected = True
+        self._show_status()
 
     def _read(self, offset: int, count: int) -> list[int]:
         return list(self._device.getValues(3, self.base + offset, count))
@@ -210,6 +235,7 @@ class ModbusClientSink(_Handshake):
             self._client = ModbusTcpClient(self.host, port=self.port, timeout=self.timeout_s, retries=0)
         if not self._client.connect():
             raise ConnectionError(f"PLC {self.host}:{self.port} not reachable")
+        self._shown = None  # a PLC back after a restart is told the status again
         self.connected = True
 
     def _read(self, offset: int, count: int) -> list[int]:

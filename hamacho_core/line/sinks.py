@@ -75,6 +75,10 @@ class Sink:
         #: and returns whether it did (never raises).
         self.on_trigger: Callable[[], bool] | None = None
         self.triggers = 0  #: trigger requests received from the line
+        #: The station's state for protocols that show it (Modbus status bits): judging, or its source
+        #: failing; the live inspector keeps them up to date (see :meth:`set_station`).
+        self.station_ready = True
+        self.station_fault = False
 
     @property
     def name(self) -> str:
@@ -114,6 +118,15 @@ class Sink:
         return {"sink": self.name, "connected": self.connected, "backlog": self.backlog, "sent": self.sent,
                 "dropped": self.dropped, "failures": self.failures, "triggers": self.triggers,
                 "last_error": self.last_error}
+
+    def set_station(self, ready: bool, fault: bool) -> None:
+        """The station is judging (``ready``) / its camera or source is failing (``fault``); any thread.
+        A sink that shows it does so from its delivery thread within a moment."""
+        with self._cond:
+            changed = (ready, fault) != (self.station_ready, self.station_fault)
+            self.station_ready, self.station_fault = bool(ready), bool(fault)
+            if changed:
+                self._cond.notify_all()
 
     def _fire_trigger(self) -> bool:
         """A trigger request from the line: fire the camera through ``on_trigger`` (False without one)."""

@@ -163,6 +163,7 @@ class LiveInspector:
         self._model_sha = _model_checksum(model)
         self._events: queue.SimpleQueue = queue.SimpleQueue()  # drained by run(); warnings from other threads
         self._judging = False  # run() is in its loop: a trigger's picture will be judged
+        self._refusals: dict[str, int] = {}  # refused triggers by reason (repeats are reported sparingly)
 
     @property
     def software_triggered(self) -> bool:
@@ -183,7 +184,12 @@ class LiveInspector:
             self.source.trigger()
             return True
         except SourceError as exc:
-            self._events.put(("warning", f"trigger refused: {exc}"))
+            reason = str(exc)
+            repeats = self._refusals.get(reason, 0) + 1
+            self._refusals[reason] = repeats
+            if repeats <= 3 or repeats % 100 == 0:  # a PLC retrying while the camera opens: not 50 lines
+                more = f" ({repeats} times so far)" if repeats > 1 else ""
+                self._events.put(("warning", f"trigger refused: {reason}{more}"))
             return False
 
     @property
@@ -241,6 +247,7 @@ class LiveInspector:
         if self.save_dir is not None:
             self.save_dir.mkdir(parents=True, exist_ok=True)
         for sink in self.sinks:  # their warnings reach on_event from this thread, like the log's
+            sink.set_station(ready=False, fault=False)  # not judging yet: the PLC sees "not ready"
             sink.on_event = lambda level, message: events.put((level, message))
             sink.on_trigger = self.trigger if self.software_triggered else None
             if sink._thread is None:
@@ -262,9 +269,15 @@ class LiveInspector:
         self._log_warned = False
         grabber.start()
         self._judging = True
+        shown_state = None
         try:
             while True:
                 drain()
+                state = (grabber.state == "running" and not self._paused, grabber.state in ("reconnecting", "failed"))
+                if state != shown_state:
+                    shown_state = state
+                    for sink in self.sinks:
+                        sink.set_station(*state)
                 if should_stop():
                     break
                 if max_frames is not None and stats.judged >= max_frames:
@@ -293,6 +306,8 @@ class LiveInspector:
                 on_result(self._judge(frame, grabber, stats, on_event))
         finally:
             self._judging = False  # no trigger is accepted any more: its picture would not be judged
+            for sink in self.sinks:
+                sink.set_station(ready=False, fault=grabber.state == "failed")
             grabber.stop()
             writer, self._writer = self._writer, None
             unlogged = writer.close(self.log_wait_s) if writer is not None else 0

@@ -1,9 +1,11 @@
 """``hamacho batch --ray`` on a real Ray cluster started by the test on 127.0.0.1: a head node and one
-more worker node (``ray start``, 1 CPU each).  Results equal the local run's; a worker process killed in
+more worker node (``ray start``, 1 CPU each).  600 images: results equal ``hamacho inspect``'s and the
+local run's; a worker process killed in
 the middle of the run is restarted by Ray and its chunk judged again, every image exactly once."""
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import signal
@@ -53,19 +55,27 @@ def _actor_pids() -> list[int]:
     return found
 
 
-def test_ray_batch_equals_the_local_batch_on_two_nodes(cluster, archive, tmp_path):
-    done = run_batch_cli(archive.model, archive.images, "--out", tmp_path / "ray", "--ray", cluster,
-                         "--chunk-size", "8")
+def test_ray_batch_equals_inspect_and_the_local_batch_on_two_nodes(cluster, long_archive, tmp_path):
+    done = run_batch_cli(long_archive.model, long_archive.images, "--out", tmp_path / "ray", "--ray", cluster,
+                         "--chunk-size", "16")
     assert done.returncode == 0, done.stderr
     assert "2 Ray worker(s)" in done.stdout and "every image exactly once" in done.stdout
-    local = run_batch_cli(archive.model, archive.images, "--out", tmp_path / "local", "--workers", "1")
-    assert local.returncode == 0, local.stderr
     on_ray = {r["path"]: r for r in rows(tmp_path / "ray")}
-    here = {r["path"]: r for r in rows(tmp_path / "local")}
-    assert on_ray.keys() == here.keys() and len(on_ray) == archive.n
-    for path, row in here.items():  # the same code on the same files: the same numbers, bit for bit
-        assert (on_ray[path]["raw_score"], on_ray[path]["verdict"]) == (row["raw_score"], row["verdict"]), path
-    assert len({r["worker"] for r in on_ray.values()}) == 2, "both nodes' workers judged"
+    assert len(on_ray) == long_archive.n and len({r["worker"] for r in on_ray.values()}) == 2, "both nodes judged"
+    inspected = subprocess.run([sys.executable, "-m", "hamacho_core.cli", "inspect", str(long_archive.model),
+                                str(long_archive.images), "--recursive", "--out", str(tmp_path / "inspect")],
+                               capture_output=True, text=True, timeout=600)
+    assert inspected.returncode == 0, inspected.stderr
+    with open(tmp_path / "inspect" / "results.csv", newline="", encoding="utf-8") as handle:
+        expected = {os.path.abspath(r["path"]): r for r in csv.DictReader(handle)}
+    assert expected.keys() == on_ray.keys()
+    for path, ref in expected.items():
+        assert f"{on_ray[path]['raw_score']:.6g}" == ref["raw_score"] and on_ray[path]["verdict"] == ref["verdict"]
+    local = run_batch_cli(long_archive.model, long_archive.images, "--out", tmp_path / "local", "--workers", "2")
+    assert local.returncode == 0, local.stderr
+    for row in rows(tmp_path / "local"):  # the same code on the same files: the same numbers, bit for bit
+        assert (on_ray[row["path"]]["raw_score"], on_ray[row["path"]]["verdict"]) == (row["raw_score"],
+                                                                                    row["verdict"])
 
 
 def test_a_ray_worker_killed_mid_run_is_restarted_and_nothing_is_lost(cluster, long_archive, tmp_path):
