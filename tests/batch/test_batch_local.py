@@ -82,7 +82,7 @@ def test_resume_after_the_driver_is_killed_redoes_nothing_and_loses_nothing(long
 def test_a_killed_worker_process_is_replaced_and_its_chunk_judged_again(long_archive, tmp_path):
     out = tmp_path / "res"
     proc = start_batch_cli(long_archive.model, long_archive.images, "--out", out, "--workers", "2",
-                           "--chunk-size", "4")
+                           "--chunk-size", "2")  # 300 tasks: the run lasts well beyond the kill
     wait_for_parts(out, 2, proc)
     workers = [pid for pid in _children(proc.pid) if "spawn_main" in _cmdline(pid) and "resource_tracker"
                not in _cmdline(pid)]
@@ -183,13 +183,26 @@ def test_a_name_that_is_not_utf8_is_judged_stored_and_resumed(archive, tmp_path)
     assert again.returncode == 0 and "1 already judged by this model, skipped" in again.stdout
 
 
-def test_a_second_run_on_the_same_results_is_refused_and_ctrl_c_stops_cleanly(long_archive, tmp_path):
-    out = tmp_path / "res"
-    proc = start_batch_cli(long_archive.model, long_archive.images, "--out", out, "--workers", "2",
-                           "--chunk-size", "4")
-    wait_for_parts(out, 2, proc)
-    second = run_batch_cli(long_archive.model, long_archive.images, "--out", out, "--workers", "1")
+def test_a_second_run_on_the_same_results_is_refused(archive, tmp_path):
+    from hamacho_core.batch import ResultStore
+
+    holder = ResultStore(tmp_path / "res", "")
+    holder.lock()  # another batch is writing there
+    try:
+        second = run_batch_cli(archive.model, archive.images, "--out", tmp_path / "res", "--workers", "1")
+    finally:
+        holder.unlock()
     assert second.returncode == 1 and "another hamacho batch is writing" in second.stderr
+    assert not list((tmp_path / "res").glob("part-*")), "nothing judged"
+    third = run_batch_cli(archive.model, archive.images / "day0", "--out", tmp_path / "res", "--workers", "1")
+    assert third.returncode == 0, "the lock goes with its holder"
+
+
+def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(long_archive, tmp_path):
+    out = tmp_path / "res"
+    proc = start_batch_cli(long_archive.model, long_archive.images, "--out", out, "--workers", "1",
+                           "--chunk-size", "2")
+    wait_for_parts(out, 2, proc)
     proc.send_signal(signal.SIGINT)  # Ctrl-C: the driver stops, its workers do not print tracebacks
     out_text, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

@@ -81,7 +81,7 @@ def test_ray_batch_equals_inspect_and_the_local_batch_on_two_nodes(cluster, long
 def test_a_ray_worker_killed_mid_run_is_restarted_and_nothing_is_lost(cluster, long_archive, tmp_path):
     out = tmp_path / "res"
     proc = start_batch_cli(long_archive.model, long_archive.images, "--out", out, "--ray", cluster,
-                           "--chunk-size", "4")
+                           "--chunk-size", "2")  # 300 tasks: the run lasts well beyond the kill
     wait_for_parts(out, 2, proc)
     deadline = time.monotonic() + 30
     while len(pids := _actor_pids()) < 2:
