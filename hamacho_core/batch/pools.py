@@ -165,9 +165,6 @@ class LocalPool:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
 
-    def worker_pids(self) -> list[int]:
-        return [p.pid for p in (self._executor._processes or {}).values()] if self._executor else []
-
     def close(self) -> None:
         self._terminate()  # a stopped run does not wait for its running chunks: they are judged next time
 
@@ -241,9 +238,6 @@ class RayPool:
     def take_given_up(self) -> list[tuple[int, list[str], int]]:
         given_up, self._given_up = self._given_up, []
         return given_up
-
-    def worker_pids(self) -> list[int]:
-        return self.ray.get([a.pid.remote() for a in self.actors])
 
     def close(self) -> None:
         for actor in self.actors:

@@ -68,12 +68,14 @@ class Listing:
     def __init__(self, folder: Path, run_id: str):
         self.file = folder / f".listing-{run_id}"
         self.total = 0
+        self.done = 0  #: paths of ``final`` (already judged) at writing
 
-    def write(self, paths: Iterator[str]) -> None:
+    def write(self, paths: Iterator[str], final: set[int]) -> None:
         with open(self.file, "wb") as handle:
             for path in paths:
                 handle.write(path.encode("utf-8", "surrogateescape") + b"\0")
                 self.total += 1
+                self.done += path_key(path) in final
 
     def __iter__(self) -> Iterator[str]:
         with open(self.file, "rb") as handle:
@@ -134,12 +136,11 @@ def _run(store, listing, sources, model_bytes, sha, out, options, progress, shou
     final, stale = store.scan()
     pruned = store.prune(final & stale)  # left by a run killed between writing and pruning
     unreadable: list[str] = []
-    listing.write(iter_paths(sources, unreadable))
+    listing.write(iter_paths(sources, unreadable), final)
     for folder in unreadable:
         if on_event is not None:
             on_event("warning", f"folder not readable, its images are not judged: {stored_path(folder)}")
-    total = listing.total
-    skipped = sum(path_key(p) in final for p in listing)
+    total, skipped = listing.total, listing.done
     to_do = total - skipped
     evidence = str(out / "_evidence") if options.evidence else None
     started = time.monotonic()

@@ -36,7 +36,6 @@ class ChunkJudge:
         self.model_sha256 = model_sha256
         self.evidence_dir = evidence_dir
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
-        self.pid = os.getpid()
         self._filesystems: dict[str, object] = {}
 
     def judge(self, paths: list[str]) -> list[dict]:
@@ -128,6 +127,5 @@ class ChunkJudge:
             outputs = save_result_images(self.model, image, raw_map, folder, f"{short_stem(Path(path).stem, 80)}_"
                                                                               f"{digest}")
         except OSError as exc:  # a full disk: the verdict stands, the evidence is missing and says why
-            row["error"] = None
             return f"not written: {exc}"
         return str(outputs["overlay"])

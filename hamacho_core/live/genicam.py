@@ -11,6 +11,7 @@ reports it, counts the attempt and reconnects, as for any other source.
 from __future__ import annotations
 
 import collections
+import functools
 import threading
 import time
 from dataclasses import dataclass
@@ -37,8 +38,9 @@ _TRIGGERED_BUFFERS = 32
 _WAIT_US = 200_000  # one wait for a buffer; the grabber's stop is checked in between
 
 
+@functools.cache
 def aravis():
-    """The Aravis module, or SourceError saying what to install."""
+    """The Aravis module (looked up once: every frame read uses it), or SourceError saying what to install."""
     try:
         import gi
 
