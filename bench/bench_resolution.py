@@ -93,7 +93,8 @@ def run_one(name: str, train_dir: Path, test_dir: Path, out: Path) -> dict:
             pix_labels.append(mask.ravel())
     peak_mb = _peak_rss_mb()  # fit and inspection (the AUROC below sorts millions of pixels)
     scores, labels = np.array(scores), np.array(labels)
-    image_scale = model.image_scale
+    judge = model.judge
+    flagged = judge.verdicts(scores) == "NG"
     bank = getattr(model, "memory_bank", None)
     row = {
         "setting": name, "backbone": model.config.backbone, "model": kind,
@@ -102,12 +103,12 @@ def run_one(name: str, train_dir: Path, test_dir: Path, out: Path) -> dict:
         "peak_rss_mb": peak_mb,
         "bank_rows": int(len(bank)) if bank is not None else int(model.mean.shape[1]),
         "image_auroc": _auroc(labels, scores),
-        "recall": float(np.mean(scores[labels == 1] >= image_scale.threshold)),
-        "false_alarms": float(np.mean(scores[labels == 0] >= image_scale.threshold)),
+        "recall": float(np.mean(flagged[labels == 1])),
+        "false_alarms": float(np.mean(flagged[labels == 0])),
         "pixel_auroc": _auroc(np.concatenate(pix_labels).astype(int), np.concatenate(pix_scores)),
     }
     np.savez(out / f"{name}.npz", scores=scores, labels=labels,
-             normalised=image_scale.normalize(scores))
+             normalised=judge.normalize(scores))
     return row
 
 

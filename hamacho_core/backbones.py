@@ -396,12 +396,14 @@ def _pick_by_stride(layers: tuple[LayerInfo, ...], strides: tuple[int, ...]) -> 
     return tuple(chosen)
 
 
-def default_layers(name: str, model_kind: str = "patchcore") -> tuple[str, ...]:
-    """The papers' choice generalised (strides from the model registry): last stride-8 and stride-16
-    stages for PatchCore (``layer2``, ``layer3`` on ResNets), stride 4/8/16 for PaDiM (``layer1``-``layer3``)."""
-    from hamacho_core.models import model_spec
-
-    return layers_by_stride(name, model_spec(model_kind).default_strides)
+def layer_infos(name: str, layers) -> list[LayerInfo]:
+    """The :class:`LayerInfo` of each of ``layers`` of backbone ``name``, in order (an unknown layer is a
+    ``ValueError`` naming it): the one place a layer's channels and stride are looked up."""
+    table = {info.name: info for info in list_layers(name)}
+    unknown = [layer for layer in layers if layer not in table]
+    if unknown:
+        raise ValueError(f"{name} has no layer {', '.join(unknown)}; choose from {', '.join(table)}")
+    return [table[layer] for layer in layers]
 
 
 def layers_by_stride(name: str, strides: tuple[int, ...]) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from hamacho_core.fileio import atomic_write_bytes
 from hamacho_core.jobs import FitResult, InspectResult, evaluate_dataset, fit_dataset, inspect_paths
 from hamacho_core.metrics import Metrics
 from hamacho_core.model_io import save_model
-from hamacho_core.models import model_spec
+from hamacho_core.models import DEFAULT_KIND, model_spec
 from hamacho_core.progress import ProgressFn, StopFn
 
 
@@ -27,7 +27,7 @@ class DemoResult:
     inspect_ms_per_image: float
 
 
-def run_demo(root: Path, *, model: str = "patchcore", category: str = "part", progress: ProgressFn | None = None,
+def run_demo(root: Path, *, model: str = DEFAULT_KIND, category: str = "part", progress: ProgressFn | None = None,
              should_stop: StopFn | None = None, **config) -> DemoResult:
     """``root/train`` (30 good + 6 defective to set thresholds) and ``root/test`` (10 good + 12 defective,
     other instances) in the hamacho layout; model in ``root/model.hmc``; results in ``root/results`` (a rerun

@@ -28,7 +28,7 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 def describe(model: AnomalyModel, arrays: dict[str, str]) -> dict:
     """The JSON description of how ``model`` turns an image into scores and a verdict."""
-    cfg, pre = model.config, model.preprocess
+    cfg, pre, judge = model.config, model.preprocess, model.judge
     blur = cfg.blur_sigma
     doc = {
         "format": "hamacho-export", "version": 1, "app_version": __version__, "model": model.kind,
@@ -54,33 +54,14 @@ def describe(model: AnomalyModel, arrays: dict[str, str]) -> dict:
                      "border": "reflect-101 (OpenCV BORDER_REFLECT_101)"} if blur > 0 else None,
         },
         "arrays": arrays,
-        "thresholds": {"image": model.image_scale.threshold, "pixel": model.pixel_scale.threshold,
-                       "review": model.review_threshold,
-                       "image_low": model.image_scale.low, "pixel_low": model.pixel_scale.low},
+        "thresholds": {"image": judge.image, "pixel": judge.pixel, "review": judge.review,
+                       "image_low": judge.image_scale.low, "pixel_low": judge.pixel_scale.low},
         "normalised_score": "raw < t: 0.5 * (raw - low) / (t - low); else 0.5 + 0.5 * (raw - t) / (t - low); "
                             "clipped to [0, 1] (t = threshold, low = *_low)",
         "verdict": "NG if image score >= image threshold (or not a number); REVIEW if review is set and "
                    "score >= review; else OK.  Defect pixels: blurred map >= pixel threshold",
     }
-    if model.kind == "patchcore":
-        doc["scoring"] = {
-            "patch_distance": "for every patch embedding q (D values at a grid position): d(q) = Euclidean "
-                              "distance to its nearest row of memory_bank",
-            "map": "the h x w grid of d(q), upsampled and blurred as in postprocessing",
-            "image_score": f"q* = the patch with the largest d, m = its nearest bank row, N = the "
-                           f"{min(cfg.num_neighbors, len(model.memory_bank))} nearest bank rows of m (m first); "
-                           f"s = ||q* - N_i|| for each; score = d(q*) * (1 - exp(s_0) / sum_i exp(s_i))"
-                           + ("" if cfg.num_neighbors > 1 and len(model.memory_bank) > 1 else " (here: d(q*))"),
-            "num_neighbors": int(cfg.num_neighbors),
-        }
-    else:
-        doc["scoring"] = {
-            "patch_distance": "for position p of the h x w grid (row-major): delta = e_p - mean[:, p]; "
-                              "d = sqrt(max(delta^T inv_cov[p] delta, 0))",
-            "map": "the h x w grid of d, upsampled and blurred as in postprocessing",
-            "image_score": "maximum of the blurred map",
-            "grid": list(model.grid),
-        }
+    doc["scoring"] = model.export_scoring()
     return doc
 
 
@@ -109,10 +90,7 @@ def export_model(model: AnomalyModel, out_dir: str | Path, *, fmt: str = "onnx",
                          "(inspect them with Hamacho, or train with geometry 'fixed' or 'aspect')")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if model.kind == "patchcore":
-        arrays = {"memory_bank": model.memory_bank}
-    else:
-        arrays = {"mean": model.mean, "inv_cov": model.inv_cov}
+    arrays = model.export_arrays()
     files = {"embedding.onnx": model.runtime_graph()}
     files.update({f"{key}.npy": _npy_bytes(np.asarray(value, np.float32)) for key, value in arrays.items()})
     doc = describe(model, {key: f"{key}.npy" for key in arrays})

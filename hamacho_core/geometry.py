@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -58,74 +59,25 @@ def roi_dims(config, dims: tuple[int, int] | None) -> tuple[int, int] | None:
     return x1 - x0, y1 - y0
 
 
-def pass_ms(backbone: str) -> float | None:
-    """Measured ms of one 256 x 256 backbone pass (bench_backbones), where known."""
-    from hamacho_core import efficientnet_lite
-
-    variant = efficientnet_lite.VARIANTS.get(backbone)
-    return None if variant is None else variant.ms_256
-
-
-#: Exact nearest-neighbour search speed, multiply-adds per ms (bench_resolution: 25 tiles x 1024
-#: patches against banks of 41k and 8k rows of 152 features, this 2-core CPU).
-NN_MACS_PER_MS = 9e7
-
-
-def planned_cost(config, dims: tuple[int, int] | None,
-                 n_images: int | None = None) -> tuple[tuple[int, int], int, float | None]:
-    """((width, height) of the input, tiles per image, estimated ms per image or None) for images of
-    ``dims``: the measured 256 px pass scaled by the pixels run through the backbone, plus (PatchCore,
-    when the training images ``n_images`` are known) the nearest-neighbour search in the bank they
-    will give."""
-    from hamacho_core.tiling import Tiler
+def planned_input(config, dims: tuple[int, int] | None) -> tuple[tuple[int, int], int]:
+    """((width, height) of the input, tiles per image) for images of ``dims`` (their region of interest)."""
+    from hamacho_core.tiling import GRID, Tiler
 
     size = plan_geometry(config, roi_dims(config, dims))
     w, h = (size, size) if isinstance(size, int) else size
-    tiles, pixels = 1, w * h
-    if config.geometry == "tiles" and min(w, h) >= config.tile_size and not (w % 32 or h % 32):
+    tiles = 1
+    if config.geometry == "tiles" and min(w, h) >= config.tile_size and not (w % GRID or h % GRID):
         tiles = len(Tiler(w, h, config.tile_size, config.tile_overlap))
-        pixels = tiles * config.tile_size ** 2
-    ms = pass_ms(config.backbone)
-    if ms is None:
-        return (w, h), tiles, None
-    ms *= pixels / 256 ** 2
-    if n_images and hasattr(config, "coreset_for"):
-        from hamacho_core.models import REGISTRY
-
-        e = REGISTRY["patchcore"].estimate_memory(config, n_images, dims)
-        ms += e["patches_per_image"] * e["bank_rows"] * e["feature_dim"] / NN_MACS_PER_MS
-    return (w, h), tiles, ms
+    return (w, h), tiles
 
 
-def _cost_text(config, dims, n_images=None) -> str:
-    (w, h), tiles, ms = planned_cost(config, dims, n_images)
-    what = f"{w}x{h}" + (f", {tiles} tiles of {config.tile_size} px" if tiles > 1 else "")
-    return what + ("" if ms is None else f", about {ms:.0f} ms an image")
+def planned_unit(config, dims: tuple[int, int] | None) -> tuple[int | tuple[int, int], int]:
+    """(what one backbone pass sees: the tile side, a square side or (width, height); tiles per image)."""
+    (w, h), tiles = planned_input(config, dims)
+    return (config.tile_size if tiles > 1 else (w if w == h else (w, h))), tiles
 
 
-def advise(config, dims: tuple[int, int] | None, n_images: int | None = None) -> str:
-    """One or two sentences for the Train tab: what the chosen geometry does to images of ``dims``
-    (width, height; their region of interest) and, when they are much larger than the input or not
-    square, which setting keeps small defects visible and at what cost.  '' when there is nothing to say."""
-    if dims is None:
-        return ""
-    from dataclasses import replace
-
-    w, h = roi_dims(config, dims)
-    (iw, ih), _tiles, _ms = planned_cost(config, dims)
-    shrink = max(w / iw, h / ih)
-    aspect = max(w, h) / min(w, h)
-    squashed = config.geometry == "fixed" and abs(np.log((w / h) / (iw / ih))) > np.log(1.3)
-    text = f"Images are {w}x{h}; input {_cost_text(config, dims, n_images)}."
-    tips = []
-    if squashed:
-        tips.append(f"they are squashed {aspect:.1f}:1 to {iw}x{ih}: geometry 'aspect' keeps their shape "
-                    f"({_cost_text(replace(config, geometry='aspect'), dims, n_images)})")
-    if shrink >= 3 and config.geometry != "tiles":
-        tiled = replace(config, geometry="tiles")
-        tips.append(f"they are shrunk {shrink:.0f}x, so a defect of {3 * shrink:.0f} px becomes about 3 px: "
-                    f"geometry 'tiles' at scale {tiled.tile_scale:g} keeps more detail "
-                    f"({_cost_text(tiled, dims, n_images)})")
-    if tips:
-        text += " Note: " + "; ".join(tips) + "."
-    return text
+def patch_grid(size: int | tuple[int, int], stride: int) -> tuple[int, int]:
+    """(columns, rows) of the patch grid a layer of ``stride`` gives on an input of ``size`` (side or (w, h))."""
+    w, h = (size, size) if isinstance(size, int) else size
+    return math.ceil(w / stride), math.ceil(h / stride)

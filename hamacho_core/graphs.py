@@ -5,10 +5,10 @@ is inside) and returns one output per feature layer, named after the layer.  The
 EfficientNet-Lite0 graph ships in ``hamacho_core/graphs/``; other backbones are exported once with
 torch (``hamacho backbones --export``) into the user's graph cache.
 
-A model's *embedding graph* is a backbone graph with the model's embedding head appended, built here
-with plain ONNX (no torch): PatchCore's 3x3 averaging, bilinear upsampling to the first layer's grid,
-concatenation and channel pooling; PaDiM's nearest upsampling, concatenation and channel subset.  The
-runtime therefore runs one graph: image tensor in, ``embedding`` (B, D, h, w) out.
+A model's *embedding graph* is a backbone graph with the model kind's embedding head appended, built with
+plain ONNX (no torch) by the kind's ``onnx_head`` from the pieces here (sub-graph extraction, resizing to
+the first layer's grid, channel pooling, the named output).  The runtime therefore runs one graph: image
+tensor in, ``embedding`` (B, D, h, w) out.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def check_graph(data: bytes) -> None:
 # --- embedding heads (plain ONNX) -------------------------------------------------------------------
 
 
-def _backbone_subgraph(backbone_graph: bytes, layers: Sequence[str]):
+def backbone_subgraph(backbone_graph: bytes, layers: Sequence[str]):
     """The backbone graph cut after the chosen layers (later stages are dropped)."""
     import onnx
     from onnx import utils
@@ -193,7 +193,7 @@ def _backbone_subgraph(backbone_graph: bytes, layers: Sequence[str]):
     return model
 
 
-def _finish(model, nodes: list, initializers: list, out: str, width: int) -> bytes:
+def finish_graph(model, nodes: list, initializers: list, out: str, width: int) -> bytes:
     import onnx
     from onnx import TensorProto, helper
 
@@ -208,7 +208,7 @@ def _finish(model, nodes: list, initializers: list, out: str, width: int) -> byt
     return model.SerializeToString()
 
 
-def _resize_to_first(name: str, first: str, mode: str, tag: str, nodes: list, inits: list) -> str:
+def resize_to_first(name: str, first: str, mode: str, tag: str, nodes: list, inits: list) -> str:
     """Nodes resizing ``name`` to the spatial size of ``first`` (torch's ``F.interpolate`` rules)."""
     from onnx import helper, numpy_helper
 
@@ -236,44 +236,3 @@ def channel_pool_matrix(width: int, out: int) -> np.ndarray:
         start, end = (i * width) // out, -((-(i + 1) * width) // out)
         matrix[start:end, i] = 1.0 / (end - start)
     return matrix
-
-
-def patchcore_graph(backbone_graph: bytes, layers: Sequence[str], channels: Sequence[int],
-                    feature_dim: int | None) -> bytes:
-    """PatchCore's embedding: per layer 3x3 average (zero padding counted), bilinear upsampling to
-    the first layer's grid, concatenation; wider than ``feature_dim`` -> adaptive channel pooling."""
-    from onnx import helper, numpy_helper
-
-    model = _backbone_subgraph(backbone_graph, layers)
-    nodes, inits, parts = [], [], []
-    for i, layer in enumerate(layers):
-        pooled = f"hmc_pool{i}"
-        nodes.append(helper.make_node("AveragePool", [layer], [pooled], kernel_shape=[3, 3], strides=[1, 1],
-                                      pads=[1, 1, 1, 1], count_include_pad=1))
-        parts.append(pooled if i == 0 else _resize_to_first(pooled, "hmc_pool0", "linear", f"hmc_l{i}", nodes, inits))
-    out = "hmc_concat"
-    nodes.append(helper.make_node("Concat", parts, [out], axis=1))
-    width = int(sum(channels))
-    if feature_dim is not None and width > feature_dim:
-        inits.append(numpy_helper.from_array(channel_pool_matrix(width, feature_dim), "hmc_pool_matrix"))
-        nodes += [helper.make_node("Transpose", [out], ["hmc_nhwc"], perm=[0, 2, 3, 1]),
-                  helper.make_node("MatMul", ["hmc_nhwc", "hmc_pool_matrix"], ["hmc_pooled"]),
-                  helper.make_node("Transpose", ["hmc_pooled"], ["hmc_reduced"], perm=[0, 3, 1, 2])]
-        out = "hmc_reduced"
-        width = feature_dim
-    return _finish(model, nodes, inits, out, width)
-
-
-def padim_graph(backbone_graph: bytes, layers: Sequence[str], channel_idx: np.ndarray) -> bytes:
-    """PaDiM's embedding: layers nearest-upsampled to the first layer's grid, concatenated, and the
-    model's channel subset taken."""
-    from onnx import helper, numpy_helper
-
-    model = _backbone_subgraph(backbone_graph, layers)
-    nodes, inits = [], []
-    parts = [layer if i == 0 else _resize_to_first(layer, layers[0], "nearest", f"hmc_l{i}", nodes, inits)
-             for i, layer in enumerate(layers)]
-    nodes.append(helper.make_node("Concat", parts, ["hmc_concat"], axis=1))
-    inits.append(numpy_helper.from_array(np.asarray(channel_idx, np.int64), "hmc_channel_idx"))
-    nodes.append(helper.make_node("Gather", ["hmc_concat", "hmc_channel_idx"], ["hmc_subset"], axis=1))
-    return _finish(model, nodes, inits, "hmc_subset", len(channel_idx))

@@ -5,7 +5,6 @@ Each takes plain ``progress``/``should_stop`` callbacks and returns plain data; 
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,19 +12,24 @@ from pathlib import Path
 
 import numpy as np
 
-from hamacho_core import fileio, review, visualize
+from hamacho_core import fileio, review
 from hamacho_core.dataset import Dataset, ImageItem, Skipped, list_images, no_images_reason
-from hamacho_core.imageio import write_image
 from hamacho_core.metrics import Metrics, evaluate
-from hamacho_core.models import AnomalyModel, FitReport, ModelConfig, ValidationSet, model_spec
+from hamacho_core.models import DEFAULT_KIND, AnomalyModel, FitReport, ModelConfig, ValidationSet, model_spec
 from hamacho_core.models.base import holdout_indices
+from hamacho_core.outputs import (
+    CSV_FIELDS,
+    INSPECTED,
+    RESULTS_CSV,
+    csv_row,
+    save_result_images,
+    unique_stem,
+    write_results_csv,
+)
 from hamacho_core.progress import ProgressFn, StopFn
-from hamacho_core.thresholds import Thresholds, verdict_labels
 
-CSV_FIELDS = review.CSV_FIELDS
-RESULTS_CSV = "results.csv"
-#: Output names are ``<stem>_overlay.png`` etc.: stems longer than this (UTF-8 bytes) are shortened.
-MAX_STEM_BYTES = 120
+__all__ = ["CSV_FIELDS", "RESULTS_CSV", "EvalResult", "FitResult", "InspectResult", "InspectRow", "check_out_dir",
+           "evaluate_dataset", "fit_dataset", "inspect_paths", "write_csv", "write_eval_plots"]
 
 
 @dataclass
@@ -39,7 +43,7 @@ def _read_mask(item: ImageItem) -> np.ndarray | None:
     return review.read_mask(item.mask_path)
 
 
-def fit_dataset(dataset: Dataset, kind: str = "patchcore", *, config: ModelConfig | None = None,
+def fit_dataset(dataset: Dataset, kind: str = DEFAULT_KIND, *, config: ModelConfig | None = None,
                 progress: ProgressFn | None = None, should_stop: StopFn | None = None, **fields) -> FitResult:
     """Fit on the dataset's good training images and set thresholds from a validation set.
 
@@ -80,7 +84,7 @@ class InspectRow:
     time_ms: float
     outputs: dict[str, Path] = field(default_factory=dict)
     label: int = -1
-    set: str = review.INSPECTED
+    set: str = INSPECTED
 
 
 @dataclass
@@ -92,61 +96,6 @@ class InspectResult:
     unwritten: list[Skipped] = field(default_factory=list)
     #: Why the CSV could not be written (then ``csv_path`` is None), naming the file.
     csv_error: str | None = None
-
-
-def short_stem(stem: str, limit: int = MAX_STEM_BYTES) -> str:
-    """``stem`` if it fits in ``limit`` UTF-8 bytes, else its start plus ``~`` and 8 hex digits of its
-    hash (so two long names with the same start stay distinct)."""
-    stem = stem.rstrip(" .") or "image"
-    raw = stem.encode("utf-8", "surrogateescape")
-    if len(raw) <= limit:
-        return stem
-    head = raw[:limit - 9].decode("utf-8", errors="ignore").rstrip(" .")
-    return f"{head}~{hashlib.sha1(raw).hexdigest()[:8]}"
-
-
-def unique_stem(path: Path, used: set[str]) -> str:
-    """A short output stem for ``path``, unique in ``used`` (compared case-insensitively, as some file
-    systems do); the stem is added to ``used``."""
-    stem = short_stem(path.stem)
-    if stem.casefold() in used:
-        stem = short_stem(f"{path.parent.name}_{path.stem}")
-    base, n = stem, 2
-    while stem.casefold() in used:
-        stem, n = short_stem(f"{base}_{n}"), n + 1
-    used.add(stem.casefold())
-    return stem
-
-
-def save_result_images(model: AnomalyModel, image: np.ndarray, anomaly_map: np.ndarray, out_dir: Path,
-                       stem: str, *, thresholds: Thresholds | None = None, colormap: str = visualize.DEFAULT_COLORMAP,
-                       alpha: float = 0.5) -> dict[str, Path]:
-    """Heatmap overlay (``colormap``, ``alpha``; predicted-mask and region outlines), grayscale map and
-    binary mask at the image's size, each written atomically; ``thresholds`` default to the model's.
-    An :class:`OSError` names the files that could not be written (after trying all three)."""
-    from hamacho_core.preprocess import to_rgb8
-
-    rgb = to_rgb8(image)
-    h, w = rgb.shape[:2]
-    norm_full, mask_full = review.full_size_maps(model, anomaly_map, h, w, thresholds)
-    outputs = {
-        "overlay": out_dir / f"{stem}_overlay.png",
-        "map": out_dir / f"{stem}_map.png",
-        "mask": out_dir / f"{stem}_mask.png",
-    }
-    picture = visualize.render_overlay(rgb, norm_full, mask_full, region_polygon=model.preprocess.roi_polygon(h, w),
-                                       colormap=colormap, alpha=alpha)
-    pictures = {"overlay": picture, "map": (norm_full * 255 + 0.5).astype(np.uint8),
-                "mask": mask_full.astype(np.uint8) * 255}
-    failed = []
-    for kind, path in outputs.items():
-        try:
-            write_image(path, pictures[kind])
-        except OSError as exc:  # try the others all the same
-            failed.append((exc, f"{path} was not written: {exc.strerror or exc}"))
-    if failed:
-        raise OSError(failed[0][0].errno, "; ".join(message for _, message in failed))
-    return outputs
 
 
 def check_out_dir(out_dir: Path, overwrite: bool = False) -> None:
@@ -183,12 +132,12 @@ def inspect_paths(model: AnomalyModel, paths: Sequence[str | Path], *, out_dir: 
     rows: list[InspectRow] = []
     unwritten: list[Skipped] = []
     used: set[str] = set()
+    judge = model.judge  # one set of thresholds for the whole run
     for i, path, image, score, raw_map, ms in review.iter_scored(model, files, should_stop, skipped):
-        verdict = str(verdict_labels(np.array([score]), model.image_scale.threshold, model.review_threshold)[0])
-        row = InspectRow(path, score, float(model.image_scale.normalize(score)), verdict, ms)
+        row = InspectRow(path, score, float(judge.normalize(score)), judge.verdict(score), ms)
         if out_dir is not None and save_images:
             try:
-                row.outputs = save_result_images(model, image, raw_map, out_dir, unique_stem(path, used))
+                row.outputs = save_result_images(model, image, raw_map, out_dir, unique_stem(path, used), judge=judge)
             except OSError as exc:  # a full disk or an unwritable name: report it, keep judging
                 unwritten.append(Skipped(path, str(exc)))
         rows.append(row)
@@ -205,8 +154,8 @@ def inspect_paths(model: AnomalyModel, paths: Sequence[str | Path], *, out_dir: 
 
 def write_csv(rows: Sequence[InspectRow], path: Path) -> Path:
     """``results.csv`` (``CSV_FIELDS``), atomically; text cells are neutralised against spreadsheet formulas."""
-    return review.write_results_csv([review.csv_row(r.path, r.raw_score, r.normalized_score, r.verdict, r.time_ms,
-                                                    r.label, r.set, r.outputs.get("overlay")) for r in rows], path)
+    return write_results_csv([csv_row(r.path, r.raw_score, r.normalized_score, r.verdict, r.time_ms, r.label, r.set,
+                                      r.outputs.get("overlay")) for r in rows], path)
 
 
 @dataclass
@@ -228,29 +177,27 @@ def evaluate_dataset(model: AnomalyModel, dataset: Dataset, *, progress: Progres
     items += list(dataset.test)
     if not items:
         raise ValueError("nothing to evaluate: every image of this dataset was used for training")
-    from hamacho_core.metrics import pixel_step
+    from hamacho_core.metrics import PixelSample
     from hamacho_core.progress import check_stop, report
 
     shape = model.preprocess.output_shape
     has_masks = any(it.mask_path is not None for it in items if it.label == 1)
-    step = pixel_step(len(items) * shape[0] * shape[1])
-    scores, flagged, pix_scores, pix_labels = [], [], [], []
+    pixels = PixelSample(len(items) * shape[0] * shape[1])
+    judge = model.judge  # one set of thresholds for the whole evaluation
+    scores, flagged = [], []
     for n, it in enumerate(items):  # one image at a time, its pixels sampled: memory stays flat
         check_stop(should_stop, "evaluation")
-        pred = model.predict(it.path)
+        pred = model.predict(it.path, judge=judge)
         scores.append(pred.image_scores[0])
         flagged.append(pred.is_anomalous[0])
         if has_masks:
             mask = _read_mask(it)
-            mask = model.preprocess.mask(mask) if mask is not None else np.zeros(shape, bool)
-            start = (-n * shape[0] * shape[1]) % step
-            pix_scores.append(pred.anomaly_maps[0].ravel()[start::step])
-            pix_labels.append(mask.ravel()[start::step])
+            pixels.add(pred.anomaly_maps[0], model.preprocess.mask(mask) if mask is not None else np.zeros(shape, bool))
         report(progress, "inspect", n + 1, len(items))
     labels = np.array([it.label for it in items])
     scores, flagged = np.array(scores, np.float32), np.array(flagged, bool)
-    metrics = evaluate(scores, flagged, labels, np.concatenate(pix_scores) if has_masks else None,
-                       np.concatenate(pix_labels) if has_masks else None)
+    pix_scores, pix_labels = pixels.arrays() if has_masks else (None, None)
+    metrics = evaluate(scores, flagged, labels, pix_scores, pix_labels)
     overlap = sum(str(it.path.resolve()) in calibrated for it in items)
     return EvalResult(metrics, items, scores, flagged, overlap)
 

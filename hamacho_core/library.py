@@ -9,7 +9,6 @@ hidden temporary file in the library folder, checked, then linked or renamed int
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import shutil
@@ -21,16 +20,12 @@ from pathlib import Path
 
 from hamacho_core import backbones
 from hamacho_core.model_io import SUFFIX, ModelFileError, read_manifest
+from hamacho_core.models import DEFAULT_KIND, model_spec
 from hamacho_core.paths import user_data_dir
 
 #: Characters refused in model names (path separators, and those Windows forbids in file names).
 _BAD_CHARS = set('/\\<>:"|?*')
 _NUMBERED = re.compile(r"^(.*) \((\d+)\)$")
-#: PatchCore defaults the estimates assume unless told otherwise (see ``PatchCoreConfig``).
-DEFAULT_PROJECTION_DIM = 128
-DEFAULT_MAX_FEATURE_MEMORY_MB = 512
-#: Bytes per patch of the greedy coreset's bookkeeping (norms, bounds, stamps, order, flags).
-_CORESET_BYTES_PER_ROW = 29
 _MB = 2**20
 
 
@@ -294,65 +289,12 @@ def delete_model(path: Path) -> None:
 # --- estimates and backbone overview --------------------------------------------------------------
 
 
-def _layer_infos(backbone: str, layers) -> list[backbones.LayerInfo]:
-    table = {info.name: info for info in backbones.list_layers(backbone)}
-    layers = tuple(layers) if layers else backbones.default_layers(backbone, "patchcore")
-    unknown = [layer for layer in layers if layer not in table]
-    if unknown:
-        raise ValueError(f"{backbone} has no layer {', '.join(unknown)}")
-    return [table[layer] for layer in layers]
-
-
 def feature_dim_of(backbone: str, layers, feature_dim: int | None = 1024) -> tuple[int, int]:
-    """(sum of the layers' channels, patch feature width after the ``feature_dim`` cap)."""
-    channels = sum(info.channels for info in _layer_infos(backbone, layers))
+    """(sum of the layers' channels, patch feature width after the ``feature_dim`` cap); ``layers`` empty or
+    None: the backbone's PatchCore defaults."""
+    layers = tuple(layers) if layers else model_spec(DEFAULT_KIND).default_layers(backbone)
+    channels = sum(info.channels for info in backbones.layer_infos(backbone, layers))
     return channels, channels if feature_dim is None else min(channels, int(feature_dim))
-
-
-def estimate_memory_bank(backbone: str, layers, image_size: int | tuple[int, int], n_images: int,
-                         coreset_ratio: float, feature_dim: int | None = 1024, *,
-                         projection_dim: int = DEFAULT_PROJECTION_DIM,
-                         max_feature_memory_mb: int = DEFAULT_MAX_FEATURE_MEMORY_MB, tiles: int = 1) -> dict:
-    """What a PatchCore fit of ``n_images`` training images will hold, computed like the fit does.
-
-    Patches per image: the first layer's grid, ``ceil(side / stride)`` per side of ``image_size`` (a
-    square side or (width, height); with ``tiles`` > 1 the tile's side, times the tiles).  Feature width:
-    the layers' channels, capped at ``feature_dim``.  Bank rows: ``round(coreset_ratio * patches)``
-    (at least 1).  Memory in MiB of float32.  During the fit, all patch features are kept
-    (``feature_memory_mb``; only their random projections when that exceeds ``max_feature_memory_mb``,
-    ``two_pass``), plus the coreset's working memory; ``fit_peak_mb`` adds the bank itself.
-    ``layers`` empty or None: the backbone's PatchCore defaults.
-    """
-    infos = _layer_infos(backbone, layers)
-    width, height = (image_size, image_size) if isinstance(image_size, int) else image_size
-    if min(width, height) < 1 or tiles < 1:
-        raise ValueError("image_size and tiles must be positive")
-    if not 0 < coreset_ratio <= 1:
-        raise ValueError("coreset_ratio must be in (0, 1]")
-    n_images = max(0, int(n_images))
-    stride = infos[0].stride
-    grid_wh = (math.ceil(width / stride), math.ceil(height / stride))
-    per_image = tiles * grid_wh[0] * grid_wh[1]
-    channels = sum(info.channels for info in infos)
-    dim = channels if feature_dim is None else min(channels, int(feature_dim))
-    total = n_images * per_image
-    rows = max(1, min(total, int(round(coreset_ratio * total)))) if total else 0
-    two_pass = total * dim * 4 > max_feature_memory_mb * _MB and projection_dim < dim
-    stored_dim = projection_dim if two_pass else dim
-    features_mb = total * stored_dim * 4 / _MB
-    coreset_mb = 0.0
-    if 0 < rows < total:
-        projected = 0 if two_pass or projection_dim >= dim else total * projection_dim * 4
-        coreset_mb = (projected + total * _CORESET_BYTES_PER_ROW + rows * min(stored_dim, projection_dim) * 4) / _MB
-    bank_mb = rows * dim * 4 / _MB
-    return {
-        "backbone": backbone, "layers": tuple(info.name for info in infos), "image_size": image_size,
-        "n_images": n_images, "coreset_ratio": float(coreset_ratio), "stride": stride, "grid": grid_wh[0],
-        "grid_wh": grid_wh, "tiles": tiles,
-        "patches_per_image": per_image, "channels": channels, "feature_dim": dim, "total_patches": total,
-        "bank_rows": rows, "bank_mb": bank_mb, "feature_memory_mb": features_mb, "coreset_memory_mb": coreset_mb,
-        "fit_peak_mb": features_mb + coreset_mb + bank_mb, "two_pass": two_pass,
-    }
 
 
 def backbone_rows() -> list[dict]:
@@ -383,7 +325,7 @@ def backbone_rows() -> list[dict]:
             if status.path is not None:
                 row["weights_path"] = status.path
                 row["weights_mb"] = status.path.stat().st_size / _MB
-            layers = backbones.default_layers(name, "patchcore")
+            layers = model_spec(DEFAULT_KIND).default_layers(name)
             channels, dim = feature_dim_of(name, layers)
             row.update(default_layers=layers, channels=channels, feature_dim=dim)
         except Exception as exc:  # noqa: BLE001 - one broken entry must not hide the others

@@ -34,6 +34,34 @@ def pixel_step(n_pixels: int, limit: int = MAX_AUROC_PIXELS) -> int:
     return max(1, -(-int(n_pixels) // limit))
 
 
+class PixelSample:
+    """An evenly strided sample of the pixels of many maps (at most ``limit`` of ``total_pixels``), taken one
+    map at a time so nothing is stacked: what pixel AUROC is computed on (evaluation and review alike)."""
+
+    def __init__(self, total_pixels: int, limit: int = MAX_AUROC_PIXELS):
+        self.step = pixel_step(total_pixels, limit)
+        self._offset = 0
+        self._scores: list[np.ndarray] = []
+        self._labels: list[np.ndarray] = []
+
+    def add(self, scores: np.ndarray, truth: np.ndarray) -> None:
+        """One map's values and its defect mask (same shape)."""
+        start = (-self._offset) % self.step
+        self._scores.append(np.asarray(scores).ravel()[start::self.step])
+        self._labels.append(np.asarray(truth).ravel()[start::self.step])
+        self._offset += np.asarray(scores).size
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sampled values, their labels)."""
+        if not self._scores:
+            return np.empty(0, np.float32), np.empty(0, bool)
+        return np.concatenate(self._scores), np.concatenate(self._labels)
+
+    def auroc(self) -> float | None:
+        scores, labels = self.arrays()
+        return _auroc(labels, scores)
+
+
 def _auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     labels = np.asarray(labels).astype(bool).ravel()
     if labels.all() or not labels.any():

@@ -33,8 +33,8 @@ from safetensors import SafetensorError, safe_open
 
 from hamacho_core import __version__, backbones, graphs
 from hamacho_core.fileio import atomic_write_bytes, file_sha256, output_target, remove_stale_temps
-from hamacho_core.models import MODELS, AnomalyModel
-from hamacho_core.models.base import NotFittedError
+from hamacho_core.judging import Judge
+from hamacho_core.models import MODELS, AnomalyModel, NotFittedError
 from hamacho_core.thresholds import ScoreScale
 
 FORMAT = "hamacho-model"
@@ -68,7 +68,7 @@ def save_model(model: AnomalyModel, path: str | os.PathLike, *, training: dict |
     if not model.config.pretrained:
         raise ValueError("a model with random backbone weights (pretrained=False) cannot be saved: "
                          "its scores could not be reproduced when loaded")
-    if not model.is_fitted or model.image_scale is None or model.pixel_scale is None:
+    if not model.is_fitted or model.judge is None:
         raise NotFittedError("the model is not fitted and calibrated: nothing to save")
     arrays = {name: np.ascontiguousarray(arr) for name, arr in model.state_arrays().items()}
     arrays[GRAPH_TENSOR] = np.frombuffer(model.runtime_graph(), dtype=np.uint8)
@@ -137,13 +137,13 @@ def load_model(path: str | os.PathLike, *, device: str | None = None, allow_down
     try:
         model.load_state_arrays(arrays)
         thresholds = manifest["thresholds"]
-        model.image_scale = ScoreScale.from_dict(thresholds["image"])
-        model.pixel_scale = ScoreScale.from_dict(thresholds["pixel"])
+        scales = ScoreScale.from_dict(thresholds["image"]), ScoreScale.from_dict(thresholds["pixel"])
         review = thresholds.get("review")
-        model.review_threshold = None if review is None else float(review)
+        review = None if review is None else float(review)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path.name} is corrupt: its stored state does not fit the model ({exc})") from exc
-    _check_finite(path, model)
+    _check_finite(path, scales, review)
+    model.judge = Judge(*scales, review)
     model.manifest = manifest
     return model
 
@@ -202,9 +202,8 @@ def manifest_sha256(manifest: dict) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _check_finite(path: Path, model: AnomalyModel) -> None:
-    scales = (model.image_scale, model.pixel_scale)
-    values = [v for scale in scales for v in (scale.threshold, scale.low)] + [model.review_threshold or 0.0]
+def _check_finite(path: Path, scales: tuple[ScoreScale, ScoreScale], review: float | None) -> None:
+    values = [v for scale in scales for v in (scale.threshold, scale.low)] + [review or 0.0]
     if not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
         raise ModelFileError(f"{path.name} is corrupt: a threshold or score scale is not a finite number")
 
@@ -228,6 +227,7 @@ def _backbone_record(model: AnomalyModel) -> dict:
 
 
 def _build_manifest(model: AnomalyModel, arrays: dict[str, np.ndarray], training: dict) -> dict:
+    judge = model.judge  # one consistent set, read once
     name = model.config.backbone
     if name in backbones.efficientnet_lite.VARIANTS:
         mean, std = backbones.efficientnet_lite.MEAN, backbones.efficientnet_lite.STD
@@ -249,8 +249,8 @@ def _build_manifest(model: AnomalyModel, arrays: dict[str, np.ndarray], training
                     "input": graphs.INPUT, "output": graphs.OUTPUT, "opset": graphs.OPSET,
                     "fitted_with": model.runtime},
         "checksums": checksums,
-        "thresholds": {"image": model.image_scale.to_dict(), "pixel": model.pixel_scale.to_dict(),
-                       "review": model.review_threshold},
+        "thresholds": {"image": judge.image_scale.to_dict(), "pixel": judge.pixel_scale.to_dict(),
+                       "review": judge.review},
         "training": training,
         "tensors": {k: [list(a.shape), a.dtype.name] for k, a in arrays.items()},
     }

@@ -34,7 +34,7 @@ class NearestNeighbors:
             self._bank_t = torch.from_numpy(self.bank).to(self.device)
             self._bank_sq = (self._bank_t * self._bank_t).sum(1)
         else:
-            from hamacho_core.runtime import default_threads
+            from hamacho_core.machine import default_threads
 
             faiss.omp_set_num_threads(threads or default_threads())  # the runtime's fixed share of the CPU
             self._index = faiss.IndexFlatL2(self.bank.shape[1])

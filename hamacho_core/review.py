@@ -15,21 +15,27 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hamacho_core import fileio
 from hamacho_core.dataset import Dataset, Skipped, checked_image
 from hamacho_core.imageio import read_image
+from hamacho_core.outputs import (
+    CSV_FIELDS,
+    HELD_OUT,
+    INSPECTED,
+    RESULTS_CSV,
+    TEST,
+    TRUTH,
+    VALIDATION,
+    csv_row,
+    save_result_images,
+    unique_stem,
+    write_results_csv,
+)
 from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
-from hamacho_core.thresholds import Thresholds, verdict_labels
+from hamacho_core.thresholds import Thresholds
 
-#: Which part of the data an image belongs to (the results list and CSV's "set" column).
-HELD_OUT = "held-out"  #: a good training image kept out of the fit; it set the thresholds
-VALIDATION = "validation"  #: a defective image that set the thresholds (hamacho layout bad/)
-TEST = "test"  #: a labelled image the model has not seen
-INSPECTED = "inspected"  #: an image without a label (inspect folder)
-#: ``overlay``: the file name of the image's overlay PNG when images were written (names are made unique,
-#: so two ``01.png`` of different folders get different overlays: this column says which is which).
-CSV_FIELDS = ("path", "folder", "set", "truth", "raw_score", "normalized_score", "verdict", "time_ms", "overlay")
-TRUTH = {1: "defective", 0: "good", -1: ""}
+__all__ = ["CSV_FIELDS", "HELD_OUT", "INSPECTED", "TEST", "TRUTH", "VALIDATION", "ReviewItem", "Source",
+           "dataset_sources", "export_items", "holds_results", "iter_scored", "judge", "kept_map", "new_run_folder",
+           "pixel_auroc", "read_mask", "score_sources"]
 
 
 @dataclass
@@ -135,58 +141,25 @@ def pixel_auroc(model, items: Sequence[ReviewItem]) -> float | None:
     ``metrics.MAX_AUROC_PIXELS`` pixels, sampled evenly across the images."""
     if not any(r.mask_path is not None for r in items):
         return None
-    from hamacho_core.metrics import _auroc, pixel_step
+    from hamacho_core.metrics import PixelSample
 
     used = [r for r in items if r.mask_path is not None or r.label == 0]
-    step = pixel_step(sum(r.anomaly_map.size for r in used))
-    scores, labels, offset = [], [], 0
+    sample = PixelSample(sum(r.anomaly_map.size for r in used))
     for r in used:  # each map sampled on its own: nothing is stacked
         h, w = r.anomaly_map.shape
         mask = np.zeros((h, w), bool)
         if r.mask_path is not None:
             full = model.preprocess.mask(read_mask(r.mask_path)).astype(np.uint8)
             mask = cv2.resize(full, (w, h), interpolation=cv2.INTER_NEAREST) > 0 if full.shape != (h, w) else full > 0
-        start = (-offset) % step
-        scores.append(r.anomaly_map.ravel()[start::step])
-        labels.append(mask.ravel()[start::step])
-        offset += r.anomaly_map.size
-    return _auroc(np.concatenate(labels), np.concatenate(scores))
-
-
-def full_size_maps(model, anomaly_map: np.ndarray, height: int, width: int,
-                   thresholds: Thresholds | None = None, *, pixel_scale=None) -> tuple[np.ndarray, np.ndarray]:
-    """The normalised map (0.5 = pixel threshold) and the predicted-defect mask at an image's own size
-    (a region of interest places them where they belong): the one map -> image conversion.  The pixel
-    threshold: ``pixel_scale`` (a :class:`ScoreScale`, e.g. the one a live frame was judged with), else
-    ``thresholds.pixel``, else the model's."""
-    if pixel_scale is not None:
-        scale, pixel = pixel_scale, pixel_scale.threshold
-    else:
-        pixel = model.pixel_scale.threshold if thresholds is None else thresholds.pixel
-        scale = model.pixel_scale.at(pixel)
-    pre = model.preprocess
-    norm = pre.to_image(scale.normalize(anomaly_map), height, width)
-    predicted = pre.to_image((anomaly_map >= pixel).astype(np.float32), height, width) >= 0.5
-    return norm, predicted
+        sample.add(r.anomaly_map, mask)
+    return sample.auroc()
 
 
 def judge(model, items: Sequence[ReviewItem], thresholds: Thresholds) -> tuple[np.ndarray, np.ndarray]:
     """Verdicts and normalised scores (0.5 = image threshold) of ``items`` at ``thresholds``."""
     scores = np.array([r.raw_score for r in items], dtype=np.float64)
-    return (verdict_labels(scores, thresholds.image, thresholds.review),
-            model.image_scale.at(thresholds.image).normalize(scores))
-
-
-def csv_row(path: Path, raw: float, normalised: float, verdict: str, ms: float, label: int = -1,
-            set_name: str = INSPECTED, overlay: Path | None = None) -> list:
-    return [str(path), path.parent.name, set_name, TRUTH.get(label, ""), f"{raw:.6g}", f"{normalised:.4f}",
-            verdict, f"{ms:.1f}", overlay.name if overlay is not None else ""]
-
-
-def write_results_csv(rows: Sequence[Sequence], path: Path) -> Path:
-    """``results.csv`` (:data:`CSV_FIELDS`) atomically; text cells neutralised against spreadsheet formulas."""
-    fileio.write_csv(path, CSV_FIELDS, rows, text_columns=(0, 1, 2, 3, 6, 8))
-    return Path(path)
+    judge = model.judge.at(thresholds)
+    return judge.verdicts(scores), judge.normalize(scores)
 
 
 def holds_results(folder: Path) -> bool:
@@ -211,10 +184,9 @@ def export_items(model, items: Sequence[ReviewItem], thresholds: Thresholds, out
     screen), map and mask images, as ``hamacho inspect --save-images`` writes them.  An image that
     cannot be written is reported in the :class:`OSError` raised at the end; the others and the CSV are
     written all the same."""
-    from hamacho_core.jobs import save_result_images, unique_stem
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    at = model.judge.at(thresholds)
     verdicts, normalised = judge(model, items, thresholds)
     rows, used, failed = [], set(), []
     for i, item in enumerate(items):
@@ -222,14 +194,14 @@ def export_items(model, items: Sequence[ReviewItem], thresholds: Thresholds, out
         overlay = None
         try:
             overlay = save_result_images(model, read_image(item.path), item.anomaly_map, out_dir,
-                                         unique_stem(item.path, used), thresholds=thresholds, colormap=colormap,
+                                         unique_stem(item.path, used), judge=at, colormap=colormap,
                                          alpha=alpha)["overlay"]
         except (OSError, ValueError) as exc:
             failed.append(f"{item.path.name}: {exc}")
         rows.append(csv_row(item.path, item.raw_score, float(normalised[i]), str(verdicts[i]), item.time_ms,
                             item.label, item.set, overlay))
         report(progress, "export", i + 1, len(items))
-    csv_path = write_results_csv(rows, out_dir / "results.csv")
+    csv_path = write_results_csv(rows, out_dir / RESULTS_CSV)
     if failed:
         raise OSError(f"{csv_path} was written, but the images of {len(failed)} result(s) were not: "
                       + "; ".join(failed[:3]) + (" ..." if len(failed) > 3 else ""))

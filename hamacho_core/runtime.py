@@ -9,27 +9,14 @@ their share of the CPU.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from hamacho_core.graphs import INPUT, OUTPUT, check_graph
+from hamacho_core.machine import default_threads
+
+__all__ = ["RUNTIMES", "OrtEmbedder", "default_threads", "preload", "torch_available"]
 
 RUNTIMES = ("auto", "onnxruntime", "torch")
-
-
-def default_threads() -> int:
-    """``HAMACHO_THREADS`` when set, else the CPU count capped at 4."""
-    env = os.environ.get("HAMACHO_THREADS", "").strip()
-    if env:
-        try:
-            value = int(env)
-        except ValueError:
-            raise ValueError(f"HAMACHO_THREADS must be a whole number of threads, got {env!r}") from None
-        if value < 1:
-            raise ValueError("HAMACHO_THREADS must be at least 1")
-        return value
-    return max(1, min(4, os.cpu_count() or 1))
 
 
 def torch_available() -> bool:

@@ -131,26 +131,23 @@ class InspectionSession:
 
     def saving(self) -> tuple:
         """What a save about to start writes: pass it to :meth:`mark_saved` when the save succeeded."""
-        return self.model, self.thresholds, tuple(self.changes), self.model.thresholds_snapshot()
+        return self.model, self.thresholds, tuple(self.changes), self.model.judge
 
     def mark_saved(self, path: Path, saved: tuple | None = None) -> bool:
         """The model was written to ``path``; ``saved`` (from :meth:`saving`) says what was written, so
         changes made meanwhile stay unsaved.  False (nothing marked) when another model is open now."""
-        model, t, changes, scales = saved if saved is not None else self.saving()
+        model, t, changes, judge = saved if saved is not None else self.saving()
         if model is not self.model:
             return False
         self.model_path = Path(path)
         self.changes = [c for c in self.changes if c not in changes]
         self.calibrated = t  # what "back to the model" means from now on
-        self.calibrated_scales = scales[:2]
+        self.calibrated_scales = (judge.image_scale, judge.pixel_scale)
         self.events.emit("dirty", self.dirty)
         return True
 
     def _model_thresholds(self) -> Thresholds:
-        m = self.model
-        review_t = m.review_threshold
-        return Thresholds(float(m.image_scale.threshold), float(m.pixel_scale.threshold),
-                          None if review_t is None else float(review_t))
+        return self.model.judge.thresholds
 
     # --- derived ----------------------------------------------------------------------------------
     def judged(self, items: list[ReviewItem] | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -76,17 +76,6 @@ class ScoreScale:
         return cls(float(data["threshold"]), float(data["low"]), str(data["method"]))
 
 
-def verdict_labels(scores: np.ndarray, image: float, review: float | None = None) -> np.ndarray:
-    """``NG`` for raw scores >= ``image``, ``REVIEW`` for ``review <= score < image`` (when a review
-    band is set), else ``OK``.  A score that is not a number is ``NG``: it must never pass."""
-    scores = np.asarray(scores, dtype=np.float64)
-    out = np.full(scores.shape, OK, dtype="<U6")
-    if review is not None:
-        out[scores >= review] = REVIEW
-    out[~(scores < image)] = NG  # NaN compares False
-    return out
-
-
 def good_only_threshold(good_scores: np.ndarray) -> float:
     good = np.asarray(good_scores, dtype=np.float64)
     if good.size == 0:

@@ -12,53 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hamacho_core import backbones, graphs
 from hamacho_core.features import FeatureExtractor, resolve_device
-
-
-class PatchEmbedder(nn.Module):
-    """PatchCore's head in torch: 3x3-averaged, upsampled, concatenated (and channel-pooled) features."""
-
-    def __init__(self, extractor: FeatureExtractor, feature_dim: int | None):
-        super().__init__()
-        self.extractor = extractor
-        self.feature_dim = feature_dim
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) in [0, 1] -> (B, D, h, w) on the first layer's grid."""
-        maps = self.extractor(images)
-        size = maps[0].shape[-2:]
-        parts = []
-        for fmap in maps:
-            fmap = F.avg_pool2d(fmap, kernel_size=3, stride=1, padding=1)
-            if fmap.shape[-2:] != size:
-                fmap = F.interpolate(fmap, size=size, mode="bilinear", align_corners=False)
-            parts.append(fmap)
-        emb = torch.cat(parts, dim=1)
-        if self.feature_dim is not None and emb.shape[1] > self.feature_dim:
-            b, d, h, w = emb.shape
-            flat = emb.permute(0, 2, 3, 1).reshape(-1, 1, d)
-            emb = F.adaptive_avg_pool1d(flat, self.feature_dim).reshape(b, h, w, -1).permute(0, 3, 1, 2)
-        return emb
-
-
-class PadimEmbedder(nn.Module):
-    """PaDiM's head in torch: layers nearest-upsampled to the first layer's grid, concatenated, subset."""
-
-    def __init__(self, extractor: FeatureExtractor, channel_idx: np.ndarray):
-        super().__init__()
-        self.extractor = extractor
-        self.register_buffer("channel_idx", torch.as_tensor(np.asarray(channel_idx), dtype=torch.long))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        maps = self.extractor(images)
-        size = maps[0].shape[-2:]
-        emb = torch.cat([m if m.shape[-2:] == size else F.interpolate(m, size=size, mode="nearest")
-                         for m in maps], dim=1)
-        return emb.index_select(1, self.channel_idx)
 
 
 class TorchEmbedder:
@@ -75,18 +32,6 @@ class TorchEmbedder:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
         return self.module(x).float().cpu().numpy()
-
-
-def patchcore_embedder(backbone: str, layers: Sequence[str], feature_dim: int | None, *, device: str = "cpu",
-                       pretrained: bool = True, allow_download: bool = True) -> TorchEmbedder:
-    extractor = FeatureExtractor(backbone, layers, pretrained=pretrained, allow_download=allow_download)
-    return TorchEmbedder(PatchEmbedder(extractor, feature_dim), device)
-
-
-def padim_embedder(backbone: str, layers: Sequence[str], channel_idx: np.ndarray, *, device: str = "cpu",
-                   pretrained: bool = True, allow_download: bool = True) -> TorchEmbedder:
-    extractor = FeatureExtractor(backbone, layers, pretrained=pretrained, allow_download=allow_download)
-    return TorchEmbedder(PadimEmbedder(extractor, channel_idx), device)
 
 
 class _Outputs(nn.Module):
@@ -113,14 +58,9 @@ def export_backbone_graph(backbone: str, layers: Sequence[str], *, pretrained: b
     return buffer.getvalue()
 
 
-def ensure_backbone_graph(backbone: str, layers: Sequence[str] | None = None, *,
+def ensure_backbone_graph(backbone: str, layers: Sequence[str], *,
                           allow_download: bool = True) -> graphs.BackboneGraph:
-    """The cached graph of ``backbone`` with ``layers`` (default: the PatchCore and PaDiM defaults),
-    exported now if there is none yet."""
-    if layers is None:
-        layers = sorted(set(backbones.default_layers(backbone, "patchcore"))
-                        | set(backbones.default_layers(backbone, "padim")),
-                        key=[info.name for info in backbones.list_layers(backbone)].index)
+    """The cached graph of ``backbone`` with ``layers``, exported now if there is none yet."""
     layers = list(layers)
     weights = backbones.resolve_weights(backbone, allow_download=allow_download)
     sha = backbones.file_sha256(weights)

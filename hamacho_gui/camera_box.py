@@ -1,13 +1,15 @@
 """The Live tab's GenICam camera settings: the cameras found (with their current settings), trigger
 mode, exposure, gain, frame rate and pixel format for the next Start.  The camera itself lives in
-``hamacho_core.live.genicam``; finding and reading cameras runs in a worker."""
+``hamacho_core.live.genicam``; finding and reading cameras runs on the ``devices`` lane of
+:class:`~hamacho_gui.workers.Workers`."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QLabel, QSizePolicy
 
 from hamacho_core.live import SourceError
+from hamacho_gui.workers import Workers, guard, panel_workers
 
 #: trigger mode -> label (the core's GenicamSource ``trigger`` values)
 TRIGGERS = {"free": "Free-run", "software": "Software",
@@ -16,30 +18,21 @@ TRIGGERS = {"free": "Free-run", "software": "Software",
 CAMERAS_DEFAULT = "camera's"
 
 
-class _Found(QObject):
-    done = Signal(list, list, str)  # cameras, their settings (or an error text each), error
+def find_cameras(progress, should_stop) -> tuple[list, list, str]:
+    """The devices lane's job: the cameras, their settings (or an error text each), and an error text."""
+    from hamacho_core.live.genicam import describe_camera, list_cameras
 
-
-class _FindCameras(QRunnable):
-    def __init__(self, signals: _Found):
-        super().__init__()
-        self.signals = signals
-
-    def run(self) -> None:
-        from hamacho_core.live.genicam import describe_camera, list_cameras
-
+    try:
+        cameras = list_cameras()
+    except SourceError as exc:  # no camera library, say: said, not a failure with a traceback
+        return [], [], str(exc)
+    described = []
+    for camera in cameras:
         try:
-            cameras = list_cameras()
-        except SourceError as exc:
-            self.signals.done.emit([], [], str(exc))
-            return
-        described = []
-        for camera in cameras:
-            try:
-                described.append(describe_camera(camera.id))
-            except SourceError as exc:  # in use by another program, say: still listed
-                described.append(str(exc))
-        self.signals.done.emit(cameras, described, "")
+            described.append(describe_camera(camera.id))
+        except SourceError as exc:  # in use by another program, say: still listed
+            described.append(str(exc))
+    return cameras, described, ""
 
 
 def _spin(decimals: int, low: float, high: float, suffix: str, tip: str) -> QDoubleSpinBox:
@@ -60,8 +53,9 @@ class CameraBox(QGroupBox):
     #: a camera chosen in the list: its ``genicam:<id>`` source spec
     chosen = Signal(str)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, *, workers: Workers | None = None):
         super().__init__("GenICam camera", parent)
+        self.workers = panel_workers(self, workers)
         self.cameras: list = []
         self.settings_found: list = []
         self.camera_combo = QComboBox()
@@ -98,8 +92,6 @@ class CameraBox(QGroupBox):
         grid.addWidget(self.described, 2, 0, 1, 8)
         for column in (1, 3, 5, 7):
             grid.setColumnStretch(column, 1)
-        self._signals = _Found()
-        self._signals.done.connect(self._on_found)
 
     # --- public -----------------------------------------------------------------------------
     def options(self) -> dict:
@@ -116,9 +108,10 @@ class CameraBox(QGroupBox):
         return self.trigger_combo.currentData() == "software"
 
     def find(self) -> None:
-        """List the cameras and read their settings, in a worker; ``found`` fires when done."""
+        """List the cameras and read their settings on the devices lane; ``found`` fires when done."""
         self._say("Looking for GenICam cameras ...")
-        QThreadPool.globalInstance().start(_FindCameras(self._signals))
+        self.workers.devices.start("find cameras", find_cameras, on_done=guard(self, lambda r: self._on_found(*r)),
+                                   on_failed=guard(self, lambda message: self._on_found([], [], message)))
 
     def set_running(self, running: bool) -> None:
         for widget in (self.camera_combo, self.trigger_combo, self.format_combo):

@@ -3,17 +3,19 @@ thumbnails).
 
 The panel never scans or trains itself: it emits :attr:`DatasetPanel.dataset_requested` and the main window
 runs ``load_dataset`` through its :class:`~hamacho_gui.workers.TaskRunner`, then calls :meth:`set_loading`,
-:meth:`set_dataset` or :meth:`set_error`.  Thumbnails are decoded and downscaled on a small thread pool;
-a new dataset (or a new scan, or an error) cancels the pending ones through a generation counter.
+:meth:`set_dataset` or :meth:`set_error`.  Thumbnails are decoded and downscaled on the ``thumbnails`` lane
+of :class:`~hamacho_gui.workers.Workers` (the window's, or the panel's own): one generation of small jobs
+per dataset, each thumbnail arriving as a partial result as soon as it is ready; a new dataset (or a new
+scan, or an error) cancels the older generation.
 """
 
 from __future__ import annotations
 
-import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -36,10 +38,10 @@ from PySide6.QtWidgets import (
 from hamacho_core.dataset import HAMACHO, Dataset, ImageItem
 from hamacho_core.imageio import read_image
 from hamacho_core.preprocess import to_rgb8
+from hamacho_gui.workers import Workers, guard, panel_workers
 
 THUMB_SIZE = 96  # pixels, longest side of a thumbnail
 MAX_THUMBNAILS = 300  # only the first images of a dataset get a thumbnail
-THUMB_THREADS = 2
 DEFECT_COLOR = QColor("#d32f2f")
 WARN_COLOR = QColor("#b26a00")
 PLACEHOLDER_TEXT = ("No dataset loaded.\n\nClick \u201cOpen dataset folder...\u201d or drop a folder here.\n\n"
@@ -56,33 +58,14 @@ def _rel(path: Path, root: Path) -> str:
 
 
 # --------------------------------------------------------------------------- thumbnails off the GUI thread
-class _ThumbSignals(QObject):
-    """Lives in the GUI thread; worker threads emit through it (queued to the panel)."""
+@dataclass(frozen=True)
+class Thumbnail:
+    """A partial result of the thumbnails lane: the thumbnail of row ``row`` (``path``), or why there is none."""
 
-    loaded = Signal(int, int, QImage)  # generation, row, thumbnail
-    failed = Signal(int, int, str)  # generation, row, reason
-
-
-class _ThumbState:
-    """Generation counter shared with the jobs: a job whose generation is not current does nothing."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._generation = 0
-
-    @property
-    def generation(self) -> int:
-        with self._lock:
-            return self._generation
-
-    def next(self) -> int:
-        with self._lock:
-            self._generation += 1
-            return self._generation
-
-    def is_current(self, generation: int) -> bool:
-        with self._lock:
-            return generation == self._generation
+    row: int
+    path: Path
+    image: QImage | None
+    error: str = ""
 
 
 def make_thumbnail(path: Path, size: int = THUMB_SIZE) -> QImage:
@@ -96,24 +79,16 @@ def make_thumbnail(path: Path, size: int = THUMB_SIZE) -> QImage:
     return QImage(image.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()  # copy: owns its pixels
 
 
-class _ThumbJob(QRunnable):
-    def __init__(self, state: _ThumbState, signals: _ThumbSignals, generation: int, row: int, path: Path):
-        super().__init__()
-        self.setAutoDelete(True)
-        self._state, self._signals = state, signals
-        self._generation, self._row, self._path = generation, row, path
-
-    def run(self) -> None:  # worker thread
-        if not self._state.is_current(self._generation):
-            return
+def thumbnail_job(row: int, path: Path):
+    """One small job of a thumbnails generation: hands its :class:`Thumbnail` over as a partial result."""
+    def job(progress, should_stop, partial) -> None:
         try:
-            thumb = make_thumbnail(self._path)
+            thumb = make_thumbnail(path)
         except Exception as exc:  # noqa: BLE001 - a thumbnail failure is shown on its item, never raised
-            if self._state.is_current(self._generation):
-                self._signals.failed.emit(self._generation, self._row, str(exc) or type(exc).__name__)
+            partial(Thumbnail(row, path, None, str(exc) or type(exc).__name__))
             return
-        if self._state.is_current(self._generation):
-            self._signals.loaded.emit(self._generation, self._row, thumb)
+        partial(Thumbnail(row, path, thumb))
+    return job
 
 
 # --------------------------------------------------------------------------- the panel
@@ -123,21 +98,12 @@ class DatasetPanel(QWidget):
     dataset_requested = Signal(object)  # Path of the folder the user picked, typed or dropped
     image_activated = Signal(object)  # Path of a thumbnail clicked: show that image
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, *, workers: Workers | None = None):
+        """``workers``: the window's lanes (its ``thumbnails`` lane decodes the thumbnails); None: the panel's own."""
         super().__init__(parent)
         self._dataset: Dataset | None = None
         self._thumb_items: list[QListWidgetItem] = []
-        self._thumb_state = _ThumbState()
-        # Children are deleted in creation order.  On destruction: the guard first (cancels every pending job),
-        # then the pool (waits for the running ones, which return at once), then the object they emit through.
-        state = self._thumb_state  # no reference to self in the slot
-        self._guard = QObject(self)
-        self._guard.destroyed.connect(lambda *_: state.next())
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(THUMB_THREADS)
-        self._thumb_signals = _ThumbSignals(self)
-        self._thumb_signals.loaded.connect(self._on_thumb_loaded)
-        self._thumb_signals.failed.connect(self._on_thumb_failed)
+        self.workers = panel_workers(self, workers)
         self.setAcceptDrops(True)
         self._build()
         self._show_placeholder(PLACEHOLDER_TEXT)
@@ -269,8 +235,7 @@ class DatasetPanel(QWidget):
     # ------------------------------------------------------------------ filling
     def _clear_dataset(self) -> None:
         self._dataset = None
-        self._thumb_state.next()  # cancels every pending thumbnail job
-        self._pool.clear()  # and drops the ones not started yet
+        self.workers.thumbnails.cancel()  # the pending thumbnails are dropped, late ones never delivered
         self._thumb_items = []
         self.thumbnails.clear()
         self.skipped_list.clear()
@@ -344,9 +309,8 @@ class DatasetPanel(QWidget):
         n_all = len(ds.train) + len(ds.test)
         more = f" (first {len(shown)} of {n_all})" if n_all > len(shown) else f" ({n_all})"
         self.thumbs_label.setText("Images" + more)
-        generation = self._thumb_state.generation
         placeholder = self._placeholder_icon()
-        for row, (split, it) in enumerate(shown):
+        for split, it in shown:
             text = it.path.name if not it.label else f"{it.path.name}\n[{it.kind}]"
             item = QListWidgetItem(placeholder, text)
             tip = f"{it.path}\n{split}: {'defective (' + it.kind + ')' if it.label else 'good'}"
@@ -357,7 +321,8 @@ class DatasetPanel(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, it)
             self.thumbnails.addItem(item)
             self._thumb_items.append(item)
-            self._pool.start(_ThumbJob(self._thumb_state, self._thumb_signals, generation, row, it.path))
+        jobs = [thumbnail_job(row, it.path) for row, (_split, it) in enumerate(shown)]
+        self.workers.thumbnails.start("thumbnails", jobs, on_partial=guard(self, self._on_thumbnail))
 
     @staticmethod
     def _placeholder_icon() -> QIcon:
@@ -365,10 +330,18 @@ class DatasetPanel(QWidget):
         pix.fill(QColor("#e0e0e0"))
         return QIcon(pix)
 
-    def _on_thumb_loaded(self, generation: int, row: int, image: QImage) -> None:
-        if not self._thumb_state.is_current(generation) or row >= len(self._thumb_items):
+    def _on_thumbnail(self, thumb: Thumbnail) -> None:
+        """A partial result of the current generation (the lane drops those of a cancelled one)."""
+        if thumb.row >= len(self._thumb_items):
             return
-        item = self._thumb_items[row]
+        item = self._thumb_items[thumb.row]
+        if item.data(Qt.ItemDataRole.UserRole).path != thumb.path:
+            return
+        if thumb.image is None:
+            item.setToolTip(f"{item.toolTip()}\nno thumbnail: {thumb.error}")
+            item.setData(Qt.ItemDataRole.UserRole + 1, False)
+            return
+        image = thumb.image
         it: ImageItem = item.data(Qt.ItemDataRole.UserRole)
         pix = QPixmap(THUMB_SIZE, THUMB_SIZE)  # square canvas: every icon lines up on the grid
         pix.fill(Qt.GlobalColor.transparent)
@@ -380,13 +353,6 @@ class DatasetPanel(QWidget):
         painter.end()
         item.setIcon(QIcon(pix))
         item.setData(Qt.ItemDataRole.UserRole + 1, True)  # loaded
-
-    def _on_thumb_failed(self, generation: int, row: int, reason: str) -> None:
-        if not self._thumb_state.is_current(generation) or row >= len(self._thumb_items):
-            return
-        item = self._thumb_items[row]
-        item.setToolTip(f"{item.toolTip()}\nno thumbnail: {reason}")
-        item.setData(Qt.ItemDataRole.UserRole + 1, False)
 
     def thumbnails_loaded(self) -> int:
         """How many thumbnails of the current dataset are decoded (for tests and the status bar)."""

@@ -1,12 +1,14 @@
 """The Live tab's "Line outputs": where each judged part goes (MQTT, webhook, Modbus, an MES folder),
-a Test button, and each output's state while running.  The sinks live in ``hamacho_core.line``."""
+a Test button (run on the ``devices`` lane of :class:`~hamacho_gui.workers.Workers`), and each output's
+state while running.  The sinks live in ``hamacho_core.line``."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton
 
 from hamacho_core.line import LineSettings
+from hamacho_gui.workers import Workers, guard, panel_workers
 
 #: field name -> (label, placeholder, tool tip)
 FIELDS = {
@@ -20,29 +22,22 @@ FIELDS = {
 }
 
 
-class _Check(QObject):
-    done = Signal(str, bool)  # message, all reachable
-
-
-class _CheckJob(QRunnable):
-    def __init__(self, settings: LineSettings, signals: _Check):
-        super().__init__()
-        self.settings, self.signals = settings, signals
-
-    def run(self) -> None:
+def check_connections(settings: LineSettings):
+    """The devices lane's job: reach every configured output once; ``(message, all reachable)``."""
+    def job(progress, should_stop) -> tuple[str, bool]:
         lines, ok = [], True
         try:
-            sinks = self.settings.sinks()
+            sinks = settings.sinks()
         except (ValueError, ImportError) as exc:
-            self.signals.done.emit(str(exc), False)
-            return
+            return str(exc), False
         for sink in sinks:
             try:
                 lines.append(sink.check())
             except Exception as exc:  # noqa: BLE001 - any failure is the answer
                 ok = False
                 lines.append(f"{sink.name}: {exc}")
-        self.signals.done.emit("\n".join(lines) or "No line output set.", ok)
+        return "\n".join(lines) or "No line output set.", ok
+    return job
 
 
 class LineBox(QGroupBox):
@@ -50,8 +45,9 @@ class LineBox(QGroupBox):
 
     checked = Signal(str, bool)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, *, workers: Workers | None = None):
         super().__init__("Line outputs", parent)
+        self.workers = panel_workers(self, workers)
         self.edits: dict[str, QLineEdit] = {}
         form = QFormLayout(self)
         for name, (label, placeholder, tip) in FIELDS.items():
@@ -77,8 +73,6 @@ class LineBox(QGroupBox):
         self.state_label = QLabel("")
         self.state_label.setWordWrap(True)
         form.addRow(self.state_label)
-        self._signals = _Check()
-        self._signals.done.connect(self._on_checked)
 
     def settings(self) -> LineSettings:
         values = {name: [edit.text().strip()] if edit.text().strip() else [] for name, edit in self.edits.items()}
@@ -109,10 +103,12 @@ class LineBox(QGroupBox):
         self.qos_combo.setCurrentIndex(max(0, self.qos_combo.findData(qos)))
 
     def test_connections(self) -> None:
-        """Reach every configured output once, in a worker; the answer arrives in ``state_label``."""
+        """Reach every configured output once on the devices lane; the answer arrives in ``state_label``."""
         self.test_button.setEnabled(False)
         self.state_label.setText("Testing ...")
-        QThreadPool.globalInstance().start(_CheckJob(self.settings(), self._signals))
+        self.workers.devices.start("test connections", check_connections(self.settings()),
+                                   on_done=guard(self, lambda r: self._on_checked(*r)),
+                                   on_failed=guard(self, lambda message: self._on_checked(message, False)))
 
     def _on_checked(self, message: str, ok: bool) -> None:
         self.test_button.setEnabled(True)

@@ -1,8 +1,9 @@
 """Live inspection at the station: a camera, video, stream or folder judged frame by frame.
 
-The core's :class:`LiveInspector` runs in a worker thread (capture in its own thread inside it, the
-newest frame wins).  The worker keeps only the newest result and signals the GUI, which draws at
-most one result per event-loop turn: a slow display never queues results either.
+The core's :class:`LiveInspector` runs as the one long-running job of the ``live`` lane of
+:class:`~hamacho_gui.workers.Workers` (capture in its own thread inside it, the newest frame wins).  Its
+results are handed over coalesced (:meth:`~hamacho_gui.workers.Partial.latest`): only the newest
+undelivered one is pending, so a slow display never queues results either.
 
 A video file or image folder is judged frame by frame by default (validation: every frame once), or
 played at its own rate like a camera; Pause holds a file or folder where it is (a camera runs on).
@@ -13,11 +14,10 @@ layout fits a 1280x720 window: no row forces a wide minimum, and texts that come
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QRect, Qt, QThread, Signal
+from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -34,16 +34,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hamacho_core.jobs import save_result_images
 from hamacho_core.live import InspectionLog, LiveInspector, LiveResult, SourceError, open_source
 from hamacho_core.models import AnomalyModel
+from hamacho_core.outputs import full_size_maps, save_result_images
 from hamacho_core.paths import user_data_dir
-from hamacho_core.review import full_size_maps
 from hamacho_core.thresholds import VERDICT_COLOURS
 from hamacho_gui.camera_box import CameraBox
 from hamacho_gui.line_box import LineBox
 from hamacho_gui.log_dialog import LogDialog
 from hamacho_gui.viewer import ImageViewer
+from hamacho_gui.workers import Workers, guard, panel_workers
 
 ERROR_COLOUR = "#c62828"
 FILE_KINDS = ("file", "folder")  # sources that can be judged frame by frame, looped and paused
@@ -114,43 +114,11 @@ def _wide_enough(button: QPushButton, *texts: str) -> QPushButton:
     return button
 
 
-class LiveWorker(QThread):
-    """Runs one live inspection; ``result_ready`` fires when a newer result is waiting."""
-
-    result_ready = Signal()
-    event = Signal(str, str)  # level, message
-    ended = Signal(dict)  # summary
-
-    def __init__(self, inspector: LiveInspector, parent=None):
-        super().__init__(parent)
-        self.inspector = inspector
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._latest: LiveResult | None = None
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def take_latest(self) -> LiveResult | None:
-        with self._lock:
-            result, self._latest = self._latest, None
-        return result
-
-    def _on_result(self, result: LiveResult) -> None:
-        with self._lock:
-            waiting = self._latest is not None
-            self._latest = result  # an undisplayed older result is simply replaced
-        if not waiting:
-            self.result_ready.emit()
-
-    def run(self) -> None:
-        try:
-            summary = self.inspector.run(self._on_result, self._stop.is_set,
-                                         on_event=lambda level, message: self.event.emit(level, message))
-        except Exception as exc:  # noqa: BLE001 - the model failed: report, never crash the app
-            self.event.emit("error", f"inspection stopped: {exc}")
-            summary = {"reason": "failed", "error": str(exc)}
-        self.ended.emit(summary)
+def live_job(inspector: LiveInspector):
+    """The live lane's job: judge until stopped; each result coalesced (newest wins), each event delivered."""
+    def job(progress, should_stop, partial) -> dict:
+        return inspector.run(partial.latest, should_stop, on_event=lambda level, message: partial((level, message)))
+    return job
 
 
 class LivePanel(QWidget):
@@ -158,11 +126,14 @@ class LivePanel(QWidget):
 
     cameras_found = Signal(list)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, *, workers: Workers | None = None):
+        """``workers``: the window's lanes (``live`` judges, ``devices`` finds cameras); None: the panel's own."""
         super().__init__(parent)
+        self.workers = panel_workers(self, workers)
         self.model: AnomalyModel | None = None
         self.model_name = ""
-        self.worker: LiveWorker | None = None
+        self.inspector: LiveInspector | None = None  #: the running inspection (None: not running)
+        self._run = 0  # which start the live lane's handlers belong to
         self.log: InspectionLog | None = None
         self.last_result: LiveResult | None = None
         self.results_shown = 0
@@ -202,14 +173,14 @@ class LivePanel(QWidget):
         self.reset_button.clicked.connect(self.reset_counts)
         self.log_button = QPushButton("Inspection log...")
         self.log_button.clicked.connect(self.show_log)
-        self.camera_box = CameraBox()
+        self.camera_box = CameraBox(workers=self.workers)
         self.camera_box.found.connect(self._on_cameras)
         self.camera_box.chosen.connect(self.source_edit.setText)
         self.trigger_button = QPushButton("Trigger")
         self.trigger_button.setToolTip("Take one picture with the software-triggered GenICam camera (a PLC can "
                                        "do the same through Modbus register 8, an MES through MQTT TOPIC/trigger)")
         self.trigger_button.clicked.connect(self.trigger)
-        self.line_box = LineBox()
+        self.line_box = LineBox(workers=self.workers)
         self.line_box.setVisible(False)
         self.line_button = QPushButton("Line outputs")
         self.line_button.setCheckable(True)
@@ -269,7 +240,7 @@ class LivePanel(QWidget):
     # --- public API -------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self.worker is not None
+        return self.inspector is not None
 
     @property
     def status_text(self) -> str:
@@ -322,14 +293,18 @@ class LivePanel(QWidget):
                                   sinks=sinks)
         self.line_box.set_running(True)
         self.camera_box.set_running(True)
-        self.worker = LiveWorker(inspector, self)
-        self.worker.result_ready.connect(self._show_latest)
-        self.worker.event.connect(self._on_event)
-        self.worker.ended.connect(self._on_ended)
-        self.worker.finished.connect(self._on_worker_finished)
+        self.inspector = inspector
+        self._run += 1
+        run = self._run
+
+        def mine(fn):  # a handler of this start only (a late one of an earlier start is ignored)
+            return guard(self, lambda *args: fn(*args) if run == self._run else None)
+
         self.results_shown = 0
         self.pause_button.setChecked(False)
-        self.worker.start()
+        self.workers.live.start("live", live_job(inspector), on_done=mine(self._on_ended),
+                                on_failed=mine(self._on_failed), on_cancelled=mine(lambda: self._on_ended({})),
+                                on_partial=mine(self._on_partial))
         how = " (software trigger: press Trigger, or trigger from the PLC or MQTT)" \
             if inspector.software_triggered else "" if kind not in FILE_KINDS else \
             " at the file's rate" if source.is_live else ", every frame"
@@ -338,34 +313,39 @@ class LivePanel(QWidget):
         return True
 
     def stop(self, wait_ms: int = 10000) -> None:
-        worker = self.worker
-        if worker is None:
+        """Stop judging and wait for the inspection to end; its summary is shown when this returns."""
+        if self.inspector is None:
             return
-        worker.stop()
-        worker.wait(wait_ms)
-        self._on_worker_finished()
+        lane = self.workers.live
+        lane.cancel()
+        lane.wait_idle(wait_ms)
+        lane.deliver()  # the run's end (its summary) is handled now, not at the next event-loop turn
+        if self.inspector is not None:  # it did not end in time: its late end is ignored
+            self._run += 1
+            self._finished()
 
     def trigger(self) -> None:
-        """Take one picture with a software-triggered camera (the Trigger button), in a thread: a camera
-        that does not answer never holds the window up.  A refusal reaches the status line."""
-        if self.worker is not None:
-            threading.Thread(target=self.worker.inspector.trigger, name="hamacho-trigger", daemon=True).start()
+        """Take one picture with a software-triggered camera (the Trigger button), on the devices lane: a
+        camera that does not answer never holds the window up.  A refusal reaches the status line."""
+        inspector = self.inspector
+        if inspector is not None:
+            self.workers.devices.start("trigger", lambda progress, should_stop: inspector.trigger())
 
     def toggle(self) -> None:
         self.stop() if self.running else self.start()
 
     def set_paused(self, paused: bool) -> None:
         """Pause (a file or folder waits where it is; a camera runs on, unjudged) or resume."""
-        if self.worker is not None:
-            self.worker.inspector.paused = paused
+        if self.inspector is not None:
+            self.inspector.paused = paused
         if self.pause_button.isChecked() != paused:
             self.pause_button.setChecked(paused)  # calls back here once
             return
         self.pause_button.setText("Resume" if paused else "Pause")
 
     def reset_counts(self) -> None:
-        if self.worker is not None:
-            self.worker.inspector.reset_counts()
+        if self.inspector is not None:
+            self.inspector.reset_counts()
         self.counters.setText("OK 0   NG 0   REVIEW 0")
 
     def snapshot(self) -> Path | None:
@@ -385,17 +365,22 @@ class LivePanel(QWidget):
         LogDialog(InspectionLog(self.log.path if self.log else None), self).open()
 
     # --- internals --------------------------------------------------------------------------------
-    def _show_latest(self) -> None:
-        result = self.worker.take_latest() if self.worker is not None else None
-        if result is None or self.model is None:
+    def _on_partial(self, value) -> None:
+        """The live lane's partial results: an event ``(level, message)`` or the newest result."""
+        if isinstance(value, tuple):
+            self._on_event(*value)
+        else:
+            self._show_result(value)
+
+    def _show_result(self, result: LiveResult) -> None:
+        if self.model is None:
             return
         self.last_result = result
         self.results_shown += 1
         frame = result.frame.image
         h, w = frame.shape[:2]
-        pixel_scale = result.thresholds.pixel_scale if result.thresholds is not None else self.model.pixel_scale
         # as judged, not as the sliders are now
-        norm, mask = full_size_maps(self.model, result.prediction.anomaly_maps[0], h, w, pixel_scale=pixel_scale)
+        norm, mask = full_size_maps(self.model, result.prediction.anomaly_maps[0], h, w, judge=result.judge)
         title = f"frame {result.frame.index}" + (f"  {result.frame.name}" if result.frame.name else "")
         self.viewer.show_result(frame, norm, mask, None, title=title, verdict=result.verdict)
         self._set_banner(result)
@@ -403,8 +388,8 @@ class LivePanel(QWidget):
         self.counters.setText(f"OK {c.get('OK', 0)}   NG {c.get('NG', 0)}   REVIEW {c.get('REVIEW', 0)}")
         self.stats.setText(f"{result.fps:.1f} FPS · latency {result.latency_ms:.0f} ms · inference "
                            f"{result.inference_ms:.0f} ms · dropped {result.dropped}")
-        if self.worker is not None:
-            self.line_box.show_state([sink.status() for sink in self.worker.inspector.sinks])
+        if self.inspector is not None:
+            self.line_box.show_state([sink.status() for sink in self.inspector.sinks])
 
     def _set_banner(self, result: LiveResult | None) -> None:
         colour = VERDICT_COLOURS.get(result.verdict if result is not None else "", VERDICT_COLOURS[""])
@@ -419,7 +404,15 @@ class LivePanel(QWidget):
     def _on_event(self, level: str, message: str) -> None:
         self._status(message, error=level in ("warning", "error"))
 
+    def _on_failed(self, message: str) -> None:
+        """The model failed (the traceback is in the log): said, never a crash."""
+        self._on_ended({"reason": "failed", "error": message})
+
     def _on_ended(self, summary: dict) -> None:
+        """The run ended (stopped, end of the source, failed): the summary is shown, the controls freed."""
+        self._finished()
+        if not summary:  # cancelled before it began: nothing to report
+            return
         reason = summary.get("reason", "")
         self.line_box.show_state(summary.get("sinks") or [])  # after the last deliveries
         c = summary.get("counts") or {}
@@ -441,10 +434,8 @@ class LivePanel(QWidget):
             text += f"; {summary['unlogged']} verdicts NOT logged ({summary.get('log_error')})"
         self._status(text, error=reason == "failed" or bool(summary.get("unlogged")))
 
-    def _on_worker_finished(self) -> None:
-        worker, self.worker = self.worker, None
-        if worker is not None:
-            worker.deleteLater()
+    def _finished(self) -> None:
+        self.inspector = None
         if self.log is not None:
             self.log.close()
         self.line_box.set_running(False)
@@ -480,7 +471,7 @@ class LivePanel(QWidget):
         self.camera_box.setVisible(genicam)
         self.file_row.setVisible(not genicam)
         self.trigger_button.setVisible(genicam)
-        self.trigger_button.setEnabled(running and self.worker.inspector.software_triggered)
+        self.trigger_button.setEnabled(running and self.inspector.software_triggered)
         self.start_button.setText("Stop" if running else "Start")
         self.start_button.setEnabled(running or self.model is not None)
         for widget in (self.pause_button, self.reset_button):

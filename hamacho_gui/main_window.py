@@ -1,8 +1,10 @@
 """The main window: assembles the panels around one :class:`~hamacho_core.session.InspectionSession`.
 
 Panels bind to the session's events; the window turns user actions into jobs on its worker lanes
-(:class:`~hamacho_gui.workers.Workers`) and hands their results to the session.  Unsaved changes
-show as ``*`` in the title and are never lost silently (Save / Discard / Cancel on quit and open).
+(:class:`~hamacho_gui.workers.Workers`), each started with its own completion handlers, which hand the
+results to the session.  Menu actions are declared once in :mod:`hamacho_gui.actions` and greyed
+whenever they cannot run.  Unsaved changes show as ``*`` in the title and are never lost silently
+(Save / Discard / Cancel on quit and open).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import gc
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QScrollArea, QTabWidget
 
 from hamacho_core import __version__
@@ -20,11 +21,13 @@ from hamacho_core.imageio import read_image
 from hamacho_core.library import unique_path
 from hamacho_core.model_io import load_model
 from hamacho_core.models import REGISTRY
-from hamacho_core.review import full_size_maps, read_mask
+from hamacho_core.outputs import full_size_maps
+from hamacho_core.review import read_mask
 from hamacho_core.runtime import preload as preload_runtime
 from hamacho_core.session import InspectionSession
 from hamacho_gui import dialogs, tasks
 from hamacho_gui.about import show_about
+from hamacho_gui.actions import MODEL_JOBS, Actions
 from hamacho_gui.dataset_panel import DatasetPanel
 from hamacho_gui.live_panel import LivePanel
 from hamacho_gui.model_manager import ModelManagerPanel
@@ -36,8 +39,6 @@ from hamacho_gui.training_panel import TrainingPanel
 from hamacho_gui.viewer import ImageViewer
 from hamacho_gui.workers import Workers
 
-#: Jobs that replace or change the model when they end (the thresholds are not moved meanwhile).
-MODEL_JOBS = ("train", "load_model", "add_good")
 #: The window must fit the 1280x720 and 1366x768 panel PCs found at stations.
 MIN_WIDTH, MIN_HEIGHT = 1024, 600
 
@@ -78,11 +79,11 @@ class MainWindow(QMainWindow):
 
         self.viewer = ImageViewer()
         self.roi_tool = RoiTool(self.viewer)
-        self.dataset_panel = DatasetPanel()
+        self.dataset_panel = DatasetPanel(workers=self.workers)
         self.training_panel = TrainingPanel()
         self.results_panel = ResultsPanel()
         self.threshold_panel = ThresholdPanel()
-        self.live_panel = LivePanel()
+        self.live_panel = LivePanel(workers=self.workers)
         self.model_manager = ModelManagerPanel(workers=self.workers)
         self.central_tabs = QTabWidget()
         self.central_tabs.addTab(self.viewer, "Review")
@@ -97,7 +98,7 @@ class MainWindow(QMainWindow):
         results_dock = self._dock("Results", self.results_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Thresholds and metrics", _scrolling(self.threshold_panel), Qt.DockWidgetArea.RightDockWidgetArea)
         self._default_docks = (data_dock, results_dock)
-        self._build_menu()
+        self.menu_actions = Actions(self)
         self._bind()
         self._connect()
         self.setMinimumSize(MIN_WIDTH, MIN_HEIGHT)
@@ -117,38 +118,6 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    def _build_menu(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        actions = [
-            ("Open &dataset...", QKeySequence.StandardKey.Open, self.choose_dataset),
-            ("Open &model...", None, self.choose_model),
-            ("&Save model", QKeySequence.StandardKey.Save, self.save_to_library),
-            ("Save model &as...", QKeySequence.StandardKey.SaveAs, self.choose_save_model),
-            ("&Inspect folder with current model...", None, self.choose_inspect_folder),
-            ("&Export results...", None, self.choose_export),
-            ("&Quit", QKeySequence.StandardKey.Quit, self.close),
-        ]
-        for text, shortcut, slot in actions:
-            action = QAction(text, self)
-            if shortcut is not None:
-                action.setShortcut(shortcut)
-            action.triggered.connect(slot)
-            file_menu.addAction(action)
-        review_menu = self.menuBar().addMenu("&Review")
-        for text, shortcut, slot in (
-                ("&Add current image as good (fix a false alarm)", "Ctrl+G", self.add_current_as_good),
-                ("&Score the loaded dataset with this model", None, self.score_dataset),
-                ("S&uggest threshold", None, self.suggest_threshold)):
-            action = QAction(text, self)
-            if shortcut:
-                action.setShortcut(QKeySequence(shortcut))
-            action.triggered.connect(slot)
-            review_menu.addAction(action)
-        help_menu = self.menuBar().addMenu("&Help")
-        about = QAction("&About Hamacho", self)
-        about.triggered.connect(lambda: show_about(self))
-        help_menu.addAction(about)
-
     def _bind(self) -> None:
         """Panels follow the session (napari style: ``_on_<event>``)."""
         s = self.session
@@ -158,6 +127,8 @@ class MainWindow(QMainWindow):
         s.events.connect("results", self._on_results)
         s.events.connect("thresholds", self._on_thresholds)
         s.events.connect("dirty", lambda _dirty: self._update_title())
+        for event in ("dataset", "model", "results"):
+            s.events.connect(event, self.menu_actions.refresh)
 
     def _connect(self) -> None:
         self.dataset_panel.dataset_requested.connect(self.open_dataset)
@@ -179,15 +150,23 @@ class MainWindow(QMainWindow):
         self.viewer.previous_requested.connect(lambda: self.results_panel.step(-1))
         for lane in (self.runner, self.workers.files):
             lane.progress.connect(self._on_progress)
-            lane.failed.connect(self._on_failed)
-            lane.cancelled.connect(self._on_cancelled)
-        self.runner.finished.connect(self._on_finished)
+            lane.started.connect(self.menu_actions.refresh)
+            lane.idle.connect(self.menu_actions.refresh)
+        self.results_panel.item_selected.connect(self.menu_actions.refresh)
         self.runner.started.connect(self._on_job_started)
         self.runner.idle.connect(lambda: self.training_panel.set_running(False))
         self.runner.idle.connect(lambda: self._model_work_ended())
         self._on_train_settings(self.training_panel.settings_request())
 
+    @property
+    def current_row(self) -> int:
+        """The row of the result shown (-1: none)."""
+        return self._current_row
+
     # --- user actions -----------------------------------------------------------------------------
+    def about(self) -> None:
+        show_about(self)
+
     def choose_dataset(self) -> None:
         folder = dialogs.existing_folder(self, "Open dataset folder", self.settings.value("last_dataset", ""))
         if folder:
@@ -197,7 +176,8 @@ class MainWindow(QMainWindow):
         self.settings.setValue("last_dataset", str(folder))
         self.dataset_panel.set_loading(Path(folder))
         self.training_panel.set_dataset_ready(False)
-        self.runner.start("scan", lambda progress, stop: load_dataset(folder, progress=progress, should_stop=stop))
+        self._run("scan", lambda progress, stop: load_dataset(folder, progress=progress, should_stop=stop),
+                  self._on_scanned, on_failed=self._on_scan_failed)
 
     def train(self, request: tasks.TrainRequest) -> None:
         dataset = self.session.dataset
@@ -207,7 +187,7 @@ class MainWindow(QMainWindow):
         if not self._may_replace_model("train a new model"):
             return
         self.training_panel.set_status(f"Training {request.kind} on {len(dataset.train)} good images...")
-        self.runner.start("train", tasks.train(dataset, request))
+        self._run("train", tasks.train(dataset, request), self._on_trained)
 
     def draw_roi(self, kind: str) -> None:
         try:
@@ -228,7 +208,7 @@ class MainWindow(QMainWindow):
         if not self._may_replace_model(f"open {Path(path).name}"):
             return
         self.settings.setValue("last_model", str(path))
-        self.runner.start("load_model", lambda progress, stop: (load_model(path), Path(path)))
+        self._run("load_model", lambda progress, stop: (load_model(path), Path(path)), self._on_model_loaded)
 
     def library_dir(self) -> Path:
         return self.model_manager.library_folder()
@@ -303,7 +283,7 @@ class MainWindow(QMainWindow):
             return
         path = s.results[row].path
         s.model_changed(f"{path.name} taught as good")  # from now on: the bank changes as the job runs
-        self.runner.start("add_good", tasks.add_good(s.model, path, s.results))
+        self._run("add_good", tasks.add_good(s.model, path, s.results), self._on_taught_good)
 
     def score_dataset(self) -> None:
         """Judge the loaded dataset's images with the current model (labels and sets kept)."""
@@ -311,7 +291,7 @@ class MainWindow(QMainWindow):
         if s.model is None or s.dataset is None:
             self.show_error("Open a dataset and a model first.")
             return
-        self.runner.start("score", tasks.score(s.model, s.dataset_sources()))
+        self._run("score", tasks.score(s.model, s.dataset_sources()), self._on_scored)
 
     def suggest_threshold(self) -> None:
         try:
@@ -334,7 +314,7 @@ class MainWindow(QMainWindow):
 
     def inspect_folder(self, folder: Path) -> None:
         self.settings.setValue("last_inspect", str(folder))
-        self.runner.start("inspect", tasks.inspect_folder(self.session.model, Path(folder)))
+        self._run("inspect", tasks.inspect_folder(self.session.model, Path(folder)), self._on_scored)
 
     def choose_export(self) -> None:
         if not self.session.results:
@@ -354,8 +334,9 @@ class MainWindow(QMainWindow):
         self.settings.setValue("last_export", str(folder))
         s = self.session
         items = [s.results[r] for r in self.results_panel.visible_rows()]
-        self.runner.start("export", tasks.export(s.model, items, s.thresholds, Path(folder),
-                                                 self.viewer.colormap_name, self.viewer.opacity))
+        self._run("export", tasks.export(s.model, items, s.thresholds, Path(folder), self.viewer.colormap_name,
+                                         self.viewer.opacity),
+                  lambda folder: self.statusBar().showMessage(f"Exported to {folder}"))
 
     def _on_job_started(self, name: str) -> None:
         self.training_panel.set_running(True)
@@ -384,7 +365,7 @@ class MainWindow(QMainWindow):
         s = self.session
         if t is None or not 0 <= self._current_row < len(s.results) or self._shown_size is None:
             return
-        _norm, predicted = full_size_maps(s.model, s.results[self._current_row].anomaly_map, *self._shown_size, t)
+        _norm, predicted = full_size_maps(s.model, s.results[self._current_row].anomaly_map, *self._shown_size)
         self.viewer.update_masks(predicted)
 
     def _on_train_settings(self, request) -> None:
@@ -404,7 +385,7 @@ class MainWindow(QMainWindow):
             self.show_error(str(exc))
             return
         verdict = str(self.results_panel.model.verdicts[row])
-        norm, predicted = full_size_maps(s.model, item.anomaly_map, image.shape[0], image.shape[1], s.thresholds)
+        norm, predicted = full_size_maps(s.model, item.anomaly_map, image.shape[0], image.shape[1])  # as judged now
         try:
             truth = read_mask(item.mask_path)
             truth = None if truth is None else truth > 0  # the viewer scales it to the image
@@ -430,6 +411,7 @@ class MainWindow(QMainWindow):
         self._current_row, self._shown_size = -1, None
         self.viewer.show_result(image, None, None, None, title=f"{Path(path).parent.name}/{Path(path).name}")
         self.roi_tool.show_roi(self.training_panel.roi)
+        self.menu_actions.refresh()
 
     def _preview_first_image(self, dataset: Dataset) -> None:
         """Show a good image right after scanning, so a region of interest can be drawn before training."""
@@ -440,59 +422,67 @@ class MainWindow(QMainWindow):
     def _on_progress(self, name: str, stage: str, done: int, total: int, eta: float) -> None:
         self.training_panel.set_progress(stage, done, total, eta)
 
-    def _on_finished(self, name: str, result) -> None:
-        _settle_heap()
-        s = self.session
-        if name == "scan":
-            s.set_dataset(result)
-            self.training_panel.set_status("")
-            self.dataset_panel.set_dataset(result)
-            self.training_panel.set_dataset_ready(bool(result.train))
-            self.training_panel.set_image_dims(result.image_dims, len(result.train))
-            self._report_dataset(result)
-            self._preview_first_image(result)
-            self.model_manager.set_dataset_size(len(result.train), result.image_dims)
-        elif name == "train":
-            s.set_model(result.fit.model, training=result.fit.training, results=result.results,
-                        pixel_auroc=result.pixel_auroc)
-            r = result.fit.report
-            self.training_panel.set_status(f"Trained on {r.n_train} images in {r.seconds:.1f} s; "
-                                           f"thresholds: {r.threshold_source}. Not saved yet (File > Save).")
-            self.statusBar().showMessage(f"Training done: {len(result.results)} images to review")
-        elif name == "load_model":
-            model, path = result
-            s.set_model(model, path=path)
-            hint = "Review > Score the loaded dataset" if s.dataset is not None else "File > Inspect folder"
-            self.statusBar().showMessage(f"Model loaded: {model.kind} on {model.config.backbone}. "
-                                         f"Use {hint} to run it.")
-        elif name in ("inspect", "score"):
-            s.set_results(result.results, result.pixel_auroc)
-            skipped = result.skipped
-            self.statusBar().showMessage(f"Judged {len(result.results)} images" + (
-                f"; {len(skipped)} skipped: " + "; ".join(f"{k.path.name} ({k.reason})" for k in skipped[:5])
-                if skipped else ""))
-        elif name == "add_good":
-            scored, details = result
-            s.training.setdefault("added_good_files", []).append(details["path"])
-            s.set_results(scored.results, scored.pixel_auroc)
-            self.statusBar().showMessage(f"Added {Path(details['path']).name} as good: memory bank "
-                                         f"{details['previous_memory_bank']} -> {details['memory_bank']} patches")
-        elif name == "export":
-            self.statusBar().showMessage(f"Exported to {result}")
+    def _run(self, name: str, job, on_done, on_failed=None) -> None:
+        """Start ``job`` on the jobs lane with its own handlers: ``on_done(result)`` (after the heap is
+        settled), ``on_failed(message)`` (default: said), a cancellation is said."""
+        def done(result) -> None:
+            _settle_heap()
+            on_done(result)
+        self.runner.start(name, job, done, on_failed or (lambda message: self._report_failure(name, message)),
+                          on_cancelled=lambda: self._report_cancelled(name))
+
+    def _on_scanned(self, dataset: Dataset) -> None:
+        self.session.set_dataset(dataset)
+        self.training_panel.set_status("")
+        self.dataset_panel.set_dataset(dataset)
+        self.training_panel.set_dataset_ready(bool(dataset.train))
+        self.training_panel.set_image_dims(dataset.image_dims, len(dataset.train))
+        self._report_dataset(dataset)
+        self._preview_first_image(dataset)
+        self.model_manager.set_dataset_size(len(dataset.train), dataset.image_dims)
+
+    def _on_scan_failed(self, message: str) -> None:
+        self.dataset_panel.set_error(message)
+        self._report_failure("scan", message)
+
+    def _on_trained(self, result: tasks.TrainOutcome) -> None:
+        self.session.set_model(result.fit.model, training=result.fit.training, results=result.results,
+                               pixel_auroc=result.pixel_auroc)
+        r = result.fit.report
+        self.training_panel.set_status(f"Trained on {r.n_train} images in {r.seconds:.1f} s; "
+                                       f"thresholds: {r.threshold_source}. Not saved yet (File > Save).")
+        self.statusBar().showMessage(f"Training done: {len(result.results)} images to review")
+
+    def _on_model_loaded(self, result) -> None:
+        s, (model, path) = self.session, result
+        s.set_model(model, path=path)
+        hint = "Review > Score the loaded dataset" if s.dataset is not None else "File > Inspect folder"
+        self.statusBar().showMessage(f"Model loaded: {model.kind} on {model.config.backbone}. Use {hint} to run it.")
+
+    def _on_scored(self, result: tasks.Scored) -> None:
+        """Inspect folder or score the dataset: the results replace the shown ones."""
+        self.session.set_results(result.results, result.pixel_auroc)
+        skipped = result.skipped
+        self.statusBar().showMessage(f"Judged {len(result.results)} images" + (
+            f"; {len(skipped)} skipped: " + "; ".join(f"{k.path.name} ({k.reason})" for k in skipped[:5])
+            if skipped else ""))
+
+    def _on_taught_good(self, result) -> None:
+        scored, details = result
+        self.session.training.setdefault("added_good_files", []).append(details["path"])
+        self.session.set_results(scored.results, scored.pixel_auroc)
+        self.statusBar().showMessage(f"Added {Path(details['path']).name} as good: memory bank "
+                                     f"{details['previous_memory_bank']} -> {details['memory_bank']} patches")
 
     def _report_dataset(self, dataset: Dataset) -> None:
         self.statusBar().showMessage(f"Dataset: {dataset.layout} layout, {len(dataset.train)} good images to learn "
                                      f"from, {len(dataset.test)} test images, {len(dataset.skipped)} skipped")
 
-    def _on_failed(self, name: str, message: str) -> None:
-        if name == "scan":
-            self.dataset_panel.set_error(message)
-        if name == "save":
-            return  # reported by _on_save_failed
+    def _report_failure(self, name: str, message: str) -> None:
         self.training_panel.set_status(f"{name} failed: {message}")
         self.show_error(f"{name.replace('_', ' ').capitalize()} failed: {message}")
 
-    def _on_cancelled(self, name: str) -> None:
+    def _report_cancelled(self, name: str) -> None:
         self.training_panel.set_status(f"{name.capitalize()} cancelled; nothing was changed.")
         self.statusBar().showMessage(f"{name.capitalize()} cancelled")
 

@@ -123,6 +123,7 @@ class _Run:
     def _check_results(self) -> None:
         import numpy as np
 
+        from hamacho_core.judging import NG
         from hamacho_core.metrics import evaluate
 
         results = self.window.session.results
@@ -132,7 +133,7 @@ class _Run:
         labels = np.array([r.label for r in results], dtype=int)
         if not np.isfinite(scores).all():
             raise SelfTestError("some anomaly scores are not finite numbers")
-        predicted = scores >= self.window.session.model.image_scale.threshold
+        predicted = self.window.session.model.judge.verdicts(scores) == NG
         metrics = evaluate(scores, predicted, labels)
         auroc = metrics.image_auroc
         if auroc is None:

@@ -49,7 +49,7 @@ from hamacho_gui.threshold_plots import (
     make_histogram,
     make_roc,
 )
-from hamacho_gui.verdicts import display_scale
+from hamacho_gui.verdicts import NG, REVIEW, display_scale, judge_at
 
 STEPS = 1000  #: slider positions 0..STEPS map linearly onto the raw range
 _MARGIN = 0.05  #: extra room around the image scores, as a fraction of their span
@@ -146,7 +146,7 @@ class ThresholdPanel(QWidget):
             finite = np.isfinite(self._known_scores)
             if finite.any() and self._truth[finite].any() and not self._truth[finite].all():
                 s, y = self._known_scores[finite], self._truth[finite]
-                self._image_auroc = evaluate(s, s >= image_scale.threshold, y).image_auroc
+                self._image_auroc = evaluate(s, judge_at(image_scale.threshold).verdicts(s) == NG, y).image_auroc
                 fpr, tpr, _ = roc(y, s)
         self._roc_curve.setData(fpr, tpr)
 
@@ -551,7 +551,7 @@ class ThresholdPanel(QWidget):
 
     def _confusion(self) -> tuple[int, int, int, int]:
         """TP, FP, TN, FN of the labelled images at the image threshold (NG = score >= threshold)."""
-        ng = ~(self._known_scores < self._image)
+        ng = judge_at(self._image).verdicts(self._known_scores) == NG
         tp = int(np.count_nonzero(ng & self._truth))
         fp = int(np.count_nonzero(ng)) - tp
         return tp, fp, self._n_neg - fp, self._n_pos - tp
@@ -570,8 +570,9 @@ class ThresholdPanel(QWidget):
             self.pixel_value.setText(f"{_fmt(pixel)} · {float(self._pixel_scale.normalize(pixel)):.2f}")
 
         scores = self._scores
-        n_ng = int(np.count_nonzero(~(scores < image)))
-        n_review = 0 if review is None else int(np.count_nonzero((scores >= review) & (scores < image)))
+        judge = judge_at(image, pixel, review)
+        labels = judge.verdicts(scores)
+        n_ng, n_review = int(np.count_nonzero(labels == NG)), int(np.count_nonzero(labels == REVIEW))
         n_ok = scores.size - n_ng - n_review
         parts = [f"OK {n_ok}"] + ([f"REVIEW {n_review}"] if review is not None else []) + [f"NG {n_ng}"]
         self.counts_label.setText(" · ".join(parts) + f"  (of {scores.size})")
@@ -587,7 +588,7 @@ class ThresholdPanel(QWidget):
         self.f1_label.setText(f"{2 * tp / (2 * tp + fp + fn):.3f}" if self._n_pos else "—")
         if review is not None:
             known = self._known_scores
-            band = (known >= review) & (known < image)
+            band = judge.verdicts(known) == REVIEW
             bad = int(np.count_nonzero(band & self._truth))
             good = int(np.count_nonzero(band)) - bad
             self.review_count_label.setText(f"{n_review}  ({good} good, {bad} defective)")

@@ -30,9 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hamacho_core import backbones, config, geometry
+from hamacho_core import backbones, config
 from hamacho_core.config import ConfigError, FieldInfo
-from hamacho_core.models import REGISTRY, ModelConfig
+from hamacho_core.models import REGISTRY, ModelConfig, planning
 from hamacho_gui.tasks import TrainRequest
 
 DEFAULT_BACKBONE = config.default(ModelConfig, "backbone")
@@ -132,7 +132,7 @@ class TrainingPanel(QWidget):
         self.form.addRow("Backbone:", self.backbone_combo)
         self.form.addRow("Layers:", layers_box)
         self.fields: dict[str, QSpinBox | QDoubleSpinBox | QComboBox] = {}  # generated from the config dataclasses
-        #: What the chosen geometry does to the loaded images, and what to try (hamacho_core.geometry.advise):
+        #: What the chosen geometry does to the loaded images, and what to try (hamacho_core.models.planning.advise):
         #: under the Geometry row.
         self.geometry_hint = QLabel()
         self.geometry_hint.setWordWrap(True)
@@ -308,7 +308,7 @@ class TrainingPanel(QWidget):
         text = ""
         if request is not None and self._image_dims is not None:
             n_fit = None if not self._n_images else round(self._n_images * (1 - request.config.holdout_fraction))
-            text = geometry.advise(request.config, self._image_dims, n_fit)  # the region of interest applies
+            text = planning.advise(request.config, self._image_dims, n_fit)  # the region of interest applies
         self.geometry_hint.setText(text)
         self.geometry_hint.setVisible(bool(text))
 

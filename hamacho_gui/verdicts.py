@@ -1,33 +1,39 @@
-"""OK / NG / REVIEW verdicts from raw scores and user-chosen thresholds (pure numpy, no Qt).
+"""OK / NG / REVIEW verdicts from raw scores and user-chosen thresholds, for the panels (no Qt).
 
-The thresholds are *raw* scores (the model's own units), so the verdicts never depend on how
-scores are normalised for display.  Rules, for an image score ``s``:
-
-* ``s >= image``                       -> ``NG``
-* ``review <= s < image`` (if review)  -> ``REVIEW`` (a human takes a look)
-* otherwise                            -> ``OK``
-
-A score that is not a number (NaN) is ``NG``: a result that cannot be judged must never pass.
+The rules live in one place, :class:`hamacho_core.judging.Judge`; this module only adapts the GUI's
+:class:`~hamacho_core.thresholds.Thresholds` (the raw values the sliders hold) to it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from hamacho_core.thresholds import NG, OK, REVIEW, ScoreScale, Thresholds, verdict_labels
+from hamacho_core.judging import NG, OK, REVIEW, Judge
+from hamacho_core.thresholds import ScoreScale, Thresholds
 
-__all__ = ["NG", "OK", "REVIEW", "Thresholds", "defect_pixels", "display_scale", "verdicts"]
+__all__ = ["NG", "OK", "REVIEW", "Thresholds", "defect_pixels", "display_scale", "judge_at", "verdicts"]
+
+_UNIT = ScoreScale(1.0, 0.0, "manual")  # only the thresholds matter for verdicts and masks
+
+
+def _judge(t: Thresholds) -> Judge:
+    return Judge(_UNIT, _UNIT).at(t)
+
+
+def judge_at(image: float, pixel: float | None = None, review: float | None = None) -> Judge:
+    """A judge for raw thresholds as the sliders hold them (a review threshold above ``image`` is clamped)."""
+    return Judge(_UNIT, _UNIT).with_thresholds(image, pixel, review)
 
 
 def verdicts(scores: np.ndarray, t: Thresholds) -> np.ndarray:
     """Verdict (``OK``/``NG``/``REVIEW``) of every raw image score, as a numpy array of ``str``
     with the shape of ``scores``."""
-    return verdict_labels(scores, t.image, t.review)
+    return _judge(t).verdicts(scores)
 
 
 def defect_pixels(anomaly_map: np.ndarray, t: Thresholds) -> np.ndarray:
     """Boolean mask of the predicted defect pixels of a raw anomaly map."""
-    return np.asarray(anomaly_map) >= t.pixel
+    return _judge(t).defect_pixels(anomaly_map)
 
 
 def display_scale(model: ScoreScale, threshold: float) -> ScoreScale:

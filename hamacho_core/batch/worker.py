@@ -12,8 +12,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
 
 def _utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -44,7 +42,6 @@ class ChunkJudge:
 
     def _one(self, path: str) -> dict:
         from hamacho_core.dataset import checked_bytes
-        from hamacho_core.thresholds import verdict_labels
 
         model = self.model
         started = time.perf_counter()
@@ -64,11 +61,12 @@ class ChunkJudge:
         except (ValueError, OSError) as exc:
             return self._failed(row, str(exc), started)
         score = float(scores[0])
-        verdict = str(verdict_labels(np.array([score]), model.image_scale.threshold, model.review_threshold)[0])
-        row.update(raw_score=score, normalized_score=float(model.image_scale.normalize(score)), verdict=verdict,
+        judge = model.judge
+        verdict = judge.verdict(score)
+        row.update(raw_score=score, normalized_score=float(judge.normalize(score)), verdict=verdict,
                    model_ms=(time.perf_counter() - decoded) * 1000)
         if self.evidence_dir and verdict != "OK":
-            row["evidence"] = self._save_evidence(path, image, maps[0], row)
+            row["evidence"] = self._save_evidence(path, image, maps[0], judge)
         row["seconds"] = time.perf_counter() - started
         row["judged_at"] = _utc_now()
         return row
@@ -117,15 +115,15 @@ class ChunkJudge:
         row.update(error=reason, seconds=time.perf_counter() - started, judged_at=_utc_now())
         return row
 
-    def _save_evidence(self, path: str, image, raw_map, row: dict) -> str | None:
-        from hamacho_core.jobs import save_result_images, short_stem
+    def _save_evidence(self, path: str, image, raw_map, judge) -> str | None:
+        from hamacho_core.outputs import save_result_images, short_stem
 
         digest = hashlib.sha1(path.encode("utf-8", "surrogateescape")).hexdigest()[:10]
         folder = Path(self.evidence_dir)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             outputs = save_result_images(self.model, image, raw_map, folder, f"{short_stem(Path(path).stem, 80)}_"
-                                                                              f"{digest}")
+                                                                              f"{digest}", judge=judge)
         except OSError as exc:  # a full disk: the verdict stands, the evidence is missing and says why
             return f"not written: {exc}"
         return str(outputs["overlay"])

@@ -4,7 +4,7 @@ Importing this package is light (numpy, OpenCV, sqlite3); the models load torch 
 """
 
 from hamacho_core.live.grabber import LatestFrameGrabber
-from hamacho_core.live.inspector import LiveInspector, LiveResult, LiveThresholds
+from hamacho_core.live.inspector import LiveInspector, LiveResult
 from hamacho_core.live.log import InspectionLog, default_log_path
 from hamacho_core.live.sources import (
     CameraSource,
@@ -18,5 +18,5 @@ from hamacho_core.live.sources import (
 )
 
 __all__ = ["CameraSource", "FolderSource", "Frame", "FrameSource", "InspectionLog", "LatestFrameGrabber",
-           "LiveInspector", "LiveResult", "LiveThresholds", "SourceError", "StreamSource", "VideoFileSource",
+           "LiveInspector", "LiveResult", "SourceError", "StreamSource", "VideoFileSource",
            "default_log_path", "open_source"]

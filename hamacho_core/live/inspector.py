@@ -8,28 +8,27 @@ from the thread that called ``run`` (the GUI runs it in a worker thread).
 
 Thresholds are read from the model for every frame (nothing is cached at the start), so
 ``model.set_thresholds`` from another thread applies from the next judged frame on; each
-:class:`LiveResult` carries the thresholds it was judged with.
+:class:`LiveResult` carries the :class:`~hamacho_core.judging.Judge` it was judged with (each frame is judged once).
 """
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hamacho_core.judging import Judge
 from hamacho_core.live.grabber import LatestFrameGrabber
 from hamacho_core.live.log import InspectionLog, LogWriter
 from hamacho_core.live.sources import Frame, FrameSource, SourceError
-from hamacho_core.thresholds import NG, REVIEW, ScoreScale, verdict_labels
 
 if TYPE_CHECKING:
     from hamacho_core.models.base import AnomalyModel, Prediction
@@ -38,64 +37,6 @@ VERDICTS = ("OK", "NG", "REVIEW")
 _PAUSE_POLL_S = 0.05  # while paused, how often the loop looks at should_stop
 _FPS_WINDOW = 30  # results the displayed frame rate is averaged over
 _LATENCY_KEEP = 10_000  # latencies kept for the percentile in the summary
-
-
-@dataclass(frozen=True)
-class LiveThresholds:
-    """The model's thresholds one frame was judged with (raw scores)."""
-
-    image_scale: ScoreScale  # image threshold and the normalisation that follows it
-    pixel_scale: ScoreScale
-    review: float | None = None  # review band: review <= score < image -> REVIEW
-
-    @property
-    def image(self) -> float:
-        return self.image_scale.threshold
-
-    @property
-    def pixel(self) -> float:
-        return self.pixel_scale.threshold
-
-    @classmethod
-    def of(cls, model: object) -> LiveThresholds | None:
-        """The model's thresholds now (None for a model without any)."""
-        image, pixel, review = model.thresholds_snapshot()  # one consistent set, under the model's lock
-        if image is None or pixel is None:
-            return None
-        return cls(image, pixel, review)
-
-    def compared(self, score: float, verdict: str) -> str:
-        """The comparison behind ``verdict``: "3.21 ≥ 2.80" (NG), "2.50 ≥ 2.40" (REVIEW, the review
-        threshold), "1.02 < 2.80" (OK: below the review threshold when one is set)."""
-        if not math.isfinite(score):
-            return f"{score} (not a number; threshold {_fmt(self.image)})"
-        review = self.review if self.review is not None and self.review < self.image else None
-        threshold = self.image if verdict == NG or review is None else review
-        sign = "≥" if verdict in (NG, REVIEW) else "<"
-        a, b = format_pair(score, threshold)
-        return f"{a} {sign} {b}"
-
-
-def _fmt(value: float, decimals: int | None = None) -> str:
-    if decimals is None:
-        decimals = _decimals(value)
-    return f"{value:.{decimals}f}"
-
-
-def _decimals(value: float) -> int:
-    """Decimals giving ``value`` at least 3 significant digits (2.80, 28.0, 0.0119; none from 100 on)."""
-    if not math.isfinite(value) or value == 0:
-        return 2
-    return max(0, min(8, 2 - math.floor(math.log10(abs(value)))))
-
-
-def format_pair(score: float, threshold: float) -> tuple[str, str]:
-    """``score`` and ``threshold`` with the same decimals, enough that a score just below the threshold
-    never reads as equal to it (2.7996 vs 2.80 -> "2.7996", "2.8000")."""
-    decimals = _decimals(threshold)
-    while decimals < 8 and score != threshold and _fmt(score, decimals) == _fmt(threshold, decimals):
-        decimals += 1
-    return _fmt(score, decimals), _fmt(threshold, decimals)
 
 
 @dataclass
@@ -113,12 +54,12 @@ class LiveResult:
     dropped: int  # frames the model had no time for, so far
     counts: dict[str, int] = field(default_factory=dict)  # OK/NG/REVIEW counters
     saved_path: Path | None = None  # the saved original frame (NG/REVIEW with a save folder)
-    thresholds: LiveThresholds | None = None  # the model's thresholds this frame was judged with
+    judge: Judge | None = None  # the thresholds this frame was judged with
 
     @property
     def comparison(self) -> str:
         """The raw score against the threshold that decided: "3.21 ≥ 2.80" (empty without thresholds)."""
-        return self.thresholds.compared(self.score, self.verdict) if self.thresholds is not None else ""
+        return self.judge.explain(self.score, self.verdict) if self.judge is not None else ""
 
 
 class LiveInspector:
@@ -345,14 +286,12 @@ class LiveInspector:
 
     def _judge(self, frame: Frame, grabber: LatestFrameGrabber, stats: _Stats,
                on_event: Callable[[str, str], None] | None) -> LiveResult:
+        # The model's judge, read once for this frame (never cached across frames): the verdict, normalised
+        # score and mask come from it, and it is reported with them, even if the GUI changes thresholds meanwhile.
+        judge = self.model.judge
         started = time.perf_counter()
-        prediction = self.model.predict(frame.image)
+        prediction = self.model.predict(frame.image, judge=judge)
         inference_ms = (time.perf_counter() - started) * 1000
-        # One snapshot of the thresholds, read now (never cached): the verdict, normalised score and mask are
-        # derived from it, so they agree with the thresholds reported even if the GUI changed them mid-predict.
-        used = LiveThresholds.of(self.model)
-        if used is not None:
-            prediction = _rejudge(prediction, used)
         verdict = prediction.verdicts[0]
         score, normalized = float(prediction.image_scores[0]), float(prediction.norm_image_scores[0])
         with self._lock:
@@ -384,25 +323,18 @@ class LiveInspector:
         latency_ms = (now - frame.timestamp) * 1000
         fps = stats.add(now, latency_ms, inference_ms)
         return LiveResult(frame, prediction, verdict, score, normalized, inference_ms, latency_ms, fps,
-                          grabber.frames_dropped, counts, saved, used)
+                          grabber.frames_dropped, counts, saved, judge)
 
     def _save(self, frame: Frame, prediction: Prediction, verdict: str) -> Path:
         from hamacho_core.imageio import write_image
-        from hamacho_core.jobs import save_result_images
+        from hamacho_core.outputs import save_result_images
 
         stem = f"{datetime.now():%Y%m%d_%H%M%S_%f}_f{frame.index:06d}_{verdict}"
         path = self.save_dir / f"{stem}.png"
         write_image(path, frame.image)
-        save_result_images(self.model, frame.image, prediction.anomaly_maps[0], self.save_dir, stem)
+        save_result_images(self.model, frame.image, prediction.anomaly_maps[0], self.save_dir, stem,
+                           judge=prediction.judge)
         return path
-
-
-def _rejudge(prediction: Prediction, used: LiveThresholds) -> Prediction:
-    """``prediction``'s verdicts, normalised scores and masks from its raw scores and maps with ``used``."""
-    labels = verdict_labels(prediction.image_scores, used.image, used.review)
-    return replace(prediction, norm_image_scores=used.image_scale.normalize(prediction.image_scores),
-                   masks=prediction.anomaly_maps >= used.pixel, is_anomalous=labels == NG,
-                   needs_review=labels == REVIEW)
 
 
 def _model_checksum(model) -> str:

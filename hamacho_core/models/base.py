@@ -1,8 +1,8 @@
-"""What every anomaly model shares: config, the one result type, fitting and calibration flow."""
+"""What every anomaly model kind shares: the fit -> calibrate -> predict flow, tiles, the embedder and the
+judge.  A kind (``models/<kind>/``) implements the head: its features, its scores and its fitted state."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -12,146 +12,24 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from hamacho_core import backbones, graphs, thresholds
-from hamacho_core.config import ConfigError, check_settings, setting
+from hamacho_core import graphs, thresholds
+from hamacho_core.backbones import layers_by_stride, require_torch
 from hamacho_core.dataset import MAX_MASK_COVERAGE
-from hamacho_core.geometry import MAX_CANVAS, plan_geometry, typical_dims
+from hamacho_core.geometry import plan_geometry, typical_dims
 from hamacho_core.imageio import read_image
+from hamacho_core.judging import Judge, Prediction
+from hamacho_core.machine import available_memory_mb
+from hamacho_core.models.config import ConfigError, ModelConfig
 from hamacho_core.preprocess import Preprocess
 from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
-from hamacho_core.runtime import RUNTIMES, OrtEmbedder, torch_available
+from hamacho_core.runtime import OrtEmbedder, torch_available
 from hamacho_core.thresholds import NG, OK, REVIEW
 from hamacho_core.tiling import GRID, MapStitcher, Tiler
 
 ImageLike = np.ndarray | str | Path
-MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 2048
-#: How an image becomes the backbone's input (see ``ModelConfig.geometry``).
-GEOMETRIES = ("fixed", "aspect", "tiles")
 
-
-def check_layers(layers) -> tuple[str, ...] | None:
-    """None (the backbone's default) or a non-empty sequence of distinct layer names."""
-    if layers is None:
-        return None
-    if isinstance(layers, str):
-        raise ConfigError(f"layers must be a list of layer names such as ('blocks.2', 'blocks.4'), "
-                          f"got the text {layers!r}")
-    try:
-        layers = tuple(layers)
-    except TypeError:
-        raise ConfigError(f"layers must be a list of layer names, or None, got {layers!r}") from None
-    if not layers or not all(isinstance(x, str) and x for x in layers) or len(set(layers)) != len(layers):
-        raise ConfigError(f"layers must be one or more distinct layer names, got {layers!r}")
-    return layers
-
-
-@dataclass
-class ModelConfig:
-    """Settings shared by all models: each field's label, range, help and default are declared here
-    once (:func:`hamacho_core.config.setting`); the CLI and the GUI's forms are built from them."""
-
-    backbone: str = setting("efficientnet_lite0", label="Backbone", help="feature extractor: efficientnet_lite0 is "
-                            "bundled (works offline); others need their weights file (see 'hamacho backbones')")
-    layers: tuple[str, ...] | None = setting(None, label="Layers", help="comma-separated feature layers",
-                                             special="the backbone's default for the model")
-    image_size: int | tuple[int, int] = setting(
-        256, label="Image size", help="input size in pixels: a square side or WxH such as 256x640 (geometry "
-        "fixed, at most 2048); the short side (geometry aspect); set from the images with tiles", low=MIN_IMAGE_SIZE,
-        high=MAX_CANVAS, step=32, gui=True)
-    geometry: str = setting("fixed", label="Geometry", help="fixed: resize every image to image_size (aspect not "
-                            "kept, no letterbox); aspect: keep the training images' aspect ratio, image_size as the "
-                            "short side; tiles: scale images by tile_scale and inspect overlapping tiles "
-                            "(small defects on large images)", choices=GEOMETRIES, gui=True)
-    tile_size: int = setting(256, label="Tile size", help="side of one tile in pixels (geometry tiles)",
-                             low=64, high=1024, step=32, gui=True)
-    #: bench_resolution: 1/4 (121 tiles on 2048x2048, against 81 at 1/8 and 64 at 0) cost 2.9x the time of
-    #: 1/8 for no gain; 1/8 keeps a 32 px blend between tiles.
-    tile_overlap: float = setting(0.125, label="Tile overlap", help="share of a tile shared with its neighbour "
-                                  "(geometry tiles)", low=0.0, high=0.75, step=0.025, gui=True)
-    #: bench_resolution: at 1 (full resolution) image AUROC 1.000 on both high-resolution categories; at
-    #: 0.5, 0.993 (plate) and 0.92 (strip).
-    tile_scale: float = setting(1.0, label="Tile scale", help="tile pixels per image pixel: 1 inspects at full "
-                                "resolution, 0.5 at half (geometry tiles)", low=0.05, high=4.0, step=0.05, gui=True)
-    center_crop: int | None = setting(None, label="Centre crop", help="crop the resized image to this square size",
-                                      special="no crop", low=MIN_IMAGE_SIZE, high=MAX_IMAGE_SIZE)
-    blur_sigma: float = setting(4.0, label="Map smoothing", help="Gaussian sigma of the anomaly map (input pixels)",
-                                low=0.0, high=64.0)
-    device: str = setting("cpu", label="Device", help="cpu, cuda or auto")
-    #: ``auto``: torch for CUDA or random weights, else onnxruntime.
-    runtime: str = setting("auto", label="Runtime", help="onnxruntime (CPU, no torch needed), torch (CUDA; needs the "
-                           "torch add-on) or auto", choices=RUNTIMES)
-    threads: int | None = setting(None, label="Threads", help="runtime threads", low=1, high=256,
-                                  special="HAMACHO_THREADS or the CPU count, at most 4")
-    #: On CPU, 1 is fastest (measured: larger batches fall out of cache).
-    batch_size: int = setting(1, label="Batch size", help="images per forward pass", low=1, high=256, cli=False)
-    seed: int = setting(0, label="Seed", help="random seed (held-out images, coreset start, PaDiM channels)",
-                        low=0, high=2**32 - 1)
-    #: False builds the backbone with random weights: only for shape and speed tests, never a fallback.
-    pretrained: bool = True
-    allow_download: bool = True
-    holdout_fraction: float = setting(0.2, label="Held-out good images", help="share of the good images kept out of "
-                                      "training to set the thresholds", low=0.01, high=0.5, step=0.05, gui=True)
-    #: Region of interest, normalised (x, y) points: 2 = rectangle, 3+ = polygon.  Only this region is
-    #: learned and judged; it is stored with the model.
-    roi: tuple[tuple[float, float], ...] | None = None
-
-    def __post_init__(self) -> None:
-        from hamacho_core.preprocess import normalize_roi
-
-        check_settings(self)
-        self.layers = check_layers(self.layers)
-        sides = (self.image_size,) if isinstance(self.image_size, int) else self.image_size
-        if self.geometry == "fixed" and max(sides) > MAX_IMAGE_SIZE:
-            raise ConfigError(f"image_size must be at most {MAX_IMAGE_SIZE} px a side with geometry 'fixed' "
-                              f"(use geometry 'tiles' for larger images), got {self.image_size}")
-        if self.tile_size % GRID:
-            raise ConfigError(f"tile_size must be a multiple of {GRID} pixels, got {self.tile_size}")
-        if self.center_crop is not None:
-            if self.geometry != "fixed" or not isinstance(self.image_size, int):
-                raise ConfigError("center_crop needs geometry 'fixed' and a square image_size")
-            if self.center_crop > self.image_size:
-                raise ConfigError(f"center_crop must be {MIN_IMAGE_SIZE} to image_size ({self.image_size}), or "
-                                  f"None, got {self.center_crop}")
-        for name in ("pretrained", "allow_download"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        try:
-            self.roi = normalize_roi(self.roi)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"roi must be None or 2+ (x, y) points inside 0..1, got {self.roi!r} ({exc})") from None
-
-    def resolved_runtime(self) -> str:
-        """The runtime ``auto`` stands for with these settings."""
-        if self.runtime != "auto":
-            return self.runtime
-        return "torch" if (self.device != "cpu" or not self.pretrained) else "onnxruntime"
-
-
-@dataclass
-class Prediction:
-    """Results for a batch of B images (a single image gives B = 1); maps are at input size."""
-
-    image_scores: np.ndarray  # (B,) raw
-    norm_image_scores: np.ndarray  # (B,) 0.5 = threshold
-    anomaly_maps: np.ndarray  # (B, H, W) raw, float32
-    masks: np.ndarray  # (B, H, W) bool, raw map >= pixel threshold
-    is_anomalous: np.ndarray  # (B,) bool
-    #: (B,) bool: below the NG threshold but at or above the optional review threshold.
-    needs_review: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.image_scores)
-
-    def __getitem__(self, i: int) -> Prediction:
-        s = slice(i, i + 1) if i >= 0 else slice(len(self) + i, len(self) + i + 1)
-        review = None if self.needs_review is None else self.needs_review[s]
-        return Prediction(self.image_scores[s], self.norm_image_scores[s], self.anomaly_maps[s],
-                          self.masks[s], self.is_anomalous[s], review)
-
-    @property
-    def verdicts(self) -> list[str]:
-        review = self.needs_review if self.needs_review is not None else np.zeros(len(self), bool)
-        return [NG if flag else (REVIEW if rev else OK) for flag, rev in zip(self.is_anomalous, review, strict=True)]
+__all__ = ["NG", "OK", "REVIEW", "AnomalyModel", "ConfigError", "FitReport", "ImageLike", "Judge", "ModelConfig",
+           "NotFittedError", "Prediction", "ValidationSet", "available_memory_mb", "holdout_indices"]
 
 
 @dataclass
@@ -195,11 +73,15 @@ class AnomalyModel:
     state_attrs: ClassVar[tuple[str, ...]] = ()
     #: Good images (training plus good validation images) below which ``fit`` refuses to run.
     min_good_images: ClassVar[int] = 1
+    #: Strides of the layers picked by default (the papers': PatchCore 8+16, PaDiM 4+8+16).
+    default_strides: ClassVar[tuple[int, ...]] = (8, 16)
+    #: What else to change when a fit does not fit in memory (end of the error message).
+    memory_advice: ClassVar[str] = "or a smaller model"
     config: ModelConfig
 
     def __init__(self, config: ModelConfig, graph: bytes | None = None):
         self.config = config
-        self.layers = tuple(config.layers or backbones.default_layers(config.backbone, self.kind))
+        self.layers = tuple(config.layers or layers_by_stride(config.backbone, self.default_strides))
         self._set_geometry(config.image_size)
         self.runtime = config.resolved_runtime()
         if self.runtime == "onnxruntime" and config.device != "cpu":
@@ -207,14 +89,11 @@ class AnomalyModel:
         if self.runtime == "onnxruntime" and not config.pretrained:
             raise ValueError("random backbone weights (pretrained=False) run on the torch runtime only")
         self.device = "cpu" if self.runtime == "onnxruntime" else _torch_device(config.device)
-        self.image_scale: thresholds.ScoreScale | None = None
-        self.pixel_scale: thresholds.ScoreScale | None = None
-        #: Optional lower image threshold: scores in [review, image threshold) are sent to human review.
-        self.review_threshold: float | None = None
+        #: Thresholds and normalisation, swapped whole (never edited): a ``predict`` running in another thread
+        #: judges with the old judge or the new one.  None until fitted or loaded.
+        self.judge: Judge | None = None
         #: The model file's manifest once saved or loaded (see ``hamacho_core.model_io``).
         self.manifest: dict | None = None
-        #: ``set_thresholds`` (the GUI thread) and ``predict`` (a live worker) see all thresholds change at once.
-        self._thresholds_lock = threading.Lock()
         self._setup_head()
         self.embedder = self._make_embedder(graph)
 
@@ -232,6 +111,13 @@ class AnomalyModel:
 
     def _fit_features(self, images: Sequence[ImageLike], progress: ProgressFn | None,
                       should_stop: StopFn | None) -> dict:
+        raise NotImplementedError
+
+    @staticmethod
+    def estimate_memory(config: ModelConfig, n_images: int, dims: tuple[int, int] | None = None) -> dict:
+        """What a fit on ``n_images`` (of typical ``dims``, width x height, when known) will hold: at least
+        ``bank_mb`` (the fitted model's main array), ``fit_peak_mb``, ``patches_per_image``, ``bank_rows``,
+        ``feature_dim`` and ``tiles`` (see the kinds' ``estimate.py``)."""
         raise NotImplementedError
 
     def _raw_scores(self, batch: np.ndarray, tile: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -256,7 +142,7 @@ class AnomalyModel:
         if graph is not None and self.runtime == "onnxruntime":
             return OrtEmbedder(graph, self.config.threads)
         if self.runtime == "torch":
-            backbones.require_torch("the torch runtime")
+            require_torch("the torch runtime")
             return self._torch_embedder()
         return OrtEmbedder(self._compose_graph(self._backbone_graph()), self.config.threads)
 
@@ -306,19 +192,14 @@ class AnomalyModel:
     def _check_fit_memory(self, n_images: int) -> None:
         """Refuse, before any work, a fit whose estimated peak does not fit this PC's free memory
         (e.g. PaDiM with hundreds of tile positions): the error says what it needs and what to change."""
-        from hamacho_core.models import REGISTRY
-
-        spec = REGISTRY.get(self.kind)
         free = available_memory_mb()
-        if spec is None or free is None:
+        if free is None:
             return
-        need = spec.estimate_memory(self.config, n_images)["fit_peak_mb"]
+        need = self.estimate_memory(self.config, n_images)["fit_peak_mb"]
         if need > 0.9 * free:
             raise MemoryError(f"this fit needs about {need / 1024:.1f} GB of memory and {free / 1024:.1f} GB are free "
                               f"({self.units} tile(s) of the {self._size_wh()[0]}x{self._size_wh()[1]} input): use a "
-                              f"smaller tile scale or image size, larger tiles, fewer images"
-                              + (", fewer kept channels or PatchCore" if self.kind == "padim" else
-                                 " or a smaller coreset ratio"))
+                              f"smaller tile scale or image size, larger tiles, fewer images, {self.memory_advice}")
 
     @property
     def units(self) -> int:
@@ -374,7 +255,7 @@ class AnomalyModel:
             train, validation, holdout_note = self._holdout(images)
         else:
             train = images
-        previous = {name: getattr(self, name) for name in (*self.state_attrs, "image_scale", "pixel_scale")}
+        previous = {name: getattr(self, name) for name in (*self.state_attrs, "judge")}
         previous_size = self.config.image_size
         try:
             self.resolve_geometry(train)
@@ -454,98 +335,56 @@ class AnomalyModel:
             keep = masks.reshape(len(masks), -1).mean(axis=1) < MAX_MASK_COVERAGE
             if not keep.any():
                 masks, keep = None, np.ones(len(images), bool)
-        self.image_scale = thresholds.image_scale(scores, labels)
-        self.pixel_scale = thresholds.pixel_scale(maps[keep], labels[keep], None if masks is None else masks[keep])
+        review = None if self.judge is None else self.judge.review
+        self.judge = Judge(thresholds.image_scale(scores, labels),
+                           thresholds.pixel_scale(maps[keep], labels[keep], None if masks is None else masks[keep]),
+                           review)
         return {"masks_left_out": int((~keep).sum())}
 
     def set_thresholds(self, image: float | None = None, pixel: float | None = None,
                        review: float | None = None, clear_review: bool = False) -> None:
-        """Replace thresholds by user-chosen raw values (normalisation follows them), all in one step:
-        a ``predict`` running meanwhile in another thread judges with the old set or the new one."""
-        image_scale, pixel_scale, review_threshold = self.thresholds_snapshot()
-        if image is not None and image != image_scale.threshold:
-            image_scale = image_scale.with_threshold(image)
-        if pixel is not None and pixel != pixel_scale.threshold:
-            pixel_scale = pixel_scale.with_threshold(pixel)
-        if clear_review:
-            review_threshold = None
-        elif review is not None:
-            review_threshold = min(float(review), image_scale.threshold)
-        with self._thresholds_lock:
-            self.image_scale, self.pixel_scale, self.review_threshold = image_scale, pixel_scale, review_threshold
+        """Replace thresholds by user-chosen raw values (normalisation follows them), all in one step."""
+        if self.judge is None:
+            raise NotFittedError("the model has no thresholds: fit or calibrate it first")
+        self.judge = self.judge.with_thresholds(image, pixel, review, clear_review)
 
     def set_scales(self, image_scale: thresholds.ScoreScale, pixel_scale: thresholds.ScoreScale,
                    review: float | None = None) -> None:
         """Replace both scales and the review threshold in one step (e.g. the calibrated scales at a
         user's thresholds, so normalisation never drifts with the history of slider moves)."""
-        if review is not None:
-            review = min(float(review), image_scale.threshold)
-        with self._thresholds_lock:
-            self.image_scale, self.pixel_scale, self.review_threshold = image_scale, pixel_scale, review
+        self.judge = Judge(image_scale, pixel_scale, review)
 
-    def thresholds_snapshot(self) -> tuple[thresholds.ScoreScale | None, thresholds.ScoreScale | None, float | None]:
-        """(image scale, pixel scale, review threshold) as one consistent set."""
-        with self._thresholds_lock:
-            return self.image_scale, self.pixel_scale, self.review_threshold
+    # Read-only views of the judge (what the model file, the CLI and the panels show).
+    @property
+    def image_scale(self) -> thresholds.ScoreScale | None:
+        return None if self.judge is None else self.judge.image_scale
+
+    @property
+    def pixel_scale(self) -> thresholds.ScoreScale | None:
+        return None if self.judge is None else self.judge.pixel_scale
+
+    @property
+    def review_threshold(self) -> float | None:
+        return None if self.judge is None else self.judge.review
 
     def predict(self, image_or_batch: ImageLike | Sequence[ImageLike], *, progress: ProgressFn | None = None,
-                should_stop: StopFn | None = None) -> Prediction:
+                should_stop: StopFn | None = None, judge: Judge | None = None) -> Prediction:
         """Scores, maps, masks and verdicts for one image (an HxW[xC] array or a path), or for a
         batch (a sequence of those, a BxHxWxC array, or a BxHxW grey stack whose last axis is not
-        1, 3 or 4 -- an HxWx3 array is always one colour image)."""
+        1, 3 or 4 -- an HxWx3 array is always one colour image).  ``judge``: the thresholds to judge with
+        (default: the model's, read once, so the whole batch is judged with one set)."""
         single = isinstance(image_or_batch, str | Path) or (
             isinstance(image_or_batch, np.ndarray) and (image_or_batch.ndim == 2 or (
                 image_or_batch.ndim == 3 and image_or_batch.shape[-1] in (1, 3, 4))))
         images = [image_or_batch] if single else list(image_or_batch)
-        if self.image_scale is None:
+        judge = judge or self.judge  # read once: one set of thresholds for all of this prediction
+        if judge is None:
             raise NotFittedError("the model has no thresholds: fit or calibrate it first")
         scores, maps = self.raw_predict(images, progress=progress, should_stop=should_stop)
-        image_scale, pixel_scale, review = self.thresholds_snapshot()  # one set for all of this prediction
-        labels = thresholds.verdict_labels(scores, image_scale.threshold, review)
-        return Prediction(
-            image_scores=scores,
-            norm_image_scores=image_scale.normalize(scores),
-            anomaly_maps=maps,
-            masks=maps >= pixel_scale.threshold,
-            is_anomalous=labels == NG,
-            needs_review=labels == REVIEW,
-        )
-
+        return judge.judge(scores, maps)
 
     def _size_wh(self) -> tuple[int, int]:
         return self.preprocess.width, self.preprocess.height
-
-
-def available_memory_mb() -> float | None:
-    """Memory this PC can still give: Linux ``MemAvailable``, Windows ``GlobalMemoryStatusEx``, else the
-    free pages ``sysconf`` reports; None where unknown."""
-    import sys
-
-    if sys.platform == "win32":
-        import ctypes
-
-        class _Status(ctypes.Structure):
-            _fields_ = [("length", ctypes.c_ulong), ("load", ctypes.c_ulong), ("total", ctypes.c_ulonglong),
-                        ("available", ctypes.c_ulonglong), ("page_total", ctypes.c_ulonglong),
-                        ("page_available", ctypes.c_ulonglong), ("virtual_total", ctypes.c_ulonglong),
-                        ("virtual_available", ctypes.c_ulonglong), ("extended", ctypes.c_ulonglong)]
-
-        status = _Status(length=ctypes.sizeof(_Status))
-        ok = ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status))
-        return status.available / 2**20 if ok else None
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        import os
-
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 def _torch_device(device: str) -> str:

@@ -30,6 +30,7 @@ from hamacho_core.backbones import (
     WeightsUnavailableError,
 )
 from hamacho_core.features import FeatureExtractor
+from hamacho_core.models import model_spec
 
 LITE0 = "efficientnet_lite0"
 RESNET18_URL = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
@@ -362,16 +363,16 @@ def test_lite0_layers():
     ],
 )
 def test_default_layers(name, kind, expected):
-    assert backbones.default_layers(name, kind) == expected
+    assert model_spec(kind).default_layers(name) == expected
 
 
 def test_other_torchvision_cnn_by_name():
     table = _table("mobilenet_v3_small")
     assert table["features.3"] == (24, 8) and table["features.8"] == (48, 16)
-    defaults = backbones.default_layers("mobilenet_v3_small")
+    defaults = model_spec("patchcore").default_layers("mobilenet_v3_small")
     assert defaults == ("features.3", "features.8")
     assert [table[name][1] for name in defaults] == [8, 16]
-    assert backbones.default_layers("mobilenet_v3_small", "padim") == ("features.1", "features.3", "features.8")
+    assert model_spec("padim").default_layers("mobilenet_v3_small") == ("features.1", "features.3", "features.8")
     assert "mobilenet_v3_small" not in backbones.available_names()  # works by name, not featured
 
 

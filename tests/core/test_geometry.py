@@ -7,8 +7,9 @@ import pytest
 
 from hamacho_core import model_io
 from hamacho_core.config import ConfigError, parse_size
-from hamacho_core.geometry import advise, plan_geometry
+from hamacho_core.geometry import plan_geometry
 from hamacho_core.models import Padim, PadimConfig, PatchCore, PatchCoreConfig
+from hamacho_core.models.planning import advise
 from hamacho_core.synthetic import make_sample
 from hamacho_core.tiling import GRID, MapStitcher, Tiler, tent_window
 

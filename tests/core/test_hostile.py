@@ -28,7 +28,7 @@ from hamacho_core import synthetic
 from hamacho_core.live import InspectionLog
 from hamacho_core.model_io import ModelFileError, load_model, read_manifest, save_model
 from hamacho_core.models import PatchCoreConfig, create_model
-from hamacho_core.models.base import ConfigError
+from hamacho_core.models.config import ConfigError
 from tests.core.test_model_io import _flip_byte, rewrite, tiny_filesystem  # noqa: F401 - fixture
 
 S = 64

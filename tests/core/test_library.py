@@ -12,6 +12,7 @@ import pytest
 from hamacho_core import backbones, library
 from hamacho_core.model_io import ModelFileError, read_manifest, save_model
 from hamacho_core.models import PatchCore, PatchCoreConfig, ValidationSet
+from hamacho_core.models.patchcore.estimate import estimate_memory_bank
 from hamacho_core.synthetic import make_samples
 
 S = 64
@@ -178,7 +179,7 @@ def test_delete(lib):
 
 def test_estimate_matches_a_real_fit(fitted):
     details = fitted.fit_details
-    est = library.estimate_memory_bank("efficientnet_lite0", fitted.layers, S, N_TRAIN, RATIO)
+    est = estimate_memory_bank("efficientnet_lite0", fitted.layers, S, N_TRAIN, RATIO)
     assert est["stride"] == 8 and est["grid"] == 8 and est["patches_per_image"] == 64
     assert est["total_patches"] == details["patches"] == N_TRAIN * 64
     assert est["bank_rows"] == details["memory_bank"] == len(fitted.memory_bank)
@@ -188,7 +189,7 @@ def test_estimate_matches_a_real_fit(fitted):
     assert est["feature_memory_mb"] == pytest.approx(N_TRAIN * 64 * 152 * 4 / 2**20)
     assert est["fit_peak_mb"] > est["feature_memory_mb"] > est["bank_mb"]
     # layers=None means the PatchCore defaults
-    assert library.estimate_memory_bank("efficientnet_lite0", None, S, N_TRAIN, RATIO)["bank_rows"] == est["bank_rows"]
+    assert estimate_memory_bank("efficientnet_lite0", None, S, N_TRAIN, RATIO)["bank_rows"] == est["bank_rows"]
 
 
 def test_estimate_matches_an_odd_size_two_pass_fit(images):
@@ -196,7 +197,7 @@ def test_estimate_matches_an_odd_size_two_pass_fit(images):
     model = PatchCore(PatchCoreConfig(backbone="efficientnet_lite0", image_size=72, coreset_ratio=0.1,
                                       max_feature_memory_mb=0))
     details = model._fit_features(images[:2], None, None)
-    est = library.estimate_memory_bank("efficientnet_lite0", model.layers, 72, 2, 0.1, max_feature_memory_mb=0)
+    est = estimate_memory_bank("efficientnet_lite0", model.layers, 72, 2, 0.1, max_feature_memory_mb=0)
     assert est["grid"] == 9
     assert est["total_patches"] == details["patches"] == 2 * 81
     assert est["bank_rows"] == details["memory_bank"] == round(0.1 * 162)
@@ -205,19 +206,19 @@ def test_estimate_matches_an_odd_size_two_pass_fit(images):
 
 
 def test_estimate_paper_setting_and_feature_cap():
-    est = library.estimate_memory_bank("wide_resnet50_2", ("layer2", "layer3"), 256, 200, 0.1)
+    est = estimate_memory_bank("wide_resnet50_2", ("layer2", "layer3"), 256, 200, 0.1)
     assert est["channels"] == 512 + 1024 and est["feature_dim"] == 1024
     assert est["patches_per_image"] == 32 * 32
     assert est["bank_rows"] == round(0.1 * 200 * 1024)
     assert est["bank_mb"] == pytest.approx(est["bank_rows"] * 1024 * 4 / 2**20)
     assert est["two_pass"]  # 800 MB of features > the 512 MB default budget
-    uncapped = library.estimate_memory_bank("wide_resnet50_2", ("layer2", "layer3"), 256, 200, 0.1, None)
+    uncapped = estimate_memory_bank("wide_resnet50_2", ("layer2", "layer3"), 256, 200, 0.1, None)
     assert uncapped["feature_dim"] == 1536
-    assert library.estimate_memory_bank("resnet18", ("layer1",), 224, 0, 0.1)["bank_rows"] == 0
+    assert estimate_memory_bank("resnet18", ("layer1",), 224, 0, 0.1)["bank_rows"] == 0
     with pytest.raises(ValueError, match="no layer"):
-        library.estimate_memory_bank("resnet18", ("layer9",), 224, 10, 0.1)
+        estimate_memory_bank("resnet18", ("layer9",), 224, 10, 0.1)
     with pytest.raises(ValueError, match="coreset_ratio"):
-        library.estimate_memory_bank("resnet18", ("layer2",), 224, 10, 0.0)
+        estimate_memory_bank("resnet18", ("layer2",), 224, 10, 0.0)
 
 
 def test_backbone_rows():

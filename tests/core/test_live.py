@@ -13,23 +13,21 @@ import cv2
 import numpy as np
 import pytest
 
+from hamacho_core.judging import Judge, format_pair
 from hamacho_core.live import (
     CameraSource,
     FolderSource,
     InspectionLog,
     LatestFrameGrabber,
     LiveInspector,
-    LiveThresholds,
     SourceError,
     StreamSource,
     VideoFileSource,
     open_source,
 )
-from hamacho_core.live.inspector import format_pair
 from hamacho_core.live.sources import GARBAGE_LIMIT, to_rgb_frame
 from hamacho_core.models import PatchCore, PatchCoreConfig
 from hamacho_core.synthetic import make_samples
-from hamacho_core.thresholds import verdict_labels
 
 S = 64
 N = 48
@@ -95,9 +93,9 @@ class SlowModel:
     def __init__(self, model, delay):
         self.model, self.delay = model, delay
 
-    def predict(self, image):
+    def predict(self, image, **kw):
         time.sleep(self.delay)
-        return self.model.predict(image)
+        return self.model.predict(image, **kw)
 
     def __getattr__(self, name):
         return getattr(self.model, name)
@@ -125,8 +123,8 @@ def test_every_frame_judged_counters_log_and_saved_evidence(model, video, tmp_pa
     assert r.frame.image.shape == (S, S, 3) and r.frame.image.dtype == np.uint8
     assert r.inference_ms > 0 and r.latency_ms > 0 and r.fps >= 0
     for res in results:  # judged with the model's thresholds, and the comparison shown says why
-        assert res.thresholds == LiveThresholds.of(model) and res.thresholds.image == model.image_scale.threshold
-        assert res.verdict == verdict_labels([res.score], res.thresholds.image, res.thresholds.review)[0]
+        assert res.judge is model.judge and res.judge.image == model.image_scale.threshold
+        assert res.verdict == res.judge.verdict(res.score) and res.prediction.judge is res.judge
         assert ("≥" if res.verdict == "NG" else "<") in res.comparison
     assert log.count() == N and log.count("NG") == summary["counts"]["NG"]
     assert log.rows(limit=1)[0]["source"] == "camera.avi" and log.rows(limit=1)[0]["model"] == "tiny.hmc"
@@ -149,12 +147,12 @@ class SlowerThanTheCamera(SlowModel):
         super().__init__(model, 0)
         self.frames, self.inspector = frames, None
 
-    def predict(self, image):
+    def predict(self, image, **kw):
         grabber = self.inspector.grabber
         if image.any():  # not the blank warm-up
             target = grabber.frames_read + self.frames
             wait_for(lambda: grabber.frames_read >= target or grabber.finished)
-        return self.model.predict(image)
+        return self.model.predict(image, **kw)
 
 
 def test_model_slower_than_the_camera_judges_the_newest_frame(model, video):
@@ -313,7 +311,7 @@ def test_a_paused_camera_keeps_being_read_but_nothing_is_judged(model, video):
 
 
 def test_thresholds_changed_while_running_apply_from_the_next_frame(model, video):
-    saved = model.image_scale, model.pixel_scale, model.review_threshold
+    saved = model.judge
     base = model.image_scale.threshold
     schedule = {5: dict(image=1e9), 15: dict(image=0.0), 25: dict(image=base, review=base / 2)}
     results = []
@@ -326,20 +324,20 @@ def test_thresholds_changed_while_running_apply_from_the_next_frame(model, video
     try:
         LiveInspector(model, VideoFileSource(video, realtime=False)).run(on_result, lambda: False)
     finally:
-        model.image_scale, model.pixel_scale, model.review_threshold = saved
+        model.judge = saved
     assert [r.frame.index for r in results] == list(range(N))
     by_frame = {r.frame.index: r for r in results}
-    assert all(by_frame[i].thresholds.image == base and by_frame[i].thresholds.review is None for i in range(6))
-    assert {by_frame[i].verdict for i in range(6, 16)} == {"OK"} and by_frame[6].thresholds.image == 1e9
+    assert all(by_frame[i].judge.image == base and by_frame[i].judge.review is None for i in range(6))
+    assert {by_frame[i].verdict for i in range(6, 16)} == {"OK"} and by_frame[6].judge.image == 1e9
     assert {by_frame[i].verdict for i in range(16, 26)} == {"NG"} and "≥ 0.0" in by_frame[16].comparison
     banded = [by_frame[i] for i in range(26, N)]
-    assert all(r.thresholds.review == base / 2 for r in banded) and "REVIEW" in {r.verdict for r in banded}
+    assert all(r.judge.review == base / 2 for r in banded) and "REVIEW" in {r.verdict for r in banded}
     for r in results:  # every result agrees with the thresholds it carries
-        assert r.verdict == verdict_labels([r.score], r.thresholds.image, r.thresholds.review)[0]
+        assert r.verdict == r.judge.verdict(r.score)
 
 
 def test_thresholds_changed_from_another_thread_give_consistent_results(model, video):
-    saved = model.image_scale, model.pixel_scale, model.review_threshold
+    saved = model.judge
     low, high = model.image_scale.threshold * 0.9, model.image_scale.threshold * 1.1
     done = threading.Event()
 
@@ -357,24 +355,23 @@ def test_thresholds_changed_from_another_thread_give_consistent_results(model, v
     finally:
         done.set()
         slider.join()
-        model.image_scale, model.pixel_scale, model.review_threshold = saved
-    assert summary["judged"] == N and {r.thresholds.image for r in results} <= {low, high, saved[0].threshold}
+        model.judge = saved
+    assert summary["judged"] == N and {r.judge.image for r in results} <= {low, high, saved.image}
     for r in results:
-        t = r.thresholds
-        assert r.verdict == verdict_labels([r.score], t.image, t.review)[0]
-        assert r.normalized == pytest.approx(float(t.image_scale.normalize(r.score)))
-        assert np.array_equal(r.prediction.masks, r.prediction.anomaly_maps >= t.pixel)
+        assert r.verdict == r.judge.verdict(r.score)
+        assert r.normalized == pytest.approx(float(r.judge.image_scale.normalize(r.score)))
+        assert np.array_equal(r.prediction.masks, r.prediction.anomaly_maps >= r.judge.pixel)
 
 
 def test_comparison_texts():
     from hamacho_core.thresholds import ScoreScale
 
-    t = LiveThresholds(ScoreScale(2.8, 1.0, "manual"), ScoreScale(1.0, 0.0, "manual"))
-    assert t.compared(3.21, "NG") == "3.21 ≥ 2.80" and t.compared(1.02, "OK") == "1.02 < 2.80"
-    banded = LiveThresholds(t.image_scale, t.pixel_scale, review=2.4)
-    assert banded.compared(2.5, "REVIEW") == "2.50 ≥ 2.40" and banded.compared(1.0, "OK") == "1.00 < 2.40"
+    t = Judge(ScoreScale(2.8, 1.0, "manual"), ScoreScale(1.0, 0.0, "manual"))
+    assert t.explain(3.21, "NG") == "3.21 ≥ 2.80" and t.explain(1.02, "OK") == "1.02 < 2.80"
+    banded = Judge(t.image_scale, t.pixel_scale, review=2.4)
+    assert banded.explain(2.5, "REVIEW") == "2.50 ≥ 2.40" and banded.explain(1.0, "OK") == "1.00 < 2.40"
     assert format_pair(2.7996, 2.8) == ("2.7996", "2.8000") and format_pair(0.01234, 0.0119) == ("0.0123", "0.0119")
-    assert format_pair(312.4, 280.0) == ("312", "280") and "not a number" in t.compared(float("nan"), "NG")
+    assert format_pair(312.4, 280.0) == ("312", "280") and "not a number" in t.explain(float("nan"), "NG")
 
 
 def test_should_stop_and_max_frames(model, video):
@@ -480,10 +477,10 @@ def test_grabber_keeps_only_the_newest_frame(video):
 
 def test_model_errors_propagate_and_capture_stops(model, video):
     class Broken(SlowModel):
-        def predict(self, image):
+        def predict(self, image, **kw):
             if image.shape[0] != image.shape[1] or image.any():  # the blank warm-up passes, frames fail
                 raise RuntimeError("out of memory")
-            return self.model.predict(image)
+            return self.model.predict(image, **kw)
 
     inspector = LiveInspector(Broken(model, 0), VideoFileSource(video, loop=True))
     with pytest.raises(RuntimeError, match="out of memory"):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from hamacho_core.imageio import read_image, write_image
-from hamacho_core.models import PatchCore, PatchCoreConfig, Prediction
-from hamacho_core.models.base import NG, OK, NotFittedError
+from hamacho_core.judging import NG, OK
+from hamacho_core.models import NotFittedError, PatchCore, PatchCoreConfig, Prediction
 from hamacho_core.synthetic import make_samples
 
 S = 64
@@ -151,7 +151,7 @@ def test_prediction_indexing_and_verdicts(model, images):
 def test_set_thresholds_changes_only_verdicts(model, images):
     before = model.predict(images)
     bank = model.memory_bank.copy()
-    image_scale, pixel_scale = model.image_scale, model.pixel_scale
+    judge, pixel_scale = model.judge, model.pixel_scale
     try:
         scores = np.sort(before.image_scores)
         cut = float((scores[1] + scores[2]) / 2)  # between the 2nd and 3rd lowest scores
@@ -178,7 +178,7 @@ def test_set_thresholds_changes_only_verdicts(model, images):
         assert model.predict(images).verdicts == [OK] * len(images)
         np.testing.assert_array_equal(model.memory_bank, bank)  # the model itself never changed
     finally:
-        model.image_scale, model.pixel_scale = image_scale, pixel_scale
+        model.judge = judge
 
 
 def test_grey_batch_array(model, images):

@@ -14,6 +14,10 @@ import torch
 from hamacho_core import backbones, graphs, runtime, torch_backend
 from hamacho_core.model_io import load_model, save_model
 from hamacho_core.models import create_model
+from hamacho_core.models.padim import onnx_head as padim_onnx_head
+from hamacho_core.models.padim import torch_head as padim_torch_head
+from hamacho_core.models.patchcore import onnx_head as patchcore_onnx_head
+from hamacho_core.models.patchcore import torch_head as patchcore_torch_head
 from hamacho_core.synthetic import make_samples
 
 S = 96
@@ -102,7 +106,7 @@ def test_patchcore_head_in_onnx_equals_torch_head(feature_dim):
     """Random resnet18 (no weights needed): the plain-ONNX head, with and without channel pooling."""
     layers = ("layer2", "layer3")
     torch.manual_seed(0)
-    module = torch_backend.patchcore_embedder("resnet18", layers, feature_dim, pretrained=False)
+    module = patchcore_torch_head.embedder("resnet18", layers, feature_dim, pretrained=False)
     # The exported backbone must carry the same random weights as the eager module: export from it.
     extractor = module.module.extractor
     buffer = io.BytesIO()
@@ -110,7 +114,7 @@ def test_patchcore_head_in_onnx_equals_torch_head(feature_dim):
                       input_names=[graphs.INPUT], output_names=list(layers), opset_version=graphs.OPSET,
                       dynamo=False, dynamic_axes={graphs.INPUT: {0: "b", 2: "h", 3: "w"}})
     backbone = buffer.getvalue()
-    head = graphs.patchcore_graph(backbone, layers, [128, 256], feature_dim)
+    head = patchcore_onnx_head.embedding_graph(backbone, layers, [128, 256], feature_dim)
     x = np.random.default_rng(1).random((2, 3, 80, 80), dtype=np.float32)
     got = runtime.OrtEmbedder(head, threads=1)(x)
     want = module(x)
@@ -121,10 +125,10 @@ def test_patchcore_head_in_onnx_equals_torch_head(feature_dim):
 def test_padim_head_in_onnx_equals_torch_head():
     layers = ("blocks.1", "blocks.2", "blocks.4")
     idx = np.sort(np.random.default_rng(3).permutation(176)[:50])
-    head = graphs.padim_graph(graphs.bundled_graph("efficientnet_lite0").read(), layers, idx)
+    head = padim_onnx_head.embedding_graph(graphs.bundled_graph("efficientnet_lite0").read(), layers, idx)
     x = np.random.default_rng(2).random((1, 3, 96, 96), dtype=np.float32)
     got = runtime.OrtEmbedder(head, threads=1)(x)
-    want = torch_backend.padim_embedder("efficientnet_lite0", layers, idx)(x)
+    want = padim_torch_head.embedder("efficientnet_lite0", layers, idx)(x)
     assert got.shape == want.shape == (1, 50, 24, 24)
     np.testing.assert_allclose(got, want, atol=2e-4 * float(np.abs(want).max()))
 
@@ -166,7 +170,7 @@ def test_paths_agree_on_real_photos(kind):
     torch_model.fit(train)
     ort_model = create_model(kind, backbone="efficientnet_lite0", image_size=224, runtime="onnxruntime")
     ort_model.load_state_arrays(torch_model.state_arrays())
-    ort_model.image_scale, ort_model.pixel_scale = torch_model.image_scale, torch_model.pixel_scale
+    ort_model.judge = torch_model.judge
     _agree(ort_model.predict(test), torch_model.predict(test))
 
 

@@ -126,7 +126,7 @@ def test_thresholds_change_in_one_step_for_a_predict_in_another_thread(fitted):
 
     dataset, fit, results = fitted
     model = fit.model
-    saved = model.thresholds_snapshot()
+    saved = model.judge
     scores = [r.raw_score for r in results]
     low = Thresholds(min(scores) - 1.0, -1e9)  # everything NG, every pixel a defect
     high = Thresholds(max(scores) + 1e6, 1e9)  # nothing NG, no defect pixel
@@ -150,7 +150,7 @@ def test_thresholds_change_in_one_step_for_a_predict_in_another_thread(fitted):
     finally:
         stop.set()
         mover.join()
-        model.image_scale, model.pixel_scale, model.review_threshold = saved
+        model.judge = saved
     assert seen == {True, False}, "both sets were used while they changed"
 
 

@@ -1,4 +1,5 @@
-"""DatasetPanel with real widgets (offscreen): counts, skipped files, thumbnails off the GUI thread."""
+"""DatasetPanel with real widgets (offscreen): counts, skipped files, thumbnails off the GUI thread (as
+partial results of the thumbnails lane; a newer dataset cancels the older generation)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from hamacho_core.dataset import load_dataset
 from hamacho_core.synthetic import write_dataset
 from hamacho_gui import dataset_panel as dp
 from hamacho_gui.dataset_panel import DatasetPanel
+from hamacho_gui.workers import THUMB_THREADS
 
 
 def _labels(panel: DatasetPanel) -> dict[str, str]:
@@ -89,23 +91,39 @@ def test_thumbnails_load_off_the_gui_thread(panel, dataset, qtbot, monkeypatch):
     assert sum("[bad]" in t for t in texts) == 4  # defective ones are tagged
 
 
-def test_second_dataset_supersedes_first(panel, dataset, tmp_path, qtbot):
+def test_second_dataset_supersedes_first(panel, dataset, tmp_path, qtbot, monkeypatch):
     other = tmp_path / "other"
     write_dataset(other, n_train_good=3, n_test_good=0, n_test_bad=1, size=64, seed=1)
     second = load_dataset(other)
+    lane = panel.workers.thumbnails
+    made, cancelled, delivered, gate = [], [], [], threading.Event()
+    real = dp.make_thumbnail
+
+    def slow_first(path, *args):  # the first dataset's thumbnails wait until the second dataset is set
+        made.append(path)
+        if path.is_relative_to(dataset.root):
+            gate.wait(10)
+        return real(path, *args)
+
+    monkeypatch.setattr(dp, "make_thumbnail", slow_first)
+    lane.cancelled.connect(cancelled.append)
+    lane.partial.connect(lambda _name, thumb: delivered.append(thumb.path))
     panel.set_dataset(dataset)
-    first_generation = panel._thumb_state.generation
+    qtbot.waitUntil(lambda: bool(made), timeout=10000)  # the first generation is at work
     panel.set_dataset(second)  # at once: the first dataset's pending thumbnail jobs are cancelled
-    assert not panel._thumb_state.is_current(first_generation)
+    gate.set()
     assert panel.dataset() is second
     assert panel.thumbnails.count() == 4
     assert _labels(panel)["Train (good):"] == "3"
     assert panel.skipped_label.text() == "Skipped files: none"
     assert panel.skipped_list.isHidden()
-    # A late result of the first dataset is ignored.
-    panel._on_thumb_loaded(first_generation, 0, dp.make_thumbnail(dataset.train[0].path))
     qtbot.waitUntil(lambda: panel.thumbnails_loaded() == 4, timeout=10000)
-    qtbot.wait(100)  # any straggler of the first dataset has had time to arrive
+    qtbot.waitUntil(lambda: not lane.busy, timeout=10000)
+    assert cancelled == ["thumbnails"], "the first generation was cancelled by the second"
+    # A late result of the first dataset is never delivered; its jobs not started never ran.
+    first = [p for p in made if p.is_relative_to(dataset.root)]
+    assert 1 <= len(first) <= THUMB_THREADS, "only the jobs running on the lane's threads"
+    assert sorted(delivered) == sorted(it.path for it in second.train + second.test)
     assert panel.thumbnails.count() == 4 and panel.thumbnails_loaded() == 4
     paths = [panel.thumbnails.item(i).data(Qt.ItemDataRole.UserRole).path for i in range(4)]
     assert all(p.is_relative_to(other) for p in paths)
@@ -158,10 +176,12 @@ def test_requests_from_button_line_edit_and_drop(panel, tmp_path, qtbot, monkeyp
         panel.dropEvent(event)
 
 
-def test_destroying_the_panel_with_pending_thumbnails(dataset, qtbot, monkeypatch):
-    monkeypatch.setattr(dp, "THUMB_THREADS", 1)
+def test_destroying_the_panel_with_pending_thumbnails(dataset, qtbot):
     widget = DatasetPanel()
+    lane = widget.workers.thumbnails
     for _ in range(5):
         widget.set_dataset(dataset)
-    shiboken6.delete(widget)  # waits only for the running job; the queued ones are cancelled
+    shiboken6.delete(widget)  # waits only for the running jobs; the queued ones are cancelled
+    assert lane.wait_idle(0)
+    qtbot.waitUntil(lambda: not lane.busy, timeout=10000)  # the late handlers find no panel, and say nothing
     qtbot.wait(50)

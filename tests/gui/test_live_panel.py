@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from hamacho_core.live import InspectionLog, LiveThresholds, VideoFileSource
+from hamacho_core.live import InspectionLog, VideoFileSource
 from hamacho_core.models import PatchCore, PatchCoreConfig
 from hamacho_core.synthetic import make_samples
 from hamacho_core.thresholds import VERDICT_COLOURS
@@ -47,9 +47,9 @@ def model():
 
 @pytest.fixture
 def thresholds_restored(model):
-    saved = model.image_scale, model.pixel_scale, model.review_threshold
+    saved = model.judge
     yield model
-    model.image_scale, model.pixel_scale, model.review_threshold = saved
+    model.judge = saved
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_live_video_every_frame_judged_with_banner_counters_and_log(qtbot, panel
     log_path = tmp_path / "log.sqlite"
     assert panel.start(str(video), log_path=log_path)
     assert panel.running and panel.start_button.text() == "Stop"
-    assert not panel.worker.inspector.source.is_live  # judge every frame: read on demand
+    assert not panel.inspector.source.is_live  # judge every frame: read on demand
     qtbot.waitUntil(lambda: panel.results_shown >= 1, timeout=60_000)
     snap = panel.snapshot()
     assert snap is not None and snap.is_file()
@@ -101,9 +101,9 @@ def test_pause_holds_the_file_thresholds_apply_on_resume(qtbot, panel, video, tm
     assert panel.start(str(video), log_path=log_path)
     qtbot.waitUntil(lambda: panel.results_shown >= 1, timeout=60_000)
     panel.pause_button.click()
-    assert panel.pause_button.text() == "Resume" and panel.worker.inspector.paused
+    assert panel.pause_button.text() == "Resume" and panel.inspector.paused
     qtbot.waitUntil(lambda: panel.status_text.startswith("paused after frame"), timeout=60_000)  # the pause holds
-    inspector = panel.worker.inspector
+    inspector = panel.inspector
     read, judged = inspector.grabber.frames_read, inspector.counts
     model.set_thresholds(image=1e9)  # the main window moves the threshold meanwhile (GUI thread)
     assert inspector.grabber.frames_read == read and inspector.counts == judged  # held: nothing read or judged
@@ -112,7 +112,7 @@ def test_pause_holds_the_file_thresholds_apply_on_resume(qtbot, panel, video, tm
     qtbot.waitUntil(lambda: not panel.running, timeout=120_000)
     assert sum(counts(panel)) == N  # every frame exactly once across the pause
     assert counts(panel)[1] == judged["NG"]  # after the pause nothing is NG any more: the new threshold
-    assert panel.last_result.thresholds.image == 1e9 and panel.banner.text().endswith("< 1000000000")
+    assert panel.last_result.judge.image == 1e9 and panel.banner.text().endswith("< 1000000000")
     with InspectionLog(log_path) as log:
         assert log.count() == N and log.count("NG") == judged["NG"]
 
@@ -126,7 +126,7 @@ def test_file_options_reach_the_source_and_lock_while_running(qtbot, panel, vide
     panel.set_file_options(realtime=True, loop=True)
     assert panel.file_options() == {"realtime": True, "loop": True}
     assert panel.start(str(video), log_path=tmp_path / "l.sqlite")
-    source = panel.worker.inspector.source
+    source = panel.inspector.source
     assert isinstance(source, VideoFileSource) and source.realtime and source.loop
     assert "at the file's rate" in panel.status_text
     assert not any(w.isEnabled() for w in options)
@@ -143,11 +143,11 @@ class BlockingModel:
     def __init__(self, model):
         self.model, self.entered, self.release = model, threading.Event(), threading.Event()
 
-    def predict(self, image):
+    def predict(self, image, **kwargs):
         if image.any():  # not the blank warm-up
             self.entered.set()
             self.release.wait(60)
-        return self.model.predict(image)
+        return self.model.predict(image, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self.model, name)
@@ -195,8 +195,8 @@ def test_fits_a_1280x720_window_and_nothing_moves(qtbot, model):
     panel._status("x " * 400, error=True)  # a long error
     panel.pause_button.setText("Resume")
     panel.start_button.setText("Stop")
-    t = LiveThresholds.of(model)
-    panel.banner.setText(f"REVIEW   {t.compared(t.image * 0.99, 'REVIEW')}")
+    t = model.judge
+    panel.banner.setText(f"REVIEW   {t.explain(t.image * 0.99, 'REVIEW')}")
     qtbot.wait(10)  # let the layout requests run
     assert panel.viewer.geometry() == viewer and panel.start_button.geometry() == controls
     assert panel.status.height() < 3 * panel.status.fontMetrics().lineSpacing()

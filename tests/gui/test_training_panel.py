@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from hamacho_core import backbones
-from hamacho_core.models import MODELS, ModelConfig, PadimConfig, PatchCoreConfig
+from hamacho_core.models import MODELS, REGISTRY, ModelConfig, PadimConfig, PatchCoreConfig
 from hamacho_gui.training_panel import TrainingPanel, format_eta, stage_label
 
 
@@ -43,7 +43,7 @@ def test_backbones_kinds_and_defaults(panel):
 
     state = _layers_state(panel)
     assert list(state) == [info.name for info in backbones.list_layers("efficientnet_lite0")]
-    assert panel.checked_layers() == backbones.default_layers("efficientnet_lite0", "patchcore")
+    assert panel.checked_layers() == REGISTRY["patchcore"].default_layers("efficientnet_lite0")
     assert "blocks.2  (40 ch, /8)" in [panel.layers_list.item(i).text() for i in range(panel.layers_list.count())]
     # The settings rows are generated from the config dataclasses: their defaults, ranges and help.
     coreset, size = panel.fields["coreset_ratio"], panel.fields["image_size"]
@@ -58,8 +58,8 @@ def test_backbones_kinds_and_defaults(panel):
     assert not panel.form.isRowVisible(panel.fields["n_features"])
 
     panel.kind_combo.setCurrentIndex(panel.kind_combo.findData("padim"))
-    assert panel.checked_layers() == backbones.default_layers("efficientnet_lite0", "padim")
-    assert panel.checked_layers() != backbones.default_layers("efficientnet_lite0", "patchcore")
+    assert panel.checked_layers() == REGISTRY["padim"].default_layers("efficientnet_lite0")
+    assert panel.checked_layers() != REGISTRY["patchcore"].default_layers("efficientnet_lite0")
     assert not panel.form.isRowVisible(coreset) and panel.form.isRowVisible(panel.fields["n_features"])
     request = panel.request()
     assert request.kind == "padim" and isinstance(request.config, PadimConfig)

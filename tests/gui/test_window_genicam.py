@@ -1,5 +1,5 @@
 """The Live tab's GenICam source through the main window, against Aravis's fake GigE Vision camera:
-Find cameras (in a worker) lists it with its settings and fills the source, Start judges its frames;
+Find cameras (on the window's devices lane) lists it with its settings and fills the source, Start judges its frames;
 in software-trigger mode each press of Trigger (and each trigger a PLC writes) gives one verdict in
 the log, on Modbus and in the MES folder; the camera settings are kept for the next session."""
 
@@ -25,8 +25,11 @@ def test_live_tab_finds_the_camera_and_judges_it(qtbot, camera, model, tmp_path)
         window.session.set_model(model)
         live.source_kind.setCurrentIndex(live.source_kind.findData("genicam"))
         assert live.browse_button.text() == "Find cameras..."
+        on_lane = []
+        window.workers.devices.finished.connect(lambda name, _result: on_lane.append(name))
         with qtbot.waitSignal(live.cameras_found, timeout=20_000):
             live.browse_button.click()
+        assert on_lane == ["find cameras"], "found on the window's devices lane"
         assert live.source_spec() == f"genicam:{CAMERA_ID}" and "Aravis Fake (serial GV01" in live.status_text
         assert live.start(log_path=tmp_path / "log.sqlite")
         qtbot.waitUntil(lambda: live.results_shown >= 3, timeout=30_000)
@@ -64,20 +67,23 @@ def test_software_trigger_one_verdict_per_press_and_per_plc_trigger(qtbot, camer
         assert live.start(log_path=tmp_path / "log.sqlite")
         assert not box.trigger_combo.isEnabled(), "the camera settings are fixed while running"
         qtbot.waitUntil(lambda: live.trigger_button.isEnabled(), timeout=5_000)
-        qtbot.waitUntil(lambda: live.worker.inspector.grabber is not None
-                        and live.worker.inspector.grabber.state == "running", timeout=20_000)
+        qtbot.waitUntil(lambda: live.inspector.grabber is not None
+                        and live.inspector.grabber.state == "running", timeout=20_000)
         time.sleep(0.5)
         assert live.results_shown == 0, "no trigger, no picture"
+        triggers = []
+        window.workers.devices.finished.connect(lambda name, result: triggers.append((name, result)))
         for n in (1, 2, 3):
             qtbot.mouseClick(live.trigger_button, Qt.MouseButton.LeftButton)
-            qtbot.waitUntil(lambda n=n: sum(live.worker.inspector.counts.values()) == n, timeout=15_000)
+            qtbot.waitUntil(lambda n=n: sum(live.inspector.counts.values()) == n, timeout=15_000)
         assert plc.connect()
         plc.write_registers(TRIGGER, [1])  # the PLC takes the fourth picture
         assert plc.read_holding_registers(TRIGGER, count=1).registers == [0]
-        qtbot.waitUntil(lambda: sum(live.worker.inspector.counts.values()) == 4, timeout=15_000)
+        qtbot.waitUntil(lambda: sum(live.inspector.counts.values()) == 4, timeout=15_000)
         qtbot.waitUntil(lambda: (plc.read_holding_registers(1, count=1).registers[0]) == 4, timeout=10_000)
         time.sleep(0.5)
-        assert sum(live.worker.inspector.counts.values()) == 4, "one verdict per trigger, no more"
+        assert sum(live.inspector.counts.values()) == 4, "one verdict per trigger, no more"
+        assert triggers == [("trigger", True)] * 3, "each press triggered the camera on the devices lane"
         assert live.last_result.frame.image.shape == (512, 512, 3)
         live.stop()
         with InspectionLog(tmp_path / "log.sqlite") as db:

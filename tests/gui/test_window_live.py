@@ -38,14 +38,14 @@ def test_a_slider_move_judges_the_next_live_frame(qtbot, window, tmp_path):
     window.central_tabs.setCurrentWidget(live)
     live.set_file_options(realtime=False, loop=True)  # every image judged, again and again
     assert live.start(str(frames))
-    qtbot.waitUntil(lambda: live.last_result is not None and live.last_result.thresholds.image == high,
+    qtbot.waitUntil(lambda: live.last_result is not None and live.last_result.judge.image == high,
                     timeout=60_000)
     assert live.last_result.verdict == "OK" and live.banner.text().startswith("OK")
 
     panel.image_slider.setValue(panel.image_slider.minimum())  # everything is NG from now on
     low = panel.thresholds().image
     assert low < high and window.session.thresholds.image == low
-    qtbot.waitUntil(lambda: live.last_result.thresholds.image == low, timeout=60_000)
+    qtbot.waitUntil(lambda: live.last_result.judge.image == low, timeout=60_000)
     result = live.last_result
     assert result.verdict == "NG" and result.score >= low
     assert live.banner.text().startswith("NG") and "≥" in live.banner.text()

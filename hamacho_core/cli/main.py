@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 from hamacho_core import __version__
+from hamacho_core.cli.batch import add_batch_parser  # light: each command's code loads when it runs
+from hamacho_core.cli.live import add_cameras_parser, add_live_parser
+from hamacho_core.cli.options import add_runtime_options, config_classes, kinds, model_options
 from hamacho_core.progress import Cancelled
 
 
@@ -49,7 +52,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from hamacho_core.models import model_spec
 
     spec = model_spec(args.model)
-    given = {name for cls in _config_classes() for name in options_to_fields(args, cls)}
+    given = {name for cls in config_classes() for name in options_to_fields(args, cls)}
     config = options_to_fields(args, spec.config_cls)
     if given - set(config):
         raise ValueError(f"{', '.join('--' + n.replace('_', '-') for n in sorted(given - set(config)))} "
@@ -181,6 +184,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_backbones(args: argparse.Namespace) -> int:
     from hamacho_core import backbones, graphs
+    from hamacho_core.models import REGISTRY
+    from hamacho_core.models.registry import all_default_layers
 
     if args.import_weights:
         name, file = args.import_weights
@@ -191,7 +196,8 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
         backbones.require_torch("exporting a backbone")
         from hamacho_core import torch_backend
 
-        layers = [layer.strip() for layer in args.layers.split(",") if layer.strip()] if args.layers else None
+        layers = ([layer.strip() for layer in args.layers.split(",") if layer.strip()] if args.layers
+                  else all_default_layers(args.export))
         graph = torch_backend.ensure_backbone_graph(args.export, layers, allow_download=not args.offline)
         print(f"Runtime graph of {args.export} ({', '.join(graph.layer_names)}): {graph.path} "
               f"({graph.path.stat().st_size / 1e6:.1f} MB, {graph.source})")
@@ -211,8 +217,10 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
         where = f" {status.path}" if status.path and status.path.is_file() else ""
         graph = graphs.find_backbone_graph(name, ())
         runtime = f"{graph.source} graph {graph.path.name}" if graph else "none yet (exported at the first fit)"
-        print(f"{name:20s} weights: {status.state}{where}\n{'':20s} runtime graph: {runtime}\n"
-              f"{'':20s} default layers: {', '.join(backbones.default_layers(name))}\n{'':20s} layers: {layers}")
+        print(f"{name:20s} weights: {status.state}{where}\n{'':20s} runtime graph: {runtime}"
+              + "".join(f"\n{'':20s} default layers ({spec.name}): {', '.join(spec.default_layers(name))}"
+                        for kind, spec in REGISTRY.items())
+              + f"\n{'':20s} layers: {layers}")
     return 0
 
 
@@ -225,37 +233,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
     files = export_model(model, out, fmt=args.format, name=args.model.name)
     print(f"Exported {args.model} to {out}: {', '.join(f.name for f in files)} (see {out / 'README.md'})")
     return 0
-
-
-def _config_classes() -> list[type]:
-    from hamacho_core.models import REGISTRY
-
-    return [spec.config_cls for spec in REGISTRY.values()]
-
-
-def _model_options(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
-    """Options generated from the config dataclasses (label, range, help and default declared there)."""
-    from hamacho_core.config import add_options
-    from hamacho_core.models import REGISTRY
-
-    add_options(parser, _config_classes(), only=only,
-                names={spec.config_cls: spec.name for spec in REGISTRY.values()})
-
-
-def add_runtime_options(parser: argparse.ArgumentParser, default_runtime: str | None = "auto") -> None:
-    """``--runtime`` and ``--threads`` (shared by inspect, eval and live; fit and demo generate theirs)."""
-    from hamacho_core.config import field_info
-    from hamacho_core.models import ModelConfig
-
-    runtime, threads = field_info(ModelConfig, "runtime"), field_info(ModelConfig, "threads")
-    parser.add_argument("--runtime", choices=runtime.setting.choices, default=default_runtime, help=runtime.describe())
-    parser.add_argument("--threads", type=int, default=None, help=threads.describe())
-
-
-def _kinds() -> list[str]:
-    from hamacho_core.models import REGISTRY
-
-    return list(REGISTRY)
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:
@@ -275,8 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("-o", "--output", type=Path, required=True,
                      help="model file to write (.hmc); a symlink is written through to its target, a device, "
                           "pipe or folder is refused")
-    fit.add_argument("--model", choices=_kinds(), default=_kinds()[0])
-    _model_options(fit)
+    fit.add_argument("--model", choices=kinds(), default=kinds()[0])
+    model_options(fit)
     fit.add_argument("--offline", action="store_true", help="never try to download backbone weights")
     fit.set_defaults(func=_cmd_fit)
 
@@ -308,9 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="generate demo data, fit it with the bundled backbone, inspect it")
     demo.add_argument("dir", nargs="?", type=Path, default=Path("hamacho_demo"),
                       help="output folder (default: ./hamacho_demo)")
-    demo.add_argument("--model", choices=_kinds(), default=_kinds()[0])
+    demo.add_argument("--model", choices=kinds(), default=kinds()[0])
     demo.add_argument("--category", choices=("part", "texture"), default="part")
-    _model_options(demo, only=("backbone", "image_size", "runtime", "threads"))
+    model_options(demo, only=("backbone", "image_size", "runtime", "threads"))
     demo.set_defaults(func=_cmd_demo)
 
     export = sub.add_parser("export", help="write a model as ONNX graph + arrays + JSON for a line application")
@@ -333,16 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--offline", action="store_true", help="with --export: never download weights")
     bb.set_defaults(func=_cmd_backbones)
 
-    from hamacho_core.live.cli_live import (  # light: the live command's code loads when run
-        add_cameras_parser,
-        add_live_parser,
-    )
-
-    add_live_parser(sub)  # hamacho live MODEL --source 0|FILE|DIR|URL (see hamacho_core/live/cli_live.py)
+    add_live_parser(sub)  # hamacho live MODEL --source 0|FILE|DIR|URL (see cli/live.py)
     add_cameras_parser(sub)
-    from hamacho_core.batch.cli_batch import add_batch_parser  # light, like live
-
-    add_batch_parser(sub)  # hamacho batch MODEL SOURCE... --out RESULTS (see hamacho_core/batch/cli_batch.py)
+    add_batch_parser(sub)  # hamacho batch MODEL SOURCE... --out RESULTS (see cli/batch.py)
     return parser
 
 

@@ -87,7 +87,7 @@ def add_live_parser(sub) -> argparse.ArgumentParser:
                       help="write each result without waiting for the PLC's acknowledgement (register 7)")
     line.add_argument("--sink-folder", action="append", default=[], type=Path, metavar="DIR",
                       help="append parts.jsonl (and copy evidence images) in this folder, for an MES")
-    from hamacho_core.cli import add_runtime_options
+    from hamacho_core.cli.options import add_runtime_options
 
     add_runtime_options(live, None)
     live.set_defaults(func=cmd_live)

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from hamacho_core import graphs
+from hamacho_core.backbones import layer_infos
 from hamacho_core.config import setting
 from hamacho_core.coreset import greedy_coreset, projection_matrix
-from hamacho_core.models.base import AnomalyModel, ImageLike, ModelConfig, NotFittedError
+from hamacho_core.models.base import AnomalyModel, ImageLike, NotFittedError
+from hamacho_core.models.config import ModelConfig
+from hamacho_core.models.patchcore import estimate, onnx_head
 from hamacho_core.nn_index import NearestNeighbors
 from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
 
@@ -36,16 +39,17 @@ class PatchCoreConfig(ModelConfig):
                                           low=CORESET_RATIO_RANGE[0], high=CORESET_RATIO_RANGE[1], step=0.01,
                                           special="auto", gui=True)
     #: Used only to select the coreset (the bank keeps full features).
-    projection_dim: int = setting(128, label="Projection size", help="random-projection size for the coreset "
-                                  "selection", low=8, high=4096)
+    projection_dim: int = setting(estimate.DEFAULT_PROJECTION_DIM, label="Projection size",
+                                  help="random-projection size for the coreset selection", low=8, high=4096)
     num_neighbors: int = setting(9, label="Neighbours", help="bank neighbours that re-weight an image's score",
                                  low=1, high=100)
     #: The paper's 1024 for wide_resnet50_2.
     feature_dim: int | None = setting(1024, label="Feature size", help="wider concatenated features are reduced by "
                                       "average pooling over channels", low=16, high=8192, special="all channels")
     #: Above this, patch features are not all kept in memory: see ``PatchCore._fit_features`` (0: never).
-    max_feature_memory_mb: int = setting(512, label="Feature memory (MiB)", help="feature memory above which the fit "
-                                         "keeps only projections in memory", low=0, high=1 << 20)
+    max_feature_memory_mb: int = setting(estimate.DEFAULT_MAX_FEATURE_MEMORY_MB, label="Feature memory (MiB)",
+                                         help="feature memory above which the fit keeps only projections in memory",
+                                         low=0, high=1 << 20)
 
 
     def coreset_for(self, tiles: int = 1) -> float:
@@ -58,6 +62,10 @@ class PatchCoreConfig(ModelConfig):
 class PatchCore(AnomalyModel):
     kind = "patchcore"
     state_attrs = ("index",)
+    default_strides = estimate.DEFAULT_STRIDES
+    memory_advice = "or a smaller coreset ratio"
+    estimate_memory = staticmethod(estimate.estimate_memory)
+    search_ms = staticmethod(estimate.search_ms)
     config: PatchCoreConfig
 
     def __init__(self, config: PatchCoreConfig | None = None, graph: bytes | None = None):
@@ -66,15 +74,15 @@ class PatchCore(AnomalyModel):
 
     def _compose_graph(self, backbone_graph: graphs.BackboneGraph) -> bytes:
         channels = dict((name, c) for name, c, _ in backbone_graph.layers)
-        return graphs.patchcore_graph(backbone_graph.read(), self.layers, [channels[layer] for layer in self.layers],
-                                      self.config.feature_dim)
+        return onnx_head.embedding_graph(backbone_graph.read(), self.layers,
+                                         [channels[layer] for layer in self.layers], self.config.feature_dim)
 
     def _torch_embedder(self):
-        from hamacho_core import torch_backend
+        from hamacho_core.models.patchcore import torch_head
 
         cfg = self.config
-        return torch_backend.patchcore_embedder(cfg.backbone, self.layers, cfg.feature_dim, device=cfg.device,
-                                                pretrained=cfg.pretrained, allow_download=cfg.allow_download)
+        return torch_head.embedder(cfg.backbone, self.layers, cfg.feature_dim, device=cfg.device,
+                                   pretrained=cfg.pretrained, allow_download=cfg.allow_download)
 
     @property
     def is_fitted(self) -> bool:
@@ -101,10 +109,7 @@ class PatchCore(AnomalyModel):
         """Width of a patch feature for this backbone, these layers and ``feature_dim``."""
         if getattr(self.embedder, "dim", None):
             return self.embedder.dim
-        from hamacho_core.backbones import list_layers
-
-        channels = {info.name: info.channels for info in list_layers(self.config.backbone)}
-        total = sum(channels[layer] for layer in self.layers)
+        total = sum(info.channels for info in layer_infos(self.config.backbone, self.layers))
         cap = self.config.feature_dim
         return total if cap is None else min(total, cap)
 
@@ -234,3 +239,22 @@ class PatchCore(AnomalyModel):
             weights = 1.0 - shifted[:, 0] / shifted.sum(axis=1)
             scores = weights * scores
         return scores.astype(np.float32), patch.reshape(b, h, w).astype(np.float32)
+
+    # --- export (``hamacho export``) ------------------------------------------------------------
+    def export_arrays(self) -> dict[str, np.ndarray]:
+        return {"memory_bank": self.memory_bank}
+
+    def export_scoring(self) -> dict:
+        """How the exported arrays turn patch embeddings into a map and an image score (model.json)."""
+        k = self.config.num_neighbors
+        reweighted = k > 1 and len(self.memory_bank) > 1
+        return {
+            "patch_distance": "for every patch embedding q (D values at a grid position): d(q) = Euclidean "
+                              "distance to its nearest row of memory_bank",
+            "map": "the h x w grid of d(q), upsampled and blurred as in postprocessing",
+            "image_score": f"q* = the patch with the largest d, m = its nearest bank row, N = the "
+                           f"{min(k, len(self.memory_bank))} nearest bank rows of m (m first); "
+                           f"s = ||q* - N_i|| for each; score = d(q*) * (1 - exp(s_0) / sum_i exp(s_i))"
+                           + ("" if reweighted else " (here: d(q*))"),
+            "num_neighbors": int(k),
+        }

@@ -12,21 +12,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from hamacho_core import graphs
+from hamacho_core.backbones import layer_infos
 from hamacho_core.config import setting
-from hamacho_core.models.base import AnomalyModel, ConfigError, ImageLike, ModelConfig
+from hamacho_core.models.base import AnomalyModel, ImageLike
+from hamacho_core.models.config import ConfigError, ModelConfig
+from hamacho_core.models.padim import estimate, onnx_head
+from hamacho_core.models.padim.estimate import PAPER_DIMS, padim_dims
 from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
 
-#: The paper's embedding sizes; other backbones follow :func:`padim_dims`.
-PAPER_DIMS = {"resnet18": 100, "wide_resnet50_2": 550}
+__all__ = ["PAPER_DIMS", "REGULARISATION", "Padim", "PadimConfig", "channel_subset", "mahalanobis", "padim_dims"]
 REGULARISATION = 0.01
 _POSITION_CHUNK = 256
-
-
-def padim_dims(backbone: str, total: int) -> int:
-    """Kept channels: the paper's value where it gives one, else ``min(total, max(100, 0.3*total))``."""
-    if backbone in PAPER_DIMS:
-        return min(total, PAPER_DIMS[backbone])
-    return min(total, max(100, round(0.3 * total)))
 
 
 def channel_subset(total: int, keep: int, seed: int) -> np.ndarray:
@@ -54,6 +50,10 @@ class Padim(AnomalyModel):
     #: is about 0 and every part is NG.
     min_good_images = 5
     state_attrs = ("mean", "inv_cov", "grid")
+    default_strides = estimate.DEFAULT_STRIDES
+    memory_advice = "fewer kept channels or PatchCore"
+    estimate_memory = staticmethod(estimate.estimate_memory)
+    search_ms = staticmethod(estimate.search_ms)
     config: PadimConfig
 
     def __init__(self, config: PadimConfig | None = None, graph: bytes | None = None,
@@ -67,7 +67,7 @@ class Padim(AnomalyModel):
 
     def _setup_head(self) -> None:
         if self.channel_idx is None:
-            total = sum(_layer_channels(self.config.backbone, self.layers))
+            total = sum(info.channels for info in layer_infos(self.config.backbone, self.layers))
             if self.config.n_features is not None and self.config.n_features > total:
                 raise ConfigError(f"n_features must be at most {total} (the channels of layers "
                                   f"{', '.join(self.layers)}), got {self.config.n_features}")
@@ -75,14 +75,14 @@ class Padim(AnomalyModel):
             self.channel_idx = channel_subset(total, keep, self.config.seed)
 
     def _compose_graph(self, backbone_graph: graphs.BackboneGraph) -> bytes:
-        return graphs.padim_graph(backbone_graph.read(), self.layers, self.channel_idx)
+        return onnx_head.embedding_graph(backbone_graph.read(), self.layers, self.channel_idx)
 
     def _torch_embedder(self):
-        from hamacho_core import torch_backend
+        from hamacho_core.models.padim import torch_head
 
         cfg = self.config
-        return torch_backend.padim_embedder(cfg.backbone, self.layers, self.channel_idx, device=cfg.device,
-                                            pretrained=cfg.pretrained, allow_download=cfg.allow_download)
+        return torch_head.embedder(cfg.backbone, self.layers, self.channel_idx, device=cfg.device,
+                                   pretrained=cfg.pretrained, allow_download=cfg.allow_download)
 
     @property
     def is_fitted(self) -> bool:
@@ -147,9 +147,16 @@ class Padim(AnomalyModel):
         maps = dist.reshape(len(batch), h, w).astype(np.float32)
         return maps.max(axis=(1, 2)), maps  # scores replaced by the blurred max
 
+    # --- export (``hamacho export``) ------------------------------------------------------------
+    def export_arrays(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean, "inv_cov": self.inv_cov}
 
-def _layer_channels(backbone: str, layers: Sequence[str]) -> list[int]:
-    from hamacho_core.backbones import list_layers
-
-    channels = {info.name: info.channels for info in list_layers(backbone)}
-    return [channels[layer] for layer in layers]
+    def export_scoring(self) -> dict:
+        """How the exported arrays turn patch embeddings into a map and an image score (model.json)."""
+        return {
+            "patch_distance": "for position p of the h x w grid (row-major): delta = e_p - mean[:, p]; "
+                              "d = sqrt(max(delta^T inv_cov[p] delta, 0))",
+            "map": "the h x w grid of d, upsampled and blurred as in postprocessing",
+            "image_score": "maximum of the blurred map",
+            "grid": list(self.grid),
+        }
