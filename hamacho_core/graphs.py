@@ -142,8 +142,10 @@ class UnsafeGraphError(ValueError):
 
 
 def check_graph(data: bytes) -> None:
-    """Refuse graphs that could read files, loop or allocate without bound: every tensor inline, only
-    :data:`ALLOWED_OPS` in the default domain, no subgraphs or functions."""
+    """Refuse graphs that could read files, loop or allocate without bound: every tensor inline (no external
+    data anywhere: initializers, sparse initializers, Constant values, tensor attributes), no sparse tensors
+    (a backbone never needs them; their declared size is allocated at load), only :data:`ALLOWED_OPS` in the
+    default domain, no subgraphs or functions."""
     import onnx
     from onnx import AttributeProto, TensorProto
 
@@ -153,14 +155,17 @@ def check_graph(data: bytes) -> None:
         raise UnsafeGraphError(f"not an ONNX graph ({exc})") from None
     if len(model.functions) or any(op.domain not in ("", "ai.onnx") for op in model.opset_import):
         raise UnsafeGraphError("the graph uses functions or custom operator domains")
-    constants = {t.name for t in model.graph.initializer}
+    graph = model.graph
+    if len(graph.sparse_initializer):
+        raise UnsafeGraphError("the graph holds sparse tensors (a runtime graph never needs them)")
+    constants = {t.name for t in graph.initializer}
 
     def tensor_ok(tensor) -> bool:
-        return tensor.data_location != TensorProto.EXTERNAL
+        return tensor.data_location != TensorProto.EXTERNAL and not len(tensor.external_data)
 
-    if not all(tensor_ok(t) for t in model.graph.initializer):
+    if not all(tensor_ok(t) for t in graph.initializer):
         raise UnsafeGraphError("the graph refers to external data files")
-    for node in model.graph.node:
+    for node in graph.node:
         if node.domain not in ("", "ai.onnx"):
             raise UnsafeGraphError(f"operator {node.domain}.{node.op_type} is not allowed")
         computed_shape = node.op_type in _CONSTANT_SHAPE_OPS and node.input and node.input[0] not in constants
@@ -169,7 +174,10 @@ def check_graph(data: bytes) -> None:
         for attr in node.attribute:
             if attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
                 raise UnsafeGraphError("the graph has subgraphs")
-            if attr.type == AttributeProto.TENSOR and not tensor_ok(attr.t):
+            if attr.type in (AttributeProto.SPARSE_TENSOR, AttributeProto.SPARSE_TENSORS):
+                raise UnsafeGraphError("the graph holds sparse tensors (a runtime graph never needs them)")
+            tensors = [attr.t] if attr.type == AttributeProto.TENSOR else list(attr.tensors)
+            if not all(tensor_ok(t) for t in tensors):
                 raise UnsafeGraphError("the graph refers to external data files")
         if node.op_type == "Constant":
             constants.update(node.output)

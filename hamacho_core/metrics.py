@@ -102,3 +102,40 @@ def roc(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     from sklearn.metrics import roc_curve
 
     return roc_curve(np.asarray(labels).astype(bool), np.asarray(scores, dtype=np.float64))
+
+
+class ProCurve:
+    """Per-region overlap (PRO, Bergmann et al., MVTec AD): each connected defect region of the masks counts
+    once, whatever its size, so small defects weigh as much as large ones.  Maps are added one image at a
+    time; the normal pixels are sampled (at most ``limit`` of ``total_pixels``, a stride) for the false
+    positive rate, every defect pixel is kept for the overlaps."""
+
+    def __init__(self, total_pixels: int, limit: int = MAX_AUROC_PIXELS):
+        self._normal = PixelSample(total_pixels, limit)
+        self._regions: list[np.ndarray] = []  # each region's map values, sorted
+
+    def add(self, anomaly_map: np.ndarray, mask: np.ndarray | None) -> None:
+        import cv2
+
+        values = np.asarray(anomaly_map, np.float32)
+        truth = np.zeros(values.shape, bool) if mask is None else np.asarray(mask, bool)
+        self._normal.add(np.where(truth, np.nan, values), np.zeros(values.shape, bool))
+        if truth.any():
+            count, labels = cv2.connectedComponents(truth.astype(np.uint8), connectivity=8)
+            for region in range(1, count):
+                self._regions.append(np.sort(values[labels == region]))
+
+    def aupro(self, fpr_limit: float = 0.3, steps: int = 1000) -> float | None:
+        """Area under the PRO curve up to ``fpr_limit`` false-positive rate, divided by ``fpr_limit``
+        (1 = every region fully found before any false positive); None without regions or normal pixels."""
+        normal, _ = self._normal.arrays()
+        normal = np.sort(normal[np.isfinite(normal)])
+        if not self._regions or normal.size == 0:
+            return None
+        # Thresholds from the normal pixels' upper quantiles: FPR runs 0 .. fpr_limit in ``steps`` steps.
+        fprs = np.linspace(0.0, fpr_limit, steps + 1)
+        thresholds = np.quantile(normal, 1.0 - fprs)
+        fpr = 1.0 - np.searchsorted(normal, thresholds, side="left") / normal.size
+        pro = np.mean([1.0 - np.searchsorted(r, thresholds, side="left") / r.size for r in self._regions], axis=0)
+        fpr = np.clip(fpr, 0.0, fpr_limit)
+        return float(np.trapezoid(pro, fpr) / fpr_limit)

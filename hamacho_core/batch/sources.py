@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -40,6 +41,80 @@ def _walk(folder: str, unreadable: list[str] | None = None) -> Iterator[str]:
         for name in sorted(files):
             if _is_image(name):
                 yield os.path.join(root, name)
+
+
+def _pattern_regex(pattern: str) -> re.Pattern:
+    """A regex for a glob of '/'-separated parts: ``**`` alone is any number of folders, ``*`` and ``?`` stay
+    within one part, ``[...]`` is a character class (as :mod:`glob` reads them)."""
+    out = []
+    for i, part in enumerate(pattern.split("/")):
+        last = i == len(pattern.split("/")) - 1
+        if part == "**":
+            out.append("(?:[^/]*/)*" if not last else ".*")
+            continue
+        j, piece = 0, ""
+        while j < len(part):
+            c = part[j]
+            if c == "*":
+                piece += "[^/]*"
+            elif c == "?":
+                piece += "[^/]"
+            elif c == "[":
+                k = j + 1 + (part[j + 1:j + 2] == "!")
+                k += part[k:k + 1] == "]"  # a ']' first is a member
+                end = part.find("]", k)
+                if end < 0:
+                    piece += re.escape(c)
+                else:
+                    body = part[j + 1:end].replace("\\", "\\\\")
+                    piece += "[" + ("^" + body[1:] if body.startswith("!") else body) + "]"
+                    j = end
+            else:
+                piece += re.escape(c)
+            j += 1
+        out.append(piece + ("" if last else "/"))
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+def _glob(spec: str, unreadable: list[str] | None) -> Iterator[tuple[str, bool]]:
+    """(path, is a folder) for every match of the glob ``spec``, streamed in sorted order, without following
+    links to folders (a link loop cannot make the listing endless) and without listing below a matched folder
+    (``_walk`` does that)."""
+    parts = spec.replace(os.sep, "/").split("/")
+    fixed = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    root = "/".join(parts[:fixed]) or ("/" if spec.startswith("/") else ".")
+    if not os.path.isdir(root):
+        return
+    regex = _pattern_regex("/".join(parts[fixed:]))
+    deep = any(part == "**" for part in parts[fixed:])
+    depth = len(parts) - fixed  # parts below the root a match has (without **)
+
+    def failed(exc: OSError) -> None:
+        if unreadable is not None:
+            unreadable.append(f"{exc.filename}: {exc.strerror or exc}")
+
+    prefix = "" if root in (".", "") and not spec.startswith("./") else root.rstrip("/") + "/"
+    hidden = any(part.startswith(".") for part in parts[fixed:])  # as glob: * and ** skip hidden names
+    for folder, dirs, files in os.walk(root, onerror=failed):  # followlinks=False
+        relative = os.path.relpath(folder, root).replace(os.sep, "/")
+        relative = "" if relative == "." else relative + "/"
+        level = relative.count("/")
+        dirs.sort()
+        if not hidden:
+            dirs[:] = [name for name in dirs if not name.startswith(".")]
+            files = [name for name in files if not name.startswith(".")]
+        kept = []
+        for name in dirs:
+            if os.path.islink(os.path.join(folder, name)):
+                continue  # a link to a folder is never followed (a loop would list for ever)
+            if regex.match(relative + name):
+                yield prefix + relative + name, True  # its images are listed by _walk; not entered here
+            elif deep or level + 1 < depth:
+                kept.append(name)
+        dirs[:] = kept
+        for name in sorted(files):
+            if regex.match(relative + name):
+                yield prefix + relative + name, False
 
 
 def _list_file(path: Path) -> Iterator[str]:
@@ -122,9 +197,9 @@ def _expand(spec: str, unreadable: list[str] | None) -> Iterator[str]:
         return
     if glob.has_magic(spec):
         matched = False
-        for hit in sorted(glob.iglob(spec, recursive=True)):
+        for hit, is_dir in _glob(spec, unreadable):
             matched = True
-            if os.path.isdir(hit):
+            if is_dir:
                 yield from _walk(hit, unreadable)
             elif _is_image(hit):
                 yield hit
@@ -142,7 +217,7 @@ def check_sources(specs: Sequence[str]) -> None:
         elif spec.startswith("@"):
             if not Path(spec[1:]).is_file():
                 raise SourceError(f"the list of paths {spec[1:]} does not exist")
-        elif not os.path.exists(spec) and not (glob.has_magic(spec) and next(glob.iglob(spec, recursive=True), None)):
+        elif not os.path.exists(spec) and not (glob.has_magic(spec) and next(_glob(spec, None), None)):
             raise SourceError(f"{spec}: no such file or folder" if not glob.has_magic(spec)
                               else f"the pattern {spec} matches nothing")
 

@@ -323,8 +323,11 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, Cancelled):
         print("hamacho: cancelled", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("hamacho: error: out of memory", file=sys.stderr)
+        return 1
     except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
-        print(f"hamacho: error: {exc}", file=sys.stderr)
+        print(f"hamacho: error: {exc or exc.__class__.__name__}", file=sys.stderr)  # never an empty message
         return 1
 
 

@@ -12,6 +12,7 @@ to ``on_event``.  The inspection log (``hamacho_core.live.log``) keeps every ver
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import threading
 import time
@@ -256,7 +257,9 @@ class FolderSink(Sink):
 
 
 class WebhookSink(Sink):
-    """An HTTP(S) JSON POST per part; any 2xx is delivered, anything else is retried."""
+    """An HTTP(S) JSON POST per part; only a 2xx answer to the POST itself is delivery, anything else is
+    retried and reported.  Redirects are never followed: urllib would re-send a 301/302/303 as a GET without
+    the body, and an authentication proxy's login page answering that GET with 200 would count as delivered."""
 
     kind = "webhook"
 
@@ -277,9 +280,24 @@ class WebhookSink(Sink):
 
         request = urllib.request.Request(self.target, data=record.to_json().encode(), method="POST",
                                          headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310 - the user's URL
+        with _webhook_opener().open(request, timeout=self.timeout_s) as response:  # noqa: S310 - the user's URL
             if not 200 <= response.status < 300:
                 raise OSError(f"HTTP {response.status}")
+
+
+@functools.cache
+def _webhook_opener():
+    """A urllib opener that never follows a redirect: a 3xx answer is an ``HTTPError`` naming where it led."""
+    import urllib.error
+    import urllib.request
+
+    class RefuseRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            raise urllib.error.HTTPError(req.full_url, code, f"redirected to {newurl}: not followed, the part is "
+                                         f"not delivered (the webhook URL must answer the POST itself with 2xx)",
+                                         headers, fp)
+
+    return urllib.request.build_opener(RefuseRedirects)
 
 
 class MqttSink(Sink):

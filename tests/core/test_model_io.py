@@ -380,11 +380,12 @@ def _forged(src: pathlib.Path, dst: pathlib.Path, graph: bytes) -> pathlib.Path:
     return dst
 
 
-def _graph(nodes, inits=(), domain=""):
+def _graph(nodes, inits=(), domain="", sparse=()):
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(nodes, "forged", [helper.make_tensor_value_info("image", TensorProto.FLOAT, None)],
-                              [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, None)], list(inits))
+                              [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, None)], list(inits),
+                              sparse_initializer=list(sparse))
     opsets = [helper.make_opsetid("", 17)] + ([helper.make_opsetid(domain, 1)] if domain else [])
     return helper.make_model(graph, opset_imports=opsets).SerializeToString()
 
@@ -398,7 +399,28 @@ def test_forged_graphs_are_refused_before_they_run(saved, tmp_path):
     external.ClearField("raw_data")
     external.external_data.add(key="location", value="secret.txt")
     body = helper.make_graph([], "body", [], [])
+    # issue 26: a sparse initializer whose values are external data (./sub/secret.bin) read at load, a
+    # Constant's sparse value declaring 1x1x20000x20000 (1.6 GB at load), a Constant value with external data
+    sparse_values = numpy_helper.from_array(np.zeros(1, np.float32), "sv")
+    sparse_values.data_location = TensorProto.EXTERNAL
+    sparse_values.ClearField("raw_data")
+    sparse_values.external_data.add(key="location", value="sub/secret.bin")
+    sparse = helper.make_sparse_tensor(sparse_values, numpy_helper.from_array(np.array([0], np.int64), "si"),
+                                       [1, 3, 1, 1])
+    huge = helper.make_sparse_tensor(numpy_helper.from_array(np.ones(1, np.float32), "hv"),
+                                     numpy_helper.from_array(np.array([0], np.int64), "hi"), [1, 1, 20000, 20000])
+    sparse_cases = {
+        "sparse initializer with external data": _graph([helper.make_node("Add", ["image", "sv"], ["embedding"])],
+                                                        sparse=[sparse]),
+        "Constant sparse_value": _graph([helper.make_node("Constant", [], ["c"], sparse_value=huge),
+                                         helper.make_node("Add", ["image", "c"], ["embedding"])]),
+    }
+    for name, graph in sparse_cases.items():  # refused for what they are, before ONNX Runtime reads anything
+        with pytest.raises(ModelFileError, match="sparse tensors"):
+            load_model(_forged(saved, tmp_path / f"{name}.hmc", graph))
     cases = {
+        "Constant value with external data": _graph([helper.make_node("Constant", [], ["c"], value=external),
+                                                     helper.make_node("Add", ["image", "c"], ["embedding"])]),
         "external data": _graph([helper.make_node("Add", ["image", "w"], ["embedding"])], [external]),
         "Loop": _graph([helper.make_node("Loop", ["", ""], ["embedding"], body=body)]),
         "ConstantOfShape": _graph([helper.make_node("ConstantOfShape", ["s"], ["embedding"])],

@@ -110,3 +110,36 @@ def test_dimension_mismatch():
 def test_empty_or_malformed_bank(bank):
     with pytest.raises(ValueError, match="non-empty 2-D"):
         NearestNeighbors(bank)
+
+
+def _clustered(n_bank: int, n_query: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Patch-like data: rows around a few hundred centres (an inverted file's cells mean something)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((200, d)).astype(np.float32) * 4
+    bank = centres[rng.integers(0, 200, n_bank)] + rng.standard_normal((n_bank, d)).astype(np.float32)
+    queries = centres[rng.integers(0, 200, n_query)] + rng.standard_normal((n_query, d)).astype(np.float32)
+    return bank, queries
+
+
+def test_inverted_file_finds_the_exact_neighbours_of_clustered_data():
+    from hamacho_core.nn_index import ivf_centroids
+
+    bank, queries = _clustered(8000, 500, 32, seed=3)
+    centroids = ivf_centroids(bank, probes=8, seed=0)
+    assert centroids.shape == (min(round(np.sqrt(8000 * 8)), 8000 // 39), 32)  # each cell trained on 39+ rows
+    ivf = NearestNeighbors(bank, centroids=centroids, nprobe=8)
+    exact = NearestNeighbors(bank)
+    assert not ivf.exact and exact.exact
+    (d_ivf, i_ivf), (d_exact, i_exact) = ivf.search(queries, 1), exact.search(queries, 1)
+    assert np.mean(i_ivf == i_exact) >= 0.99
+    assert (d_ivf >= d_exact - 1e-4).all()  # never closer than the true nearest row
+    far = queries * 3  # out-of-distribution queries: an anomaly's patches
+    np.testing.assert_allclose(ivf.search(far, 1)[0].max(), exact.search(far, 1)[0].max(), rtol=0.02)
+
+
+def test_inverted_file_with_centroids_that_do_not_fit_is_refused():
+    bank, _ = _clustered(500, 1, 16, seed=1)
+    with pytest.raises(ValueError, match="do not fit"):
+        NearestNeighbors(bank, centroids=np.zeros((4, 8), np.float32))
+    with pytest.raises(ValueError, match="do not fit"):
+        NearestNeighbors(bank, centroids=np.zeros((0, 16), np.float32))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hamacho_core.coreset import greedy_coreset
-from hamacho_core.models import PatchCore, PatchCoreConfig, ValidationSet
+from hamacho_core.models import PatchCore, PatchCoreConfig, ValidationSet, create_model
 from hamacho_core.progress import Cancelled
 from hamacho_core.synthetic import make_samples
 
@@ -208,7 +208,7 @@ def test_coreset_ratio_one_keeps_all_patches(data):
     report = model.fit(train[:4], validation=keep_all(train))
     expected = embed_np(model, train[:4]).reshape(-1, 152)
     assert report.details == {"patches": 4 * 64, "memory_bank": 4 * 64, "feature_dim": 152, "two_pass": False,
-                              "coreset_ratio": 1.0}
+                              "coreset_ratio": 1.0, "search": "exact"}
     np.testing.assert_allclose(model.memory_bank, expected, rtol=1e-6, atol=1e-6)  # same rows, same order
 
 
@@ -309,3 +309,43 @@ def test_two_pass_fit_builds_the_same_memory_bank(data):
     assert not report_one.details["two_pass"] and report_two.details["two_pass"]
     np.testing.assert_array_equal(one.memory_bank, two.memory_bank)
     np.testing.assert_array_equal(one.predict(test).image_scores, two.predict(test).image_scores)
+
+
+def test_ivf_search_judges_like_the_exact_search_and_is_stored(tmp_path):
+    """A bank searched through an inverted file (PatchCoreConfig.search) gives the exact search's scores on
+    these parts; the centroids are stored in the model file and checked when loaded."""
+    import json
+
+    import safetensors.numpy
+    from safetensors import safe_open
+
+    from hamacho_core.model_io import MANIFEST_KEY, ModelFileError, load_model, save_model
+
+    train = [s.image for s in make_samples("part", 24, 0, size=96, seed=8)]
+    test = [s.image for s in make_samples("part", 4, 4, size=96, seed=9)]
+    exact = create_model("patchcore", image_size=96, search="exact", coreset_ratio=0.5)
+    ivf = create_model("patchcore", image_size=96, search="ivf", coreset_ratio=0.5)
+    exact.fit(train)
+    report = ivf.fit(train)
+    assert exact.index.exact and not ivf.index.exact and report.details["search"].startswith("ivf")
+    np.testing.assert_allclose(ivf.predict(test).image_scores, exact.predict(test).image_scores, rtol=1e-5)
+    path = save_model(ivf, tmp_path / "ivf.hmc")
+    loaded = load_model(path)
+    assert not loaded.index.exact
+    np.testing.assert_array_equal(loaded.index.centroids, ivf.index.centroids)
+    np.testing.assert_array_equal(loaded.predict(test).image_scores, ivf.predict(test).image_scores)
+    # centroids of the wrong width, written as a consistent file, are refused with a clear message
+    with safe_open(path, framework="numpy") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        manifest = json.loads(f.metadata()[MANIFEST_KEY])
+    tensors["ivf_centroids"] = tensors["ivf_centroids"][:, :5].copy()
+    manifest["tensors"]["ivf_centroids"] = [list(tensors["ivf_centroids"].shape), "float32"]
+    manifest["schema_version"] = 1
+    for key in ("runtime", "checksums"):
+        manifest.pop(key)
+    manifest["tensors"].pop("runtime_graph")
+    tensors.pop("runtime_graph")
+    bad = tmp_path / "bad.hmc"
+    bad.write_bytes(safetensors.numpy.save(tensors, metadata={MANIFEST_KEY: json.dumps(manifest)}))
+    with pytest.raises(ModelFileError, match="IVF centroids"):
+        load_model(bad)

@@ -193,6 +193,42 @@ def test_webhook_posts_json_and_retries_a_server_error():
     server.shutdown()
 
 
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_webhook_redirect_is_not_delivery(code):
+    """Issue 26: a POST answered with a redirect to a page that answers 200 to GET (an authentication proxy's
+    login page) was counted delivered.  Only a 2xx answer to the POST itself is; the redirect is reported."""
+    got = {"posts": 0, "gets": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            got["posts"] += 1
+            self.send_response(code)
+            self.send_header("Location", "/login")
+            self.end_headers()
+
+        def do_GET(self):  # noqa: N802
+            got["gets"] += 1
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"<html>login</html>")
+
+        def log_message(self, *_a):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    events = []
+    sink = WebhookSink(f"http://127.0.0.1:{server.server_port}/parts", on_event=lambda *e: events.append(e)).start()
+    for i in range(1, 4):
+        sink.submit(record(i))
+    wait_for(lambda: sink.failures >= 2, what="failed deliveries")
+    sink.close(wait_s=0.2)
+    server.shutdown()
+    assert sink.sent == 0 and got["gets"] == 0 and got["posts"] >= 2
+    assert f"HTTP Error {code}" in sink.last_error and "redirected to" in sink.last_error, sink.last_error
+
+
 def test_folder_sink_writes_json_lines_and_evidence(tmp_path):
     evidence = tmp_path / "frame.png"
     evidence.write_bytes(b"\x89PNG fake but a file")

@@ -14,15 +14,15 @@ import numpy as np
 from hamacho_core import graphs
 from hamacho_core.backbones import layer_infos
 from hamacho_core.config import setting
+from hamacho_core.machine import default_threads
 from hamacho_core.models.base import AnomalyModel, ImageLike
 from hamacho_core.models.config import ConfigError, ModelConfig
 from hamacho_core.models.padim import estimate, onnx_head
 from hamacho_core.models.padim.estimate import PAPER_DIMS, padim_dims
+from hamacho_core.models.padim.statistics import REGULARISATION, inverse_covariances
 from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
 
 __all__ = ["PAPER_DIMS", "REGULARISATION", "Padim", "PadimConfig", "channel_subset", "mahalanobis", "padim_dims"]
-REGULARISATION = 0.01
-_POSITION_CHUNK = 256
 
 
 def channel_subset(total: int, keep: int, seed: int) -> np.ndarray:
@@ -36,11 +36,30 @@ class PadimConfig(ModelConfig):
                                      "paper's value for the backbone)", low=1, high=4096, special="auto", gui=True)
 
 
-def mahalanobis(emb: np.ndarray, mean: np.ndarray, inv_cov: np.ndarray) -> np.ndarray:
-    """Distances (B, P) of embeddings (B, d, P) to per-position Gaussians (mean (d, P), inv (P, d, d))."""
+#: Position slices the distances are computed in, spread over the model's threads: reading the inverse
+#: covariances (164 MB for 4096 positions of 100 channels) is what takes the time, and two cores read faster
+#: than one (one 256 px image: 14.8 ms on one thread, 9.4 ms in 8 slices on two).
+_SLICES = 8
+
+
+def mahalanobis(emb: np.ndarray, mean: np.ndarray, inv_cov: np.ndarray, pool=None) -> np.ndarray:
+    """Distances (B, P) of embeddings (B, d, P) to per-position Gaussians (mean (d, P), inv (P, d, d)); with
+    ``pool`` (a ``concurrent.futures`` executor) the positions are split over its threads."""
     delta = np.ascontiguousarray((emb - mean[None]).transpose(2, 0, 1))  # (P, B, d)
-    left = np.matmul(delta, inv_cov)  # (P, B, d)
-    return np.sqrt(np.maximum(np.einsum("pbd,pbd->pb", left, delta), 0.0)).T  # (B, P)
+    squared = np.empty(delta.shape[:2], np.float32)  # (P, B)
+
+    def part(start: int, stop: int) -> None:
+        left = np.matmul(delta[start:stop], inv_cov[start:stop])  # (p, B, d)
+        squared[start:stop] = np.einsum("pbd,pbd->pb", left, delta[start:stop])
+
+    positions = len(delta)
+    if pool is None or positions < 2 * _SLICES:
+        part(0, positions)
+    else:
+        step = -(-positions // _SLICES)
+        for future in [pool.submit(part, start, min(start + step, positions)) for start in range(0, positions, step)]:
+            future.result()
+    return np.sqrt(np.maximum(squared, 0.0)).T  # (B, P)
 
 
 class Padim(AnomalyModel):
@@ -63,6 +82,7 @@ class Padim(AnomalyModel):
         self.mean: np.ndarray | None = None  # (d, P)
         self.inv_cov: np.ndarray | None = None  # (P, d, d)
         self.grid: tuple[int, int] | None = None
+        self._distance_pool = None
         super().__init__(config or PadimConfig(), graph)
 
     def _setup_head(self) -> None:
@@ -125,26 +145,33 @@ class Padim(AnomalyModel):
             report(progress, "features", done, len(images))
         n, d, positions = stack.shape
         mean = stack.mean(0, dtype=np.float64).astype(np.float32)  # (d, P)
-        inv_cov = np.empty((positions, d, d), dtype=np.float32)
-        eye = REGULARISATION * np.eye(d, dtype=np.float64)
-        for start in range(0, positions, _POSITION_CHUNK):
-            check_stop(should_stop, "fit")
-            stop = min(start + _POSITION_CHUNK, positions)
-            centred = (stack[:, :, start:stop] - mean[None, :, start:stop]).transpose(2, 0, 1).astype(np.float64)
-            cov = np.matmul(centred.transpose(0, 2, 1), centred) / max(n - 1, 1) + eye
-            inv_cov[start:stop] = np.linalg.inv(cov)
-            report(progress, "covariance", stop, positions)
+        inv_cov = inverse_covariances(stack, mean, threads=self.config.threads or default_threads(),
+                                      progress=progress, should_stop=should_stop)
         self.set_statistics(mean, inv_cov, grid)
         return {"embedding_dim": d, "positions": positions}
 
-    def _raw_scores(self, batch: np.ndarray, tile: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _pool(self):
+        """The threads the distances are spread over (made once, when first needed)."""
+        if self._distance_pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            threads = self.config.threads or default_threads()
+            self._distance_pool = ThreadPoolExecutor(threads, "hamacho-padim") if threads > 1 else False
+        return self._distance_pool or None
+
+    def _raw_scores(self, batch: np.ndarray, tiles: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         emb = self.embed(batch)
         h, w = emb.shape[-2:]
         if (self.units * h, w) != self.grid:
             raise ValueError("input geometry differs from the one the model was fitted with")
-        cols = slice((tile or 0) * h * w, ((tile or 0) + 1) * h * w)  # this tile position's Gaussians
-        dist = mahalanobis(emb.reshape(len(emb), emb.shape[1], -1), self.mean[:, cols], self.inv_cov[cols])
-        maps = dist.reshape(len(batch), h, w).astype(np.float32)
+        flat = emb.reshape(len(emb), emb.shape[1], -1)
+        numbers = np.zeros(len(batch), np.int64) if tiles is None else np.asarray(tiles)
+        maps = np.empty((len(batch), h * w), np.float32)
+        for number in np.unique(numbers):  # each tile position has its own Gaussians
+            rows = numbers == number
+            cols = slice(number * h * w, (number + 1) * h * w)
+            maps[rows] = mahalanobis(flat[rows], self.mean[:, cols], self.inv_cov[cols], self._pool())
+        maps = maps.reshape(len(batch), h, w)
         return maps.max(axis=(1, 2)), maps  # scores replaced by the blurred max
 
     # --- export (``hamacho export``) ------------------------------------------------------------

@@ -13,6 +13,11 @@ DEFAULT_MAX_FEATURE_MEMORY_MB = 512
 #: Exact nearest-neighbour search speed, multiply-adds per ms (bench_resolution: 25 tiles x 1024
 #: patches against banks of 41k and 8k rows of 152 features, this 2-core CPU).
 NN_MACS_PER_MS = 9e7
+#: The inverted file's speed, multiply-adds per ms (nn_index: 1024 queries x (256 centroids + 8 cells of 64
+#: rows) x 152 features in 7.5 ms); see ``PatchCoreConfig.search``.
+IVF_MACS_PER_MS = 1.6e7
+#: Keep in step with ``model.IVF_MIN_ROWS`` / ``IVF_PROBES`` (the model imports this module, not the reverse).
+IVF_MIN_ROWS, IVF_PROBES = 4096, 8
 #: Bytes per patch of the greedy coreset's bookkeeping (norms, bounds, stamps, order, flags).
 _CORESET_BYTES_PER_ROW = 29
 _MB = 2**20
@@ -75,4 +80,9 @@ def estimate_memory(config, n_images: int, dims: tuple[int, int] | None = None) 
 def search_ms(config, n_images: int, dims: tuple[int, int] | None = None) -> float:
     """Estimated ms an image of the exact nearest-neighbour search in the bank ``n_images`` will give."""
     e = estimate_memory(config, n_images, dims)
-    return e["patches_per_image"] * e["bank_rows"] * e["feature_dim"] / NN_MACS_PER_MS
+    rows = e["bank_rows"]
+    if config.search == "exact" or (config.search == "auto" and rows < IVF_MIN_ROWS):
+        return e["patches_per_image"] * rows * e["feature_dim"] / NN_MACS_PER_MS
+    cells = max(1, min(round((rows * IVF_PROBES) ** 0.5), rows // 39))
+    compared = cells + IVF_PROBES * rows / cells
+    return e["patches_per_image"] * compared * e["feature_dim"] / IVF_MACS_PER_MS
