@@ -26,6 +26,7 @@ from hamacho_core.review import read_mask
 from hamacho_core.runtime import preload as preload_runtime
 from hamacho_core.session import InspectionSession
 from hamacho_gui import dialogs, tasks
+from hamacho_gui import settings as settings_module
 from hamacho_gui.about import show_about
 from hamacho_gui.actions import MODEL_JOBS, Actions
 from hamacho_gui.dataset_panel import DatasetPanel
@@ -105,7 +106,8 @@ class MainWindow(QMainWindow):
         self.resize(1280, 720)
         self._restore_layout()
         self._update_title()
-        self.statusBar().showMessage("Open a dataset folder to start (File > Open dataset...)")
+        self.statusBar().showMessage(settings_module.last_problem
+                                     or "Open a dataset folder to start (File > Open dataset...)")
         _settle_heap()
 
     # --- assembly ---------------------------------------------------------------------------------

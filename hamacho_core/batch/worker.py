@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import stat as statmod
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -77,12 +78,20 @@ class ChunkJudge:
         from hamacho_core.dataset import MAX_FILE_BYTES
 
         if not is_uri(path):
-            stat = os.stat(path)
-            row["size"], row["mtime"] = stat.st_size, stat.st_mtime
-            if stat.st_size > MAX_FILE_BYTES:
-                raise OSError(f"file too large ({stat.st_size / 1e9:.1f} GB)")
-            with open(path, "rb") as handle:
-                return handle.read()
+            # Only regular files, read without blocking and never past the size cap: a FIFO named x.png
+            # would block the worker for ever, a link to /dev/zero would read until memory runs out.
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+            with os.fdopen(fd, "rb") as handle:
+                stat = os.fstat(handle.fileno())
+                if not statmod.S_ISREG(stat.st_mode):
+                    raise OSError("not a regular file (a pipe, device or socket): not read")
+                row["size"], row["mtime"] = stat.st_size, stat.st_mtime
+                if stat.st_size > MAX_FILE_BYTES:
+                    raise OSError(f"file too large ({stat.st_size / 1e9:.1f} GB)")
+                data = handle.read(MAX_FILE_BYTES + 1)
+                if len(data) > MAX_FILE_BYTES:
+                    raise OSError(f"file too large (more than {MAX_FILE_BYTES / 1e9:.1f} GB read)")
+                return data
         from pyarrow import fs
 
         try:

@@ -40,6 +40,10 @@ RESULT_CODES = {"OK": 1, "NG": 2, "REVIEW": 3}
 REGISTERS = 9
 READY, BUSY, FAULT = 1, 2, 4
 TRIGGER = 8  #: offset of the trigger register
+HANDSHAKE = 7  #: offset of the handshake register
+#: The offsets a client may write to Hamacho's server (the handshake and the trigger); any other write is
+#: answered "illegal data address".
+CLIENT_WRITABLE = (HANDSHAKE, TRIGGER)
 TRIGGER_FIRED, TRIGGER_REQUEST, TRIGGER_REFUSED = 0, 1, 2
 
 
@@ -147,6 +151,16 @@ class ModbusServerSink(_Handshake):
         self._server = None
         self._device = None
         self._serving: threading.Thread | None = None
+        self.refused_writes = 0  #: client writes outside the handshake and trigger registers
+
+    def _refused_write(self, first: int, last: int) -> None:
+        """A client tried to write registers it may not (reported the first time and every 100th)."""
+        self.refused_writes += 1
+        if self.refused_writes == 1 or self.refused_writes % 100 == 0:
+            where = f"base+{first}" + (f"..base+{last}" if last != first else "")
+            self._event("warning", f"{self.name}: a client tried to write {where} ({self.refused_writes} refused "
+                                   f"so far); only base+{HANDSHAKE} (acknowledge) and base+{TRIGGER} (trigger) "
+                                   f"are writable")
 
     def _open(self) -> None:
         if self._serving is not None:
@@ -161,6 +175,15 @@ class ModbusServerSink(_Handshake):
             """The register map; a PLC's 1 in the trigger register fires the camera before the reply."""
 
             async def async_setValues(self, func_code, address, values):  # noqa: N802 - pymodbus's name
+                # A client may write the handshake and trigger registers only: the verdict, part number,
+                # scores and status are Hamacho's (any client writing 1 into the result while NG is shown
+                # would make the PLC read OK).  Anything else gets an "illegal data address" reply.
+                first, last = address - sink.base, address - sink.base + len(values) - 1
+                if first < CLIENT_WRITABLE[0] or last > CLIENT_WRITABLE[-1]:
+                    from pymodbus.constants import ExcCodes
+
+                    sink._refused_write(first, last)
+                    return ExcCodes.ILLEGAL_ADDRESS
                 result = self.setValues(func_code, address, values)
                 where = sink.base + TRIGGER - address
                 if result is None and self.decode(func_code) == "h" and 0 <= where < len(values) \

@@ -243,17 +243,37 @@ class FolderSink(Sink):
         self.connected = True
 
     def _deliver(self, record: PartRecord) -> None:
+        """The evidence copy first (under a temporary name, renamed when whole), then the record's line,
+        appended whole or not at all: on a full disk the file is cut back to where it was, and the record is
+        retried later (an MES never reads half a record, nor a record twice)."""
         import os
         import shutil
 
         if record.evidence:
             source = Path(record.evidence)
             if source.is_file():
-                shutil.copyfile(source, self.folder / f"part_{record.part:08d}_{record.verdict}{source.suffix}")
-        with open(self.folder / "parts.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(record.to_json() + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+                target = self.folder / f"part_{record.part:08d}_{record.verdict}{source.suffix}"
+                partial = self.folder / f".{target.name}.partial"
+                try:
+                    shutil.copyfile(source, partial)
+                    os.replace(partial, target)
+                except OSError:
+                    partial.unlink(missing_ok=True)
+                    raise
+        line = (record.to_json() + "\n").encode("utf-8")
+        fd = os.open(self.folder / "parts.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                written = 0
+                while written < len(line):
+                    written += os.write(fd, line[written:])
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, size)  # no half line is left behind
+                raise
+        finally:
+            os.close(fd)
 
 
 class WebhookSink(Sink):

@@ -260,8 +260,8 @@ class AnomalyModel:
         n_good = len(images) + (0 if validation is None else sum(1 for label in validation.labels if not label))
         if n_good < self.min_good_images:
             raise ValueError(f"{type(self).__name__} needs at least {self.min_good_images} good images (got {n_good}): "
-                             f"with fewer, none is left to set the threshold on and every part would be NG; "
-                             f"add good images or use PatchCore")
+                             f"with fewer, none is left to set the threshold on and unseen good parts would be "
+                             f"judged NG; add good images")
         holdout_note = ""
         if validation is None:
             train, validation, holdout_note = self._holdout(images)

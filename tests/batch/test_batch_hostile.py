@@ -6,7 +6,7 @@ import os
 import shutil
 
 from hamacho_core.batch.sources import iter_paths
-from tests.batch.conftest import run_batch_cli
+from tests.batch.conftest import rows, run_batch_cli
 
 
 def test_a_glob_over_folder_link_loops_lists_each_image_once_and_finishes(archive, tmp_path):
@@ -31,3 +31,20 @@ def test_errors_are_never_an_empty_line(tmp_path):
     assert done.returncode == 1
     line = done.stderr.strip().splitlines()[-1]
     assert line.startswith("hamacho: error: ") and len(line) > len("hamacho: error: ") + 3, line
+
+
+def test_a_fifo_and_a_link_to_dev_zero_are_one_error_row_each(archive, tmp_path):
+    """A FIFO named ``x.png`` hung the batch for ever; a link ``y.png -> /dev/zero`` read until memory ran out and
+    aborted the batch with an empty message.  Only regular files are read, never past the size cap."""
+    root = tmp_path / "archive"
+    shutil.copytree(archive.images / "day0", root)
+    os.mkfifo(root / "x.png")
+    os.symlink("/dev/zero", root / "y.png")
+    done = run_batch_cli(archive.model, root, "--out", tmp_path / "res", "--workers", "1", timeout=180)
+    assert "x.png" in done.stdout + done.stderr and "y.png" in done.stdout + done.stderr, done.stdout + done.stderr
+    assert "not a regular file" in done.stdout + done.stderr
+    n_real = len(list((archive.images / "day0").glob("*.png")))
+    stored = rows(tmp_path / "res")
+    assert len(stored) == n_real + 2
+    errors = {os.path.basename(r["path"]): r["error"] for r in stored if r.get("error")}
+    assert set(errors) == {"x.png", "y.png"}

@@ -349,3 +349,30 @@ def test_ivf_search_judges_like_the_exact_search_and_is_stored(tmp_path):
     bad.write_bytes(safetensors.numpy.save(tensors, metadata={MANIFEST_KEY: json.dumps(manifest)}))
     with pytest.raises(ModelFileError, match="IVF centroids"):
         load_model(bad)
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_fewer_than_five_good_images_are_refused(n, tmp_path):
+    """Issue 26: PatchCore from 1-4 good images was saved (exit 0) and then judged 6 of 6 unseen good parts
+    NG.  Like PaDiM, it now refuses below 5 good images, saying why; nothing is written."""
+    import subprocess
+    import sys
+
+    from hamacho_core.imageio import write_image
+
+    images = [s.image for s in make_samples("part", n, 0, size=64, seed=4)]
+    with pytest.raises(ValueError, match="at least 5 good images"):
+        create_model("patchcore", image_size=64).fit(images)
+    (tmp_path / "good").mkdir()
+    for i, image in enumerate(images):
+        write_image(tmp_path / "good" / f"{i}.png", image)
+    done = subprocess.run([sys.executable, "-m", "hamacho_core.cli", "fit", str(tmp_path), "-o",
+                           str(tmp_path / "m.hmc"), "--image-size", "64"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "at least 5 good images" in done.stderr
+    assert not (tmp_path / "m.hmc").exists()
+
+
+def test_five_good_images_fit():
+    images = [s.image for s in make_samples("part", 5, 0, size=64, seed=4)]
+    model = create_model("patchcore", image_size=64)
+    assert model.fit(images).n_train == 4  # one held out for the threshold

@@ -431,3 +431,21 @@ def test_settings_persist_between_sessions(qtbot, dataset_dir):
     assert second.settings.value("last_dataset") == str(dataset_dir)
     assert second.settings.value("window_state") == first.saveState()
     second.close()
+
+
+@pytest.mark.parametrize("content", [b"[General]\nversion=abc\n", b"\x00\xff\xfe garbage \x00" * 50])
+def test_a_corrupt_settings_file_is_set_aside_and_the_app_starts(qtbot, content):
+    """Issue 26: a settings file with ``version=abc`` stopped the GUI from starting until someone deleted it.
+    It is renamed (kept), the window says so, and the app starts with defaults."""
+    from hamacho_gui.settings import settings_path
+
+    path = settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    w = MainWindow()
+    qtbot.addWidget(w)
+    kept = list(path.parent.glob("hamacho-gui.ini.broken-*"))
+    if content.startswith(b"[General]"):
+        assert len(kept) == 1 and kept[0].read_bytes() == content
+        assert "set aside" in w.statusBar().currentMessage()
+    assert int(w.settings.value("version")) == 1  # started from defaults either way

@@ -77,6 +77,27 @@ def test_server_sink_handshake_every_part_seen_by_the_plc():
     sink.close()
 
 
+def test_clients_may_write_only_the_handshake_and_trigger_registers():
+    """Issue 26: any Modbus client could write register 0 := 1 while NG was shown, so the PLC read OK.  Only
+    base+7 (acknowledge) and base+8 (trigger) are writable; other writes get "illegal data address"."""
+    port = free_port()
+    events = []
+    sink = ModbusServerSink(f"127.0.0.1:{port}", on_event=lambda *e: events.append(e)).start()
+    sink.submit(record(1, "NG"))
+    intruder = ModbusTcpClient("127.0.0.1", port=port)
+    assert intruder.connect()
+    wait_for(lambda: intruder.read_holding_registers(0, count=1).registers[0] == 2, 10, "NG shown")
+    for address, values in ((0, [1]), (3, [0]), (5, [7, 7]), (6, [1, 1, 1])):
+        reply = intruder.write_registers(address, values)
+        assert reply.isError() and reply.exception_code == 2, (address, reply)
+    assert intruder.write_register(0, 1).isError()
+    assert intruder.read_holding_registers(0, count=1).registers[0] == 2, "still NG"
+    assert not intruder.write_register(7, 0).isError(), "the acknowledgement is still accepted"
+    assert sink.refused_writes == 5 and any("only base+7" in message for _level, message in events)
+    intruder.close()
+    sink.close()
+
+
 def test_server_sink_without_acknowledgement_backlogs_instead_of_overwriting():
     port = free_port()
     sink = ModbusServerSink(f"127.0.0.1:{port}", ack_timeout_s=0.2).start()

@@ -241,6 +241,44 @@ def test_folder_sink_writes_json_lines_and_evidence(tmp_path):
     assert (tmp_path / "mes" / "part_00000002_NG.png").read_bytes() == evidence.read_bytes()
 
 
+def test_folder_sink_on_a_disk_that_fills_appends_whole_records_only(tmp_path):
+    """Issue 26: on a disk that filled mid-run, parts.jsonl got half a record followed by the whole one on the
+    same line, counted as sent.  A record is appended whole or not at all, and retried once there is room."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if not sys.platform.startswith("linux") or not shutil.which("mount") or os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root on Linux")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        sink = FolderSink(mount / "mes").start()
+        sink.submit(record(1))
+        wait_for(lambda: sink.sent == 1, what="the first record")
+        filler = mount / "filler"
+        with open(filler, "wb", buffering=0) as fh:  # fill the disk for real, leaving a few bytes
+            with pytest.raises(OSError):
+                while True:
+                    fh.write(b"\0" * 512)
+            free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
+        big = PartRecord(2, "NG", 9.0, 0.9, "t" * 20000, "m", "abc")  # a line longer than what is left
+        sink.submit(big)
+        wait_for(lambda: sink.failures >= 1, what="a failed append")
+        lines = (mount / "mes" / "parts.jsonl").read_text().splitlines()
+        assert [json.loads(line)["part"] for line in lines] == [1], f"no half record ({free} bytes were free)"
+        filler.unlink()  # room again: the record is appended, once, whole
+        wait_for(lambda: sink.sent == 2, timeout=15, what="the retried record")
+        sink.close()
+        lines = (mount / "mes" / "parts.jsonl").read_text().splitlines()
+        assert [json.loads(line)["part"] for line in lines] == [1, 2]
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
 def test_bad_urls_are_refused_clearly():
     with pytest.raises(ValueError, match="not an MQTT URL"):
         MqttSink("http://x")
