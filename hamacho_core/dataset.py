@@ -249,10 +249,11 @@ def _walk(root: Path, skipped: list[Skipped]) -> list[Path]:
                 skipped.append(Skipped(folder, "folder already inspected (a loop): not walked again"))
                 continue
             seen.add((info.st_dev, info.st_ino))
-            found, subdirs, _ = _list_folder(folder)
+            found, subdirs, others = _list_folder(folder)
         except OSError as exc:
             skipped.append(Skipped(folder, f"cannot read folder ({exc.strerror or exc})"))
             continue
+        skipped.extend(Skipped(p, _not_an_image(p)) for p in others)
         for path in found:
             real = os.path.realpath(path)
             if path.is_symlink() and not _inside(real, top):
@@ -327,12 +328,21 @@ def list_images(paths: Sequence[str | Path], *, recursive: bool = False,
     skipped = [] if skipped is None else skipped
     files: dict[str, Path] = {}  # real path -> the first name found for it, in order
     for path in map(Path, paths):
-        named = (_walk(path, skipped) if recursive else _list_folder(path)[0]) if path.is_dir() else [path]
+        if path.is_dir() and not recursive:
+            named, _subdirs, others = _list_folder(path)
+            skipped.extend(Skipped(p, _not_an_image(p)) for p in others)
+        else:
+            named = _walk(path, skipped) if path.is_dir() else [path]
         for p in named:
             first = files.setdefault(os.path.realpath(p), p)
             if first != p:
                 skipped.append(Skipped(p, f"same file as {first}: judged once"))
     return list(files.values())
+
+
+def _not_an_image(path: Path) -> str:
+    return (f"not an image file ({path.suffix or 'no extension'}; readable: "
+            f"{', '.join(s.lstrip('.') for s in IMAGE_SUFFIXES)})")
 
 
 def no_images_reason(paths: Sequence[str | Path], recursive: bool) -> str:

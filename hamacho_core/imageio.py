@@ -9,7 +9,8 @@ import numpy as np
 
 from hamacho_core.fileio import atomic_write_bytes
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+#: What OpenCV decodes (GIF: its first frame).  Other files in an inspected folder are named as skipped.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".pbm", ".pnm")
 
 
 class ImageReadError(ValueError):

@@ -203,4 +203,15 @@ def cmd_live(args: argparse.Namespace) -> int:
         print(f"hamacho: error: {summary['unlogged']} of {summary['judged']} verdicts could not be written to the "
               f"inspection log {log.path} ({summary['log_error']}); their lines are printed above", file=sys.stderr)
         return 1
+    undelivered = [st for st in summary.get("sinks", []) if st["sent"] == 0 and (st["backlog"] or st["dropped"]
+                                                                                 or st["failures"])]
+    if summary.get("sinks") and len(undelivered) == len(summary["sinks"]) and summary["judged"]:
+        print(f"hamacho: error: no line output received any of the {summary['judged']} verdicts "
+              f"({', '.join(st['sink'] for st in undelivered)}); they are in the lines above"
+              + (" and the inspection log" if log is not None else ""), file=sys.stderr)
+        return 1
+    if summary["judged"] == 0 and summary["frames_read"] == 0 and getattr(source, "skipped", None):
+        print(f"hamacho: error: nothing judged: every image of {source.name} was skipped (reasons above)",
+              file=sys.stderr)
+        return 1
     return 0

@@ -12,7 +12,7 @@ to ``on_event``.  The inspection log (``hamacho_core.live.log``) keeps every ver
 from __future__ import annotations
 
 import collections
-import functools
+import contextlib
 import json
 import threading
 import time
@@ -83,7 +83,8 @@ class Sink:
 
     @property
     def name(self) -> str:
-        return f"{self.kind} {self.target}"
+        """What messages call this output (credentials in its address are never shown)."""
+        return f"{self.kind} {redact(self.target)}"
 
     def start(self) -> Sink:
         """Connect if the peer is there (else say so) and start delivering; never raises for a peer
@@ -276,12 +277,44 @@ class FolderSink(Sink):
             os.close(fd)
 
 
+#: Query parameters whose values are secrets (tokens in webhook URLs).
+_SECRET_PARAMETERS = ("token", "key", "secret", "password", "passwd", "pwd", "auth", "signature", "sig", "code")
+
+
+def redact(address: str) -> str:
+    """``address`` with a URL's password and secret-looking query values replaced by ``***``."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        url = urlsplit(address)
+    except ValueError:
+        return address
+    if not url.scheme or not url.netloc:
+        return address
+    netloc = url.netloc
+    if url.password is not None:
+        netloc = f"{url.username}:***@" + netloc.rpartition("@")[2]
+    query = urlencode([(k, "***" if any(word in k.lower() for word in _SECRET_PARAMETERS) else v)
+                       for k, v in parse_qsl(url.query, keep_blank_values=True)], safe="*")
+    return urlunsplit((url.scheme, netloc, url.path, query, url.fragment))
+
+
 class WebhookSink(Sink):
     """An HTTP(S) JSON POST per part; only a 2xx answer to the POST itself is delivery, anything else is
     retried and reported.  Redirects are never followed: urllib would re-send a 301/302/303 as a GET without
     the body, and an authentication proxy's login page answering that GET with 200 would count as delivered."""
 
     kind = "webhook"
+    #: Longest a delivery may take in all, however slowly the server answers (``timeout_s`` is per read).
+    deadline_s = 10.0
+
+    def __init__(self, url: str, **kw):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an HTTP(S) URL: {redact(url)!r} (a webhook is http:// or https://)")
+        super().__init__(url, **kw)
 
     def _open(self) -> None:
         """Reach the server's port (nothing is posted)."""
@@ -289,35 +322,59 @@ class WebhookSink(Sink):
         from urllib.parse import urlsplit
 
         url = urlsplit(self.target)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise ValueError(f"not an HTTP(S) URL: {self.target!r}")
         port = url.port or (443 if url.scheme == "https" else 80)
         socket.create_connection((url.hostname, port), timeout=self.timeout_s).close()
         self.connected = True
 
     def _deliver(self, record: PartRecord) -> None:
-        import urllib.request
+        """POST the record with http.client (which follows no redirect); a watchdog closes the connection when
+        the whole exchange takes longer than ``deadline_s`` (a server answering a byte a second trips no
+        per-read timeout)."""
+        import http.client
+        import socket
+        from urllib.parse import urlsplit
 
-        request = urllib.request.Request(self.target, data=record.to_json().encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
-        with _webhook_opener().open(request, timeout=self.timeout_s) as response:  # noqa: S310 - the user's URL
-            if not 200 <= response.status < 300:
-                raise OSError(f"HTTP {response.status}")
+        url = urlsplit(self.target)
+        connection_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        connection = connection_cls(url.hostname, url.port, timeout=self.timeout_s)
+        expired = threading.Event()
 
+        def expire() -> None:
+            expired.set()
+            sock = connection.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
-@functools.cache
-def _webhook_opener():
-    """A urllib opener that never follows a redirect: a 3xx answer is an ``HTTPError`` naming where it led."""
-    import urllib.error
-    import urllib.request
+        watchdog = threading.Timer(self.deadline_s, expire)
+        watchdog.daemon = True
+        watchdog.start()
+        headers = {"Content-Type": "application/json"}
+        if url.username is not None:
+            import base64
 
-    class RefuseRedirects(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, req, fp, code, msg, headers, newurl):
-            raise urllib.error.HTTPError(req.full_url, code, f"redirected to {newurl}: not followed, the part is "
-                                         f"not delivered (the webhook URL must answer the POST itself with 2xx)",
-                                         headers, fp)
-
-    return urllib.request.build_opener(RefuseRedirects)
+            token = base64.b64encode(f"{url.username}:{url.password or ''}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        try:
+            path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+            connection.request("POST", path, body=record.to_json().encode(), headers=headers)
+            response = connection.getresponse()
+            response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            if expired.is_set():
+                raise TimeoutError(f"no complete answer within {self.deadline_s:g} s: not delivered") from None
+            if isinstance(exc, OSError):
+                raise
+            raise OSError(f"{exc.__class__.__name__}: {exc}") from None
+        finally:
+            watchdog.cancel()
+            connection.close()
+        if 300 <= response.status < 400:
+            where = response.getheader("Location", "?")
+            raise OSError(f"HTTP {response.status}, redirected to {redact(where)}: not followed, the part is not "
+                          f"delivered (the webhook URL must answer the POST itself with 2xx)")
+        if not 200 <= response.status < 300:
+            raise OSError(f"HTTP {response.status}")
 
 
 class MqttSink(Sink):

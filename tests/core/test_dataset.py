@@ -168,7 +168,7 @@ def test_collect_images(tmp_path):
     _img(folder / "img10.png")
     _img(folder / "img2.png")
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF")
-    (folder / "notes.txt").write_text("ignored")
+    (folder / "notes.txt").write_text("named as skipped")
     _img(folder / "sub" / "deep.png")
     odd = tmp_path / "capture.dat"
     odd.write_bytes((folder / "img2.png").read_bytes())  # a PNG under another suffix, named explicitly
@@ -176,8 +176,9 @@ def test_collect_images(tmp_path):
     paths, skipped = collect_images([odd, folder, tmp_path / "missing.png"],
                                     progress=lambda stage, done, total: calls.append((stage, done, total)))
     assert paths == [odd, folder / "img2.png", folder / "img10.png"]
-    assert {s.path.name: s.reason for s in skipped} == {"broken.jpg": "truncated JPEG file",
-                                                        "missing.png": "not found"}
+    reasons = {s.path.name: s.reason for s in skipped}
+    assert reasons.pop("notes.txt").startswith("not an image file (.txt; readable: png, jpg")  # named, with why
+    assert reasons == {"broken.jpg": "truncated JPEG file", "missing.png": "not found"}
     assert calls[-1] == ("scan", 5, 5) and all(c[0] == "scan" for c in calls)
     paths, _ = collect_images([folder], recursive=True)
     assert folder / "sub" / "deep.png" in paths
@@ -226,3 +227,19 @@ def test_folder_of_hamacho_datasets_is_not_read_as_mvtec(tmp_path):
     with pytest.raises(DatasetError, match=r"is not one dataset.*Open .*train to train"):
         load_dataset(tmp_path)
     assert load_dataset(tmp_path / "train").layout == "hamacho"
+
+
+def test_webp_and_gif_are_read_and_other_files_named(tmp_path):
+    """Issue 26: ``inspect`` of a folder silently ignored image files it did not read (an animated GIF, a
+    WebP photo): no row and no word.  What OpenCV reads is read; every other file is named with why."""
+    from PIL import Image
+
+    folder = tmp_path / "lot"
+    folder.mkdir()
+    frames = [Image.fromarray(np.full((40, 40, 3), v, np.uint8)) for v in (60, 200)]
+    frames[0].save(folder / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    frames[1].save(folder / "photo.webp")
+    (folder / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    paths, skipped = collect_images([folder])
+    assert sorted(p.name for p in paths) == ["anim.gif", "photo.webp"]
+    assert [(s.path.name, s.reason.split(" (")[0]) for s in skipped] == [("clip.mp4", "not an image file")]

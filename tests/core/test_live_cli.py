@@ -102,3 +102,30 @@ def test_source_that_cannot_be_opened(setup, tmp_path, capsys):
         assert main(["live", str(model), "--source", str(source), "--no-log"]) == 1
         errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("hamacho: error:")]
         assert len(errors) == 1 and reason in errors[0]
+
+
+def test_a_folder_of_only_broken_images_is_an_error(setup, tmp_path):
+    """Issue 26: ``live`` on a folder of only broken images printed "Judged 0 of 0" and exited 0."""
+    model, _video = setup
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "frames" / "a.png").write_bytes(b"not an image")
+    (tmp_path / "frames" / "b.jpg").write_bytes(b"\xff\xd8\xff broken")
+    proc = hamacho(model, "--source", tmp_path / "frames", "--no-log")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out + err
+    assert "nothing judged" in err and "a.png" in out + err and "b.jpg" in out + err
+
+
+def test_every_line_output_unreachable_is_an_error(setup, tmp_path):
+    """Issue 26: with every line output unreachable, all verdicts were undelivered and the exit code was 0."""
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    model, video = setup
+    proc = hamacho(model, "--source", video, "--as-fast-as-possible", "--max-frames", 4, "--no-log", "--webhook",
+                   f"http://127.0.0.1:{port}/parts", "--log-wait", 0.5)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out + err
+    assert "no line output received any of the 4 verdicts" in err

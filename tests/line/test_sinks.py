@@ -226,7 +226,69 @@ def test_webhook_redirect_is_not_delivery(code):
     sink.close(wait_s=0.2)
     server.shutdown()
     assert sink.sent == 0 and got["gets"] == 0 and got["posts"] >= 2
-    assert f"HTTP Error {code}" in sink.last_error and "redirected to" in sink.last_error, sink.last_error
+    assert f"HTTP {code}" in sink.last_error and "redirected to" in sink.last_error, sink.last_error
+
+
+def test_webhook_urls_other_than_http_are_refused_and_secrets_never_shown():
+    """Issue 26: ``--webhook file:///etc/passwd`` was accepted and retried all run; a webhook URL's password and
+    token were printed in warnings and the summary."""
+    from hamacho_core.line import LineSettings
+
+    for url in ("file:///etc/passwd", "ftp://x/y", "gopher://127.0.0.1/", "http:///nohost"):
+        with pytest.raises(ValueError, match="not an HTTP"):
+            WebhookSink(url)
+        with pytest.raises(ValueError, match="not an HTTP"):
+            LineSettings(webhook=[url]).sinks()
+    secret = "http://station:s3cr3t@127.0.0.1:9/parts?token=abcdef&line=4"
+    sink = WebhookSink(secret, timeout_s=0.2)
+    shown = sink.name + str(sink.status())
+    assert "s3cr3t" not in shown and "abcdef" not in shown and "line=4" in shown and "station" in shown
+    events = []
+    sink.on_event = lambda *e: events.append(e)
+    sink.start()
+    sink.submit(record(1))
+    wait_for(lambda: sink.failures >= 1 or events, what="a failure to report")
+    sink.close(wait_s=0.1)
+    assert not any("s3cr3t" in m or "abcdef" in m for _level, m in events) and "s3cr3t" not in sink.last_error
+
+
+def test_a_webhook_answering_a_byte_a_second_is_cut_at_the_deadline():
+    """Issue 26: a server trickling its answer kept that output on part 1 all run, with no warning."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    stop = threading.Event()
+
+    def trickle():
+        while not stop.is_set():
+            try:
+                listener.settimeout(0.2)
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 100:
+                if stop.is_set():
+                    break
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    break
+                time.sleep(0.2)  # every read gets a byte in time: no per-read timeout ever trips
+            conn.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    sink = WebhookSink(f"http://127.0.0.1:{listener.getsockname()[1]}/parts", timeout_s=1.0)
+    sink.deadline_s = 1.5
+    sink.start()
+    sink.submit(record(1))
+    wait_for(lambda: sink.failures >= 1, timeout=10, what="the deadline")
+    assert sink.sent == 0 and "no complete answer within 1.5 s" in sink.last_error
+    sink.close(wait_s=0.1)
+    stop.set()
+    listener.close()
 
 
 def test_folder_sink_writes_json_lines_and_evidence(tmp_path):
