@@ -64,14 +64,23 @@ def icon_path() -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
-def _setup_logging() -> Path:
-    log_dir = user_data_dir() / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_file = log_dir / "hamacho-gui.log"
-    logging.basicConfig(filename=log_file, level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _setup_logging() -> str | None:
+    """The log file in the user data folder; where that cannot be written (a read-only disk), the log goes to
+    standard error and the reason is returned, for the window to say."""
+    log_format = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    problem = None
+    try:
+        log_dir = user_data_dir() / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        logging.basicConfig(filename=log_dir / "hamacho-gui.log", level=logging.INFO, format=log_format)
+    except OSError as exc:
+        problem = (f"Hamacho's data folder {user_data_dir()} cannot be written ({exc.strerror or exc}): the log, "
+                   f"settings and models saved to the library are not kept. Hamacho runs without writing there; "
+                   f"set HAMACHO_HOME to a writable folder to keep them.")
+        logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=log_format)
+        logging.getLogger("hamacho").warning(problem)
     logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader's INFO lines read like errors
-    return log_file
+    return problem
 
 
 def _install_excepthook(window_getter) -> None:
@@ -161,6 +170,16 @@ def _fatal_start_error(app, splash, exc: BaseException) -> int:
     return 1
 
 
+def _warn(window, text: str) -> None:
+    """A non-blocking warning over the window (the app goes on)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    box = QMessageBox(QMessageBox.Icon.Warning, "Hamacho", text, QMessageBox.StandardButton.Ok, window)
+    box.setModal(False)
+    box.show()
+    window.startup_warning = box
+
+
 def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()
     parser = argparse.ArgumentParser(prog="hamacho-gui", description="Hamacho desktop application")
@@ -179,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
         timeout = args.self_test_timeout if args.self_test_timeout is not None else DEFAULT_TIMEOUT_S
         return run_self_test(timeout)
-    _setup_logging()
+    start_problem = _setup_logging()
     log = logging.getLogger("hamacho.startup")
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
@@ -206,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     if splash is not None:
         splash.finish(window)
     t_window = seconds_since_launch()
+    if start_problem:
+        _warn(window, start_problem)
 
     def ready() -> None:  # first turn of the event loop after the window was shown: it takes input now
         log.info("startup: splash %.2f s, imports done %.2f s, window shown %.2f s, usable %.2f s after launch",

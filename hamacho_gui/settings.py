@@ -31,7 +31,11 @@ def open_settings() -> QSettings:
     global last_problem
     last_problem = None
     path = settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a read-only disk: the settings live in memory for this session
+        last_problem = f"Settings cannot be saved in {path.parent} ({exc.strerror or exc}); defaults are used."
+        logging.getLogger("hamacho").warning(last_problem)
     settings = QSettings(str(path), QSettings.Format.IniFormat)
     version, problem = settings.value("version", 0), None
     if settings.status() != QSettings.Status.NoError:

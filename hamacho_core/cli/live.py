@@ -9,6 +9,7 @@ Ctrl-C (hard interrupt).
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import threading
@@ -30,6 +31,20 @@ def _region(text: str) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
+def _number(positive: bool):
+    """An argparse type: a finite number, above zero when ``positive`` (nan, inf and 0 fps are refused)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or (positive and value <= 0):
+            raise argparse.ArgumentTypeError(f"expected a {'positive ' if positive else ''}finite number, "
+                                             f"got {text!r}")
+        return value
+    return parse
+
+
 def add_live_parser(sub) -> argparse.ArgumentParser:
     """Register the ``live`` subcommand on the ``hamacho`` subparsers."""
     live = sub.add_parser("live", help="judge a camera, stream, video file or image folder live (headless)",
@@ -43,9 +58,10 @@ def add_live_parser(sub) -> argparse.ArgumentParser:
                      help="free-run (default); software: one picture per trigger from the line (the PLC writes 1 "
                           "to register 8 of --modbus-server, or a message on TOPIC/trigger of --mqtt); or a "
                           "hardware trigger on that input line")
-    cam.add_argument("--exposure-us", type=float, default=None, help="exposure time in microseconds")
-    cam.add_argument("--gain", type=float, default=None, help="gain (the camera's unit, often dB)")
-    cam.add_argument("--frame-rate", type=float, default=None,
+    cam.add_argument("--exposure-us", type=_number(True), default=None,
+                     help="exposure time in microseconds (within the camera's range: 'hamacho cameras' shows it)")
+    cam.add_argument("--gain", type=_number(False), default=None, help="gain (the camera's unit, often dB)")
+    cam.add_argument("--frame-rate", type=_number(True), default=None,
                      help="frames per second in free-run; with a trigger, the fastest the camera accepts triggers")
     cam.add_argument("--pixel-format", default=None,
                      help="Mono8, Mono10/12/14/16, BayerRG8/BG8/GR8/GB8, RGB8 or BGR8 (default: the camera's)")

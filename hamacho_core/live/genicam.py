@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -39,6 +40,14 @@ _WAIT_US = 200_000  # one wait for a buffer; the grabber's stop is checked in be
 
 
 @functools.cache
+def _check_range(what: str, value: float, bounds, unit: str) -> None:
+    """Refuse a setting outside the camera's range, naming the range (instead of the camera clamping it)."""
+    low, high = (float(b) for b in bounds)
+    if not (math.isfinite(value) and low <= value <= high):
+        raise SourceError(f"{what} {value:g}{' ' + unit if unit else ''} is outside this camera's range "
+                          f"{low:g}-{high:g}{' ' + unit if unit else ''}")
+
+
 def aravis():
     """The Aravis module (looked up once: every frame read uses it), or SourceError saying what to install."""
     try:
@@ -195,12 +204,15 @@ class GenicamSource(FrameSource):
             if self.pixel_format:
                 camera.set_pixel_format_from_string(self.pixel_format)
             if self.region:
-                camera.set_region(*self.region)
+                self._set_region(camera)
             if self.exposure_us is not None:
+                _check_range("exposure", self.exposure_us, camera.get_exposure_time_bounds(), "µs")
                 camera.set_exposure_time(float(self.exposure_us))
             if self.gain is not None:
+                _check_range("gain", self.gain, camera.get_gain_bounds(), "")
                 camera.set_gain(float(self.gain))
-            if self.frame_rate:  # first: Aravis turns the trigger off when it sets a frame rate
+            if self.frame_rate is not None:  # first: Aravis turns the trigger off when it sets a frame rate
+                _check_range("frame rate", self.frame_rate, camera.get_frame_rate_bounds(), "fps")
                 camera.set_frame_rate(float(self.frame_rate))
             if self.trigger_mode == "free":
                 camera.clear_triggers()
@@ -220,6 +232,19 @@ class GenicamSource(FrameSource):
             self._camera, self._stream = camera, stream
         self._format = camera.get_pixel_format_as_string()
         self._last_frame_at = time.monotonic()
+
+    def _set_region(self, camera) -> None:
+        """Set the region, refusing one the sensor cannot give (Aravis would silently clamp it)."""
+        x, y, w, h = self.region
+        sensor_w, sensor_h = camera.get_sensor_size()
+        if x + w > sensor_w or y + h > sensor_h:
+            raise SourceError(f"{self.name}: the region {x},{y},{w},{h} does not fit the sensor ({sensor_w}x{sensor_h}:"
+                              f" X+WIDTH <= {sensor_w}, Y+HEIGHT <= {sensor_h})")
+        camera.set_region(x, y, w, h)
+        got = camera.get_region()
+        if tuple(got) != (x, y, w, h):
+            raise SourceError(f"{self.name}: the camera gave the region {','.join(map(str, got))} instead of "
+                              f"{x},{y},{w},{h} (sizes on its step grid; sensor {sensor_w}x{sensor_h})")
 
     @property
     def software_triggered(self) -> bool:

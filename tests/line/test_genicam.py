@@ -189,3 +189,23 @@ def test_cli_lists_cameras_and_judges_one(camera, model, tmp_path):
     assert sum(line.startswith("frame ") for line in done.stdout.splitlines()) == 3
     assert f"Live inspection of GenICam camera {CAMERA_ID}" in done.stdout
 
+
+
+def test_settings_outside_the_camera_are_refused_with_its_range(camera, model, tmp_path):
+    """Issue 26: ``--region 9000,9000,64,64`` on a 512x512 sensor was silently replaced; ``--frame-rate 0``,
+    ``--exposure-us=-5`` and ``--gain nan`` were accepted.  Each is refused, saying what the camera takes."""
+    import sys
+
+    from hamacho_core.live import SourceError
+    from hamacho_core.model_io import save_model
+
+    with pytest.raises(SourceError, match=r"does not fit the sensor \(\d+x\d+"):
+        GenicamSource(CAMERA_ID, region=(9000, 9000, 64, 64)).open()
+    with pytest.raises(SourceError, match=r"exposure 1e\+12 µs is outside this camera's range"):
+        GenicamSource(CAMERA_ID, exposure_us=1e12).open()
+    path = save_model(model, tmp_path / "cam.hmc")
+    for option in (["--frame-rate", "0"], ["--exposure-us=-5"], ["--gain", "nan"]):
+        done = subprocess.run([sys.executable, "-m", "hamacho_core.cli", "live", str(path), "--source",
+                               f"genicam:{CAMERA_ID}", *option, "--max-frames", "1", "--no-log"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and "finite number" in done.stderr, (option, done.stderr)
