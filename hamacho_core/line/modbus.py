@@ -31,6 +31,7 @@ once the camera was fired; right after it, the register reads 0 (fired) or 2 (re
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 
@@ -45,6 +46,30 @@ HANDSHAKE = 7  #: offset of the handshake register
 #: answered "illegal data address".
 CLIENT_WRITABLE = (HANDSHAKE, TRIGGER)
 TRIGGER_FIRED, TRIGGER_REQUEST, TRIGGER_REFUSED = 0, 1, 2
+
+
+_servers: list = []  # the running ModbusServerSinks that pymodbus's "cannot decode" lines are counted for
+
+
+class _PymodbusLogFilter(logging.Filter):
+    """pymodbus logs every undecodable frame (with a hex dump at debug level): a peer could fill the log.  Those
+    lines become a count on the running servers, reported sparingly."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "decode" not in message.lower() and "unknown" not in message.lower():
+            return True
+        for server in list(_servers):
+            server._bad_frame(message)
+        return False
+
+
+def _watch_pymodbus_log(server) -> None:
+    if server not in _servers:
+        _servers.append(server)
+    logger = logging.getLogger("pymodbus.logging")
+    if not any(isinstance(f, _PymodbusLogFilter) for f in logger.filters):
+        logger.addFilter(_PymodbusLogFilter())
 
 
 def registers_of(record: PartRecord) -> list[int]:
@@ -152,6 +177,16 @@ class ModbusServerSink(_Handshake):
         self._device = None
         self._serving: threading.Thread | None = None
         self.refused_writes = 0  #: client writes outside the handshake and trigger registers
+        self.bad_frames = 0  #: requests that could not be decoded (their connection is closed)
+
+    def _bad_frame(self, what) -> None:
+        """A peer sent something that is not a Modbus request: counted, reported the first time and every
+        100th (a hostile or broken peer cannot fill the log), never a traceback."""
+        self.bad_frames += 1
+        if self.bad_frames == 1 or self.bad_frames % 100 == 0:
+            text = f"{what.__class__.__name__}: {what}" if isinstance(what, BaseException) else str(what)
+            self._event("warning", f"{self.name}: a peer sent a request that is not valid Modbus "
+                                   f"({self.bad_frames} so far; last: {text[:120]})")
 
     def _refused_write(self, first: int, last: int) -> None:
         """A client tried to write registers it may not (reported the first time and every 100th)."""
@@ -199,6 +234,9 @@ class ModbusServerSink(_Handshake):
         context = ModbusServerContext(devices=self._device, single=True)
         started, failed = threading.Event(), []
         self._loop = asyncio.new_event_loop()
+        self._loop.set_exception_handler(lambda _loop, context: self._bad_frame(
+            context.get("exception") or context.get("message", "?")))
+        _watch_pymodbus_log(self)
 
         async def serve() -> None:
             self._server = ModbusTcpServer(context, address=(self.host, self.port))
@@ -232,6 +270,8 @@ class ModbusServerSink(_Handshake):
         self._device.setValues(3, self.base + offset, values)
 
     def _close(self) -> None:
+        if self in _servers:
+            _servers.remove(self)
         if self._server is not None and self._loop is not None:
             asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop).result(5)
             self._serving.join(5)

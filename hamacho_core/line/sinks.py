@@ -76,6 +76,7 @@ class Sink:
         #: and returns whether it did (never raises).
         self.on_trigger: Callable[[], bool] | None = None
         self.triggers = 0  #: trigger requests received from the line
+        self.triggers_ignored = 0  #: of those, arrived while the camera was not software-triggered
         #: The station's state for protocols that show it (Modbus status bits): judging, or its source
         #: failing; the live inspector keeps them up to date (see :meth:`set_station`).
         self.station_ready = True
@@ -134,8 +135,10 @@ class Sink:
         """A trigger request from the line: fire the camera through ``on_trigger`` (False without one)."""
         self.triggers += 1
         if self.on_trigger is None:
-            self._event("warning", f"{self.name}: a trigger request arrived but the camera is not "
-                                   "software-triggered; ignored")
+            self.triggers_ignored += 1
+            if self.triggers_ignored == 1 or self.triggers_ignored % 100 == 0:  # a peer cannot fill the log
+                self._event("warning", f"{self.name}: a trigger request arrived but the camera is not "
+                                       f"software-triggered; ignored ({self.triggers_ignored} so far)")
             return False
         return bool(self.on_trigger())
 
@@ -392,12 +395,19 @@ class MqttSink(Sink):
 
         super().__init__(url, **kw)
         _require("paho.mqtt.client", "MQTT")
+        from urllib.parse import unquote
+
         parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-            raise ValueError(f"not an MQTT URL: {url!r} (expected mqtt://host[:port][/topic])")
+        if parts.scheme not in ("mqtt", "tcp", "mqtts", "ssl") or not parts.hostname:
+            raise ValueError(f"not an MQTT URL: {redact(url)!r} (expected mqtt://[user:password@]host[:port][/topic], "
+                             f"or mqtts:// for TLS)")
         if qos not in (0, 1, 2):
             raise ValueError(f"MQTT QoS must be 0, 1 or 2, got {qos}")
-        self.host, self.port = parts.hostname, parts.port or 1883
+        self.tls = parts.scheme in ("mqtts", "ssl")
+        self.host, self.port = parts.hostname, parts.port or (8883 if self.tls else 1883)
+        #: From the URL (never printed: messages show the address without the password).
+        self._credentials = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
+        self._refused: str | None = None
         self.topic = parts.path.strip("/") or "hamacho"
         self.qos = qos
         self._client = None
@@ -408,13 +418,41 @@ class MqttSink(Sink):
         """Connect a throwaway client (no status message, no last will) and disconnect."""
         import paho.mqtt.client as mqtt
 
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        answered, reasons = threading.Event(), []
+
+        def on_connect(_c, _userdata, _flags, reason, _props):
+            reasons.append(reason)
+            answered.set()
+
+        client = self._new_client(mqtt.Client(mqtt.CallbackAPIVersion.VERSION2))
+        client.on_connect = on_connect
         try:
             client.connect(self.host, self.port, keepalive=5)
         except OSError as exc:
             raise ConnectionError(f"broker {self.host}:{self.port} not reachable ({exc})") from None
-        client.disconnect()
+        client.loop_start()
+        try:
+            if not answered.wait(self.timeout_s + 3):
+                raise ConnectionError(f"broker {self.host}:{self.port} did not answer the connection")
+            if reasons[0].is_failure:
+                raise ConnectionError(self._refusal(reasons[0]))
+        finally:
+            client.disconnect()
+            client.loop_stop()
         return f"{self.name}: reachable"
+
+    def _new_client(self, client):
+        """``client`` with the URL's user and password and, for mqtts://, TLS (the system's certificates)."""
+        if self._credentials is not None:
+            client.username_pw_set(*self._credentials)
+        if self.tls:
+            client.tls_set()
+        return client
+
+    def _refusal(self, reason) -> str:
+        hint = " (check the user and password in the URL)" if "authori" in str(reason).lower() or \
+            "password" in str(reason).lower() else ""
+        return f"broker {self.host}:{self.port} refused the connection: {reason}{hint}"
 
     def _status(self, state: str) -> str:
         return json.dumps({"state": state, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
@@ -425,11 +463,13 @@ class MqttSink(Sink):
         if self._client is None:
             import os
 
-            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"hamacho-{os.getpid()}-{id(self)}")
+            client = self._new_client(mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                                                  client_id=f"hamacho-{os.getpid()}-{id(self)}"))
             client.will_set(f"{self.topic}/status", self._status("offline"), qos=1, retain=True)
             client.reconnect_delay_set(RETRY_FIRST_S, RETRY_MAX_S)
 
             def on_connect(c, _userdata, _flags, reason, _props):
+                self._refused = self._refusal(reason) if reason.is_failure else None
                 if not reason.is_failure:
                     c.publish(f"{self.topic}/status", self._status("online"), qos=1, retain=True)
                     if self.on_trigger is not None:
@@ -451,7 +491,7 @@ class MqttSink(Sink):
             client.loop_start()  # paho's own thread reconnects from now on
             self._client = client
         if not self._up.wait(self.timeout_s):
-            raise ConnectionError(f"broker {self.host}:{self.port} not reachable")
+            raise ConnectionError(self._refused or f"broker {self.host}:{self.port} not reachable")
         self.connected = True
 
     def _deliver(self, record: PartRecord) -> None:

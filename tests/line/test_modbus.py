@@ -158,3 +158,30 @@ def test_register_block():
     assert registers_of(record(70000, "REVIEW")) == [3, 70000 & 0xFFFF, 1, 25, 65535]
     with pytest.raises(ValueError, match="not a Modbus address"):
         ModbusServerSink("nowhere")
+
+
+def test_malformed_frames_and_trigger_floods_are_counted_not_logged(capfd):
+    """Issue 26: one malformed frame (function 0x2B, 0x63, 0x80, 0x00) printed a pymodbus traceback and a hex
+    dump into stderr; 300 trigger writes printed 300 warnings.  Both are counted and reported sparingly."""
+    import socket
+
+    port = free_port()
+    events = []
+    sink = ModbusServerSink(f"127.0.0.1:{port}", on_event=lambda *e: events.append(e)).start()
+    for function in (0x2B, 0x63, 0x80, 0x00):
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as peer:
+            peer.sendall(bytes([0, 1, 0, 0, 0, 2, 1, function]))
+            time.sleep(0.1)
+    plc = ModbusTcpClient("127.0.0.1", port=port)
+    assert plc.connect()
+    for _ in range(300):  # a PLC writing the trigger every cycle, with no software-triggered camera
+        plc.write_register(8, 1)
+    plc.close()
+    wait_for(lambda: sink.bad_frames >= 4, 10, "the malformed frames counted")
+    sink.close()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Fatal error" not in err and "Unable to decode" not in err, err
+    bad = [m for _level, m in events if "not valid Modbus" in m]
+    ignored = [m for _level, m in events if "not software-triggered" in m]
+    assert len(bad) == 1 and sink.bad_frames >= 4
+    assert sink.triggers_ignored == 300 and 1 <= len(ignored) <= 4, ignored

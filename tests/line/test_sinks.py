@@ -341,6 +341,34 @@ def test_folder_sink_on_a_disk_that_fills_appends_whole_records_only(tmp_path):
         subprocess.run(["umount", str(mount)], check=False)
 
 
+def test_a_broker_that_needs_a_password(tmp_path):
+    """Issue 26: a broker that needs a password was reported "not reachable", and ``--mqtt`` could not give
+    credentials.  They come from the URL, a wrong one is said to be refused, and the password is never shown."""
+    if not shutil.which("mosquitto_passwd"):
+        pytest.fail("mosquitto_passwd is not installed (.ci/run installs mosquitto)")
+    broker = Broker(tmp_path)
+    passwords = tmp_path / "passwords"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "station", "s3cr3t"], check=True)
+    passwords.chmod(0o600)
+    broker.conf.write_text(broker.conf.read_text().replace("allow_anonymous true", "allow_anonymous false")
+                           + f"password_file {passwords}\n")
+    broker.start()
+    try:
+        with pytest.raises(ConnectionError, match="refused the connection.*user and password"):
+            MqttSink(f"mqtt://127.0.0.1:{broker.port}/line").check()
+        with pytest.raises(ConnectionError, match="refused the connection") as info:
+            MqttSink(f"mqtt://station:wrong@127.0.0.1:{broker.port}/line").check()
+        assert "wrong" not in str(info.value)
+        good = MqttSink(f"mqtt://station:s3cr3t@127.0.0.1:{broker.port}/line", timeout_s=5)
+        assert good.check().endswith("reachable") and "s3cr3t" not in good.name
+        good.start()
+        good.submit(record(1))
+        wait_for(lambda: good.sent == 1, what="a record through an authenticated broker")
+        good.close()
+    finally:
+        broker.stop()
+
+
 def test_bad_urls_are_refused_clearly():
     with pytest.raises(ValueError, match="not an MQTT URL"):
         MqttSink("http://x")
