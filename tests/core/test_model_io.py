@@ -418,6 +418,17 @@ def test_forged_graphs_are_refused_before_they_run(saved, tmp_path):
     for name, graph in sparse_cases.items():  # refused for what they are, before ONNX Runtime reads anything
         with pytest.raises(ModelFileError, match="sparse tensors"):
             load_model(_forged(saved, tmp_path / f"{name}.hmc", graph))
+    # sizes that look computed but are constants: Resize by 40 x 40 (1.4 GB), Pad of 12,000 px (1.9 GB)
+    sized_cases = {
+        "Resize 40x": _graph([helper.make_node("Resize", ["image", "", "sc"], ["embedding"])],
+                             [numpy_helper.from_array(np.array([1, 1, 40, 40], np.float32), "sc")]),
+        "Pad 12000": _graph([helper.make_node("Pad", ["image", "pd"], ["embedding"])],
+                            [numpy_helper.from_array(np.array([0, 0, 12000, 12000, 0, 0, 12000, 12000], np.int64),
+                                                     "pd")]),
+    }
+    for name, graph in sized_cases.items():
+        with pytest.raises(ModelFileError, match="resizes by 40x|pads by 12000 px"):
+            load_model(_forged(saved, tmp_path / f"{name}.hmc", graph))
     cases = {
         "Constant value with external data": _graph([helper.make_node("Constant", [], ["c"], value=external),
                                                      helper.make_node("Add", ["image", "c"], ["embedding"])]),
