@@ -31,7 +31,9 @@ once the camera was fired; right after it, the register reads 0 (fired) or 2 (re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 import threading
 import time
 
@@ -48,7 +50,7 @@ CLIENT_WRITABLE = (HANDSHAKE, TRIGGER)
 TRIGGER_FIRED, TRIGGER_REQUEST, TRIGGER_REFUSED = 0, 1, 2
 
 
-_servers: list = []  # the running ModbusServerSinks that pymodbus's "cannot decode" lines are counted for
+_servers: list = []  # the running Modbus sinks that pymodbus's "cannot decode" lines are counted for
 
 
 class _PymodbusLogFilter(logging.Filter):
@@ -57,7 +59,7 @@ class _PymodbusLogFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "decode" not in message.lower() and "unknown" not in message.lower():
+        if not any(word in message.lower() for word in ("decode", "unknown", "ask for id", "no response", "repeating")):
             return True
         for server in list(_servers):
             server._bad_frame(message)
@@ -101,10 +103,20 @@ class _Handshake(Sink):
         self._last_part = 0
         self._busy = False  # a result waits for the PLC's acknowledgement
         self._shown: int | None = None  # the status bits last written
+        self.bad_frames = 0  #: frames from the peer that are not valid Modbus (connection closed, counted)
 
     def _status_bits(self) -> int:
         return (READY if self.station_ready else 0) | (BUSY if self._busy else 0) | \
             (FAULT if self.station_fault else 0)
+
+    def _bad_frame(self, what) -> None:
+        """A peer sent something that is not a Modbus request: counted, reported the first time and every
+        100th (a hostile or broken peer cannot fill the log), never a traceback."""
+        self.bad_frames += 1
+        if self.bad_frames == 1 or self.bad_frames % 100 == 0:
+            text = f"{what.__class__.__name__}: {what}" if isinstance(what, BaseException) else str(what)
+            self._event("warning", f"{self.name}: a peer sent something that is not valid Modbus "
+                                   f"({self.bad_frames} so far; last: {text[:120]})")
 
     def _read(self, offset: int, count: int) -> list[int]:
         raise NotImplementedError
@@ -177,16 +189,6 @@ class ModbusServerSink(_Handshake):
         self._device = None
         self._serving: threading.Thread | None = None
         self.refused_writes = 0  #: client writes outside the handshake and trigger registers
-        self.bad_frames = 0  #: requests that could not be decoded (their connection is closed)
-
-    def _bad_frame(self, what) -> None:
-        """A peer sent something that is not a Modbus request: counted, reported the first time and every
-        100th (a hostile or broken peer cannot fill the log), never a traceback."""
-        self.bad_frames += 1
-        if self.bad_frames == 1 or self.bad_frames % 100 == 0:
-            text = f"{what.__class__.__name__}: {what}" if isinstance(what, BaseException) else str(what)
-            self._event("warning", f"{self.name}: a peer sent a request that is not valid Modbus "
-                                   f"({self.bad_frames} so far; last: {text[:120]})")
 
     def _refused_write(self, first: int, last: int) -> None:
         """A client tried to write registers it may not (reported the first time and every 100th)."""
@@ -296,6 +298,7 @@ class ModbusClientSink(_Handshake):
 
         if self._client is None:
             self._client = ModbusTcpClient(self.host, port=self.port, timeout=self.timeout_s, retries=0)
+            _watch_pymodbus_log(self)
         if not self._client.connect():
             raise ConnectionError(f"PLC {self.host}:{self.port} not reachable")
         self._shown = None  # a PLC back after a restart is told the status again
@@ -313,13 +316,34 @@ class ModbusClientSink(_Handshake):
             raise ConnectionError(f"PLC {self.host}:{self.port} refused writing registers: {reply}")
 
     def _deliver(self, record: PartRecord) -> None:
+        """One delivery, cut by a watchdog after the longest a real PLC takes (the acknowledgement wait and two
+        writes): a peer that streams bytes that are not Modbus never trips the per-read timeout."""
+        aborted = threading.Event()
+
+        def abort() -> None:
+            aborted.set()
+            sock = getattr(self._client, "socket", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        watchdog = threading.Timer(self.ack_timeout_s + 2 * self.timeout_s + 1.0, abort)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             super()._deliver(record)
         except Exception:
             self._client.close()  # reconnect on the next attempt
+            if aborted.is_set():
+                raise TimeoutError(f"PLC {self.host}:{self.port} gave no valid Modbus answer in time (is it a "
+                                   f"Modbus TCP device?)") from None
             raise
+        finally:
+            watchdog.cancel()
 
     def _close(self) -> None:
+        if self in _servers:
+            _servers.remove(self)
         if self._client is not None:
             self._client.close()
             self._client = None

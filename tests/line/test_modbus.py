@@ -185,3 +185,49 @@ def test_malformed_frames_and_trigger_floods_are_counted_not_logged(capfd):
     ignored = [m for _level, m in events if "not software-triggered" in m]
     assert len(bad) == 1 and sink.bad_frames >= 4
     assert sink.triggers_ignored == 300 and 1 <= len(ignored) <= 4, ignored
+
+
+def test_client_to_a_peer_sending_random_bytes_fails_and_says_so(capfd):
+    """Issue 26: ``--modbus-client`` to a peer sending random bytes got stuck, counted 0 failures and warned
+    nothing.  A watchdog cuts the delivery; the failure is counted and reported, the noise is not printed."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    stop = threading.Event()
+
+    def spew():
+        while not stop.is_set():
+            listener.settimeout(0.2)
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=lambda c=conn: _flood(c, stop), daemon=True).start()
+
+    threading.Thread(target=spew, daemon=True).start()
+    events = []
+    sink = ModbusClientSink(f"127.0.0.1:{listener.getsockname()[1]}", timeout_s=0.5, ack_timeout_s=1.0,
+                            on_event=lambda *e: events.append(e)).start()
+    sink.submit(record(1))
+    wait_for(lambda: sink.failures >= 1, 15, "the delivery to be cut")
+    stop.set()
+    sink.close(wait_s=0.2)
+    listener.close()
+    assert sink.sent == 0 and "no valid Modbus answer in time" in sink.last_error
+    assert any("not valid Modbus" in m or "no valid Modbus" in m for _level, m in events)
+    assert "ask for id" not in capfd.readouterr().err
+
+
+def _flood(conn, stop):
+    import os
+
+    try:
+        while not stop.is_set():
+            conn.sendall(os.urandom(64))
+            time.sleep(0.01)
+    except OSError:
+        pass
+    finally:
+        conn.close()
