@@ -11,8 +11,6 @@ import os
 import pathlib
 import pickle
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -323,17 +321,10 @@ def test_failed_save_keeps_the_old_file(saved, tmp_path, monkeypatch):
 @pytest.fixture
 def tiny_filesystem(tmp_path):
     """A real 8 MiB tmpfs (needs root on Linux; skipped where mounting is impossible)."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    if not sys.platform.startswith("linux") or not shutil.which("mount") or os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root on Linux")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
-    try:
+    from tests.tmpfs import mounted_tmpfs
+
+    with mounted_tmpfs(tmp_path / "tiny", "8m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_full_disk_keeps_the_old_file(saved, tiny_filesystem):

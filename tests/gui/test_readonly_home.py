@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
-import pytest
+from tests.tmpfs import mounted_tmpfs
 
 QUIT_AFTER = """
 import sys
@@ -29,18 +28,10 @@ sys.exit(main([]))
 
 
 def test_a_read_only_data_folder_starts_the_window_and_says_so(tmp_path):
-    home = tmp_path / "ro"
-    home.mkdir()
-    if not sys.platform.startswith("linux") or not shutil.which("mount") or os.geteuid() != 0:
-        pytest.skip("mounting a read-only tmpfs needs root on Linux")
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(home)]).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
+    with mounted_tmpfs(tmp_path / "ro", "1m", read_only=True) as home:
         env = {**os.environ, "HAMACHO_HOME": str(home / "hamacho"), "QT_QPA_PLATFORM": "offscreen"}
         done = subprocess.run([sys.executable, "-c", QUIT_AFTER], capture_output=True, text=True, timeout=120,
                               env=env)
-    finally:
-        subprocess.run(["umount", str(home)], check=False)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     assert "WINDOW True" in done.stdout and "cannot be written" in done.stdout, done.stdout + done.stderr

@@ -307,17 +307,10 @@ def test_folder_sink_on_a_disk_that_fills_appends_whole_records_only(tmp_path):
     """Issue 26: on a disk that filled mid-run, parts.jsonl got half a record followed by the whole one on the
     same line, counted as sent.  A record is appended whole or not at all, and retried once there is room."""
     import os
-    import shutil
-    import subprocess
-    import sys
 
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    if not sys.platform.startswith("linux") or not shutil.which("mount") or os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root on Linux")
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)]).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
+    from tests.tmpfs import mounted_tmpfs
+
+    with mounted_tmpfs(tmp_path / "tiny", "64k") as mount:
         sink = FolderSink(mount / "mes").start()
         sink.submit(record(1))
         wait_for(lambda: sink.sent == 1, what="the first record")
@@ -337,8 +330,6 @@ def test_folder_sink_on_a_disk_that_fills_appends_whole_records_only(tmp_path):
         sink.close()
         lines = (mount / "mes" / "parts.jsonl").read_text().splitlines()
         assert [json.loads(line)["part"] for line in lines] == [1, 2]
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_a_broker_that_needs_a_password(tmp_path):
