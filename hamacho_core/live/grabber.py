@@ -220,17 +220,21 @@ class LatestFrameGrabber:
                 except Exception as exc:  # noqa: BLE001 - a driver error is a source failure, not a crash
                     message = f"{self.source.name}: {type(exc).__name__}: {exc}"
                 self._last_error = message
-                self._close_source()
                 attempts += 1
-                if not ever_opened or not self.reconnect or (
-                        self.max_retries is not None and attempts > self.max_retries):
+                give_up = not ever_opened or not self.reconnect or (
+                    self.max_retries is not None and attempts > self.max_retries)
+                # The state first: closing a lost camera can take ~10 s of network timeouts, and the line (the
+                # Modbus FAULT bit, the Live banner) must know it is lost now, not after that.
+                self._set_state("failed" if give_up else "reconnecting")
+                if give_up:
                     gave_up = "" if not ever_opened or not self.reconnect else \
                         f" (gave up after {attempts - 1} reconnection attempts)"
-                    self._set_state("failed")
                     self._emit("error", message + gave_up)
+                else:
+                    self._emit("warning", f"{message}; reconnecting in {self.retry_delay_s:g} s (attempt {attempts})")
+                self._close_source()
+                if give_up:
                     return
-                self._set_state("reconnecting")
-                self._emit("warning", f"{message}; reconnecting in {self.retry_delay_s:g} s (attempt {attempts})")
                 if self._stop.wait(self.retry_delay_s):
                     return
         finally:

@@ -209,3 +209,38 @@ def test_settings_outside_the_camera_are_refused_with_its_range(camera, model, t
                                f"genicam:{CAMERA_ID}", *option, "--max-frames", "1", "--no-log"],
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 2 and "finite number" in done.stderr, (option, done.stderr)
+
+
+def test_a_lost_free_running_camera_shows_fault_to_the_plc_at_once(camera, model):
+    """Issue 26: a camera lost in free-run left the Modbus status READY with no FAULT for about 13 s: the
+    grabber closed the lost camera (~10 s of network timeouts) before saying it was reconnecting.  The state
+    (and so the FAULT bit) now follows the loss as soon as it is detected (no frame for ``lost_after_s``)."""
+    from pymodbus.client import ModbusTcpClient
+
+    from hamacho_core.line.modbus import FAULT, READY, ModbusServerSink
+    from tests.line.test_sinks import free_port
+
+    port = free_port()
+    sink = ModbusServerSink(f"127.0.0.1:{port}")
+    source = GenicamSource(CAMERA_ID, frame_rate=10)
+    inspector = LiveInspector(model, source, reconnect=True, retry_delay_s=0.5, max_retries=None, sinks=[sink],
+                              sink_wait_s=0.5)
+    stop, judged = threading.Event(), []
+    runner = threading.Thread(target=lambda: inspector.run(judged.append, stop.is_set), daemon=True)
+    runner.start()
+    plc = ModbusTcpClient("127.0.0.1", port=port)
+    wait_for(lambda: plc.connect() and len(judged) >= 3, 30, "judging to start")
+
+    def status() -> int:
+        return plc.read_holding_registers(6, count=1).registers[0]
+
+    wait_for(lambda: status() & READY, 10, "READY")
+    camera.kill()
+    lost_at = time.monotonic()
+    wait_for(lambda: status() & FAULT, 20, "FAULT")
+    seconds = time.monotonic() - lost_at
+    assert not status() & READY
+    plc.close()
+    stop.set()
+    runner.join(30)
+    assert seconds < source.lost_after_s + 2.5, f"FAULT came {seconds:.1f} s after the camera was lost"
