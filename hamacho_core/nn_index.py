@@ -58,7 +58,8 @@ class NearestNeighbors:
                 self._quantizer.add(self.centroids)
                 self._index = faiss.IndexIVFFlat(self._quantizer, self.bank.shape[1], len(self.centroids))
                 self._index.is_trained = True  # the stored centroids are the training
-                self._index.nprobe = max(1, min(int(nprobe), len(self.centroids)))
+                self.nprobe = max(1, min(int(nprobe), len(self.centroids)))  #: cells searched per query
+                self._index.nprobe = self.nprobe
             self._index.add(self.bank)
 
     def __len__(self) -> int:

@@ -11,13 +11,9 @@ import numpy as np
 from hamacho_core.judging import NG, OK, REVIEW, Judge
 from hamacho_core.thresholds import ScoreScale, Thresholds
 
-__all__ = ["NG", "OK", "REVIEW", "Thresholds", "defect_pixels", "display_scale", "judge_at", "verdicts"]
+__all__ = ["NG", "OK", "REVIEW", "Thresholds", "display_scale", "judge_at", "verdicts"]
 
 _UNIT = ScoreScale(1.0, 0.0, "manual")  # only the thresholds matter for verdicts and masks
-
-
-def _judge(t: Thresholds) -> Judge:
-    return Judge(_UNIT, _UNIT).at(t)
 
 
 def judge_at(image: float, pixel: float | None = None, review: float | None = None) -> Judge:
@@ -28,12 +24,7 @@ def judge_at(image: float, pixel: float | None = None, review: float | None = No
 def verdicts(scores: np.ndarray, t: Thresholds) -> np.ndarray:
     """Verdict (``OK``/``NG``/``REVIEW``) of every raw image score, as a numpy array of ``str``
     with the shape of ``scores``."""
-    return _judge(t).verdicts(scores)
-
-
-def defect_pixels(anomaly_map: np.ndarray, t: Thresholds) -> np.ndarray:
-    """Boolean mask of the predicted defect pixels of a raw anomaly map."""
-    return _judge(t).defect_pixels(anomaly_map)
+    return judge_at(t.image, t.pixel, t.review).verdicts(scores)
 
 
 def display_scale(model: ScoreScale, threshold: float) -> ScoreScale:

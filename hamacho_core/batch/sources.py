@@ -47,8 +47,9 @@ def _pattern_regex(pattern: str) -> re.Pattern:
     """A regex for a glob of '/'-separated parts: ``**`` alone is any number of folders, ``*`` and ``?`` stay
     within one part, ``[...]`` is a character class (as :mod:`glob` reads them)."""
     out = []
-    for i, part in enumerate(pattern.split("/")):
-        last = i == len(pattern.split("/")) - 1
+    parts = pattern.split("/")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
         if part == "**":
             out.append("(?:[^/]*/)*" if not last else ".*")
             continue

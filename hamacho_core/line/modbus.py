@@ -50,7 +50,7 @@ CLIENT_WRITABLE = (HANDSHAKE, TRIGGER)
 TRIGGER_FIRED, TRIGGER_REQUEST, TRIGGER_REFUSED = 0, 1, 2
 
 
-_servers: list = []  # the running Modbus sinks that pymodbus's "cannot decode" lines are counted for
+_watched: list = []  # the running Modbus sinks that pymodbus's "cannot decode" lines are counted for
 
 
 class _PymodbusLogFilter(logging.Filter):
@@ -61,17 +61,22 @@ class _PymodbusLogFilter(logging.Filter):
         message = record.getMessage()
         if not any(word in message.lower() for word in ("decode", "unknown", "ask for id", "no response", "repeating")):
             return True
-        for server in list(_servers):
-            server._bad_frame(message)
+        for sink in list(_watched):
+            sink._bad_frame(message)
         return False
 
 
-def _watch_pymodbus_log(server) -> None:
-    if server not in _servers:
-        _servers.append(server)
+def _watch_pymodbus_log(sink) -> None:
+    if sink not in _watched:
+        _watched.append(sink)
     logger = logging.getLogger("pymodbus.logging")
     if not any(isinstance(f, _PymodbusLogFilter) for f in logger.filters):
         logger.addFilter(_PymodbusLogFilter())
+
+
+def _unwatch_pymodbus_log(sink) -> None:
+    if sink in _watched:
+        _watched.remove(sink)
 
 
 def registers_of(record: PartRecord) -> list[int]:
@@ -272,8 +277,7 @@ class ModbusServerSink(_Handshake):
         self._device.setValues(3, self.base + offset, values)
 
     def _close(self) -> None:
-        if self in _servers:
-            _servers.remove(self)
+        _unwatch_pymodbus_log(self)
         if self._server is not None and self._loop is not None:
             asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop).result(5)
             self._serving.join(5)
@@ -342,8 +346,7 @@ class ModbusClientSink(_Handshake):
             watchdog.cancel()
 
     def _close(self) -> None:
-        if self in _servers:
-            _servers.remove(self)
+        _unwatch_pymodbus_log(self)
         if self._client is not None:
             self._client.close()
             self._client = None

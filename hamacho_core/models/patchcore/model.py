@@ -286,7 +286,7 @@ class PatchCore(AnomalyModel):
         nearest = "its nearest row of memory_bank"
         if not self.index.exact:
             nearest = (f"its nearest row of memory_bank among the rows whose nearest ivf_centroids row is one of the "
-                       f"{self.index._index.nprobe} ivf_centroids rows nearest to q (an inverted file: the whole bank "
+                       f"{self.index.nprobe} ivf_centroids rows nearest to q (an inverted file: the whole bank "
                        f"gives the same row for all but about 0.01 % of patches)")
         return {
             "patch_distance": "for every patch embedding q (D values at a grid position): d(q) = Euclidean "
