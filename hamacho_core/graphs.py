@@ -141,11 +141,13 @@ class UnsafeGraphError(ValueError):
     """A runtime graph uses something a backbone graph never needs (external data, control flow, ...)."""
 
 
-def check_graph(data: bytes) -> None:
+def check_graph(data: bytes, input_hw: tuple[int, int] | None = None) -> None:
     """Refuse graphs that could read files, loop or allocate without bound: every tensor inline (no external
     data anywhere: initializers, sparse initializers, Constant values, tensor attributes), no sparse tensors
     (a backbone never needs them; their declared size is allocated at load), only :data:`ALLOWED_OPS` in the
-    default domain, no subgraphs or functions."""
+    default domain, no subgraphs or functions.  With ``input_hw`` (the height and width the model feeds it),
+    every tensor's size is inferred at that input and one above :data:`MAX_TENSOR_BYTES`, or a computed
+    shape that cannot be inferred, is refused."""
     import onnx
     from onnx import AttributeProto, TensorProto
 
@@ -186,6 +188,8 @@ def check_graph(data: bytes) -> None:
                 if attr.type == AttributeProto.TENSOR:
                     values[node.output[0]] = attr.t
         _check_constant_sizes(node, values)
+    if input_hw is not None:
+        _check_inferred_sizes(model, input_hw)
 
 
 #: Largest constant Resize scale and Pad a runtime graph may hold (an embedding head resizes by computed
@@ -215,6 +219,49 @@ def _check_constant_sizes(node, values: dict) -> None:
         if pads is not None and pads.size and int(np.max(pads)) > MAX_CONSTANT_PAD:
             raise UnsafeGraphError(f"the graph pads by {int(np.max(pads))} px (at most {MAX_CONSTANT_PAD} is "
                                    f"allowed): refused")
+
+
+#: Largest tensor a runtime graph may make for one image at its model's input size.  The largest of a real
+#: graph is a first convolution's output: 134 MB for a 2048 x 2048 input (32 channels at 1024 x 1024).
+MAX_TENSOR_BYTES = 1 << 30
+
+
+def _check_inferred_sizes(model, input_hw: tuple[int, int]) -> None:
+    """Infer every tensor's shape for one image of ``input_hw`` (ONNX shape inference with data propagation,
+    so shapes computed from the input's, such as ``ConstantOfShape(Shape(image) * k)``, become numbers) and
+    refuse a tensor above :data:`MAX_TENSOR_BYTES` or a ``ConstantOfShape`` whose size cannot be inferred."""
+    import onnx
+    from onnx import helper
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    for value in probe.graph.input:
+        if value.name == INPUT:  # whatever the file declares: the model feeds one image of input_hw
+            shape = value.type.tensor_type.shape
+            shape.Clear()
+            for size in (1, 3, *input_hw):
+                shape.dim.add().dim_value = size
+    try:
+        inferred = onnx.shape_inference.infer_shapes(probe, strict_mode=False, data_prop=True).graph
+    except Exception as exc:  # noqa: BLE001 - onnx raises its own inference errors
+        raise UnsafeGraphError(f"the sizes of the graph's tensors cannot be worked out ({exc})") from None
+    shapes = {}
+    for value in (*inferred.value_info, *inferred.output):
+        tensor = value.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+        item = helper.tensor_dtype_to_np_dtype(tensor.elem_type).itemsize if tensor.elem_type else 4
+        shapes[value.name] = (dims if tensor.HasField("shape") else None, item)
+    for dims, item in shapes.values():
+        if dims and None not in dims and int(np.prod(dims, dtype=np.float64)) * item > MAX_TENSOR_BYTES:
+            raise UnsafeGraphError(f"the graph makes a tensor of {'x'.join(map(str, dims))} "
+                                   f"({np.prod(dims, dtype=np.float64) * item / 2**30:.1f} GB) for one "
+                                   f"{input_hw[1]}x{input_hw[0]} image (at most {MAX_TENSOR_BYTES >> 30} GB): refused")
+    for node in inferred.node:
+        if node.op_type in _CONSTANT_SHAPE_OPS:
+            dims, _item = shapes.get(node.output[0], (None, 4))
+            if dims is None or None in dims:
+                raise UnsafeGraphError(f"the graph makes a tensor ({node.op_type}) whose size cannot be worked out "
+                                       f"from the input's: refused")
 
 
 # --- embedding heads (plain ONNX) -------------------------------------------------------------------

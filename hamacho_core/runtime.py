@@ -42,10 +42,11 @@ class OrtEmbedder:
 
     runtime = "onnxruntime"
 
-    def __init__(self, graph: bytes, threads: int | None = None):
+    def __init__(self, graph: bytes, threads: int | None = None, input_hw: tuple[int, int] | None = None):
+        """``input_hw``: the height and width the model feeds (the graph's tensor sizes are checked at it)."""
         import onnxruntime as ort
 
-        check_graph(graph)  # before ONNX Runtime sees it: no external files, loops or unbounded shapes
+        check_graph(graph, input_hw)  # before ONNX Runtime sees it: no external files, loops or unbounded sizes
         self.graph = graph
         self.threads = threads or default_threads()
         options = ort.SessionOptions()

@@ -144,11 +144,17 @@ class AnomalyModel:
     # --- embedding runtime --------------------------------------------------------------------
     def _make_embedder(self, graph: bytes | None):
         if graph is not None and self.runtime == "onnxruntime":
-            return OrtEmbedder(graph, self.config.threads)
+            return OrtEmbedder(graph, self.config.threads, self._unit_hw())
         if self.runtime == "torch":
             require_torch("the torch runtime")
             return self._torch_embedder()
-        return OrtEmbedder(self._compose_graph(self._backbone_graph()), self.config.threads)
+        return OrtEmbedder(self._compose_graph(self._backbone_graph()), self.config.threads, self._unit_hw())
+
+    def _unit_hw(self) -> tuple[int, int]:
+        """(height, width) of one backbone input: a tile, or the whole input."""
+        if self.tiler is not None:
+            return self.config.tile_size, self.config.tile_size
+        return self.preprocess.output_shape
 
     def _backbone_graph(self) -> graphs.BackboneGraph:
         """A bundled or exported backbone graph with this model's layers (exported now, with torch, if

@@ -420,6 +420,18 @@ def test_forged_graphs_are_refused_before_they_run(saved, tmp_path):
     for name, graph in sized_cases.items():
         with pytest.raises(ModelFileError, match="resizes by 40x|pads by 12000 px"):
             load_model(_forged(saved, tmp_path / f"{name}.hmc", graph))
+    # sizes computed from the input's: ConstantOfShape(Shape(image) * 40) asks 2.9 GB for one 64 px image
+    # (the file: 1.7 GB per image, 51 GB in all); refused at load, from the sizes inferred at the
+    # model's own input size
+    computed = _graph([helper.make_node("Shape", ["image"], ["s"]), helper.make_node("Mul", ["s", "k"], ["big"]),
+                       helper.make_node("ConstantOfShape", ["big"], ["embedding"])],
+                      [numpy_helper.from_array(np.array([1, 40, 40, 40], np.int64), "k")])
+    with pytest.raises(ModelFileError, match=r"a tensor of 1x120x2560x2560 \(2.9 GB\) for one 64x64 image"):
+        load_model(_forged(saved, tmp_path / "computed.hmc", computed))
+    unknown = _graph([helper.make_node("Shape", ["image"], ["s"]), helper.make_node("Relu", ["s"], ["r"]),
+                      helper.make_node("ConstantOfShape", ["r"], ["embedding"])])
+    with pytest.raises(ModelFileError, match="cannot be worked out"):
+        load_model(_forged(saved, tmp_path / "unknown.hmc", unknown))
     cases = {
         "Constant value with external data": _graph([helper.make_node("Constant", [], ["c"], value=external),
                                                      helper.make_node("Add", ["image", "c"], ["embedding"])]),
