@@ -10,6 +10,8 @@ runs in a fresh process.  Nothing here chooses a setting: test sets are only mea
     python bench/bench_accuracy.py --sets piped_PA_BRG03_TL,hazelnut_toy \\
         --setting default --setting "coreset 0.01=patchcore:coreset_ratio=0.01"
     python bench/bench_accuracy.py --hires                          # adds the 2048 px plates, 600x1600 strips
+    python bench/bench_accuracy.py --setting default --setting auto --candidates   # fit --auto, and how well
+                                                                    # its validation ranks the candidates
 
 Shared sets are read from ``../shared/data`` (``--shared``); synthetic sets are generated into ``--cache``.
 """
@@ -48,9 +50,14 @@ from hamacho_core.review import read_mask
 
 root, kind, fields = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
 dataset = load_dataset(root)
-spec = model_spec(kind)
 started = time.perf_counter()
-fit = fit_dataset(dataset, kind, config=spec.config(**fields))
+if kind == "auto":  # the product's automatic configuration (its own held-out split and synthetic defects)
+    from hamacho_core.autoconfig import search
+    fit = search(dataset, pinned=fields)
+    threshold_source, auto = fit.training["threshold_source"], fit.report.to_dict()
+else:
+    fit = fit_dataset(dataset, kind, config=model_spec(kind).config(**fields))
+    threshold_source, auto = fit.report.threshold_source, None
 fit_s = time.perf_counter() - started
 model = fit.model
 items = list(dataset.test)
@@ -88,7 +95,7 @@ out = {
     "fit_s": fit_s, "ms_per_image": float(np.median(times)),
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     "input": f"{model.preprocess.width}x{model.preprocess.height}", "tiles": model.units,
-    "threshold_source": fit.report.threshold_source,
+    "threshold_source": threshold_source, "auto": auto,
 }
 print("RESULT " + json.dumps(out))
 """
@@ -138,6 +145,8 @@ def parse_setting(text: str) -> tuple[str, str, dict]:
     defaults."""
     if text == "default":
         return "default", "patchcore", {}
+    if text == "auto":  # fit --auto (settings after "auto=auto:" are pinned, as given by hand)
+        return "auto", "auto", {}
     name, _, rest = text.partition("=")
     kind, _, assignments = rest.partition(":")
     fields = {}
@@ -175,6 +184,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "hamacho_bench_accuracy")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--json", type=Path, help="also write every row to this JSON-lines file")
+    parser.add_argument("--candidates", action="store_true", help="with the 'auto' setting: also measure every "
+                        "candidate auto judged on the test set, and the rank correlation of the two")
     args = parser.parse_args()
     settings = [parse_setting(s) for s in (args.setting or ["default"])]
     names = list(REAL_SETS) + list(SYNTHETIC_SETS) + (list(HIRES_SETS) if args.hires else [])
@@ -195,18 +206,45 @@ def main() -> None:
         else:
             root = synthetic_set(name, args.cache)
         for setting, kind, fields in settings:
-            row = run_one(root, kind, fields, args.timeout)
-            row.update(set=name, setting=setting, kind=kind, fields=fields)
-            if args.json:
-                with args.json.open("a") as fh:
-                    fh.write(json.dumps(row) + "\n")
-            if "error" in row:
-                print(f"| {name} | {setting} | error: {row['error']} |")
-                continue
-            print(f"| {name} | {setting} | {_fmt(row['image_auroc'])} | {_fmt(row['pixel_auroc'])} | "
-                  f"{_fmt(row['aupro'])} | {_fmt(row['fa_at_95_recall'], 2)} | {_fmt(row['f1_at_threshold'], 2)} / "
-                  f"{_fmt(row['best_f1'], 2)} | {row['escapes']}/{row['n_bad']} | {row['fit_s']:.1f} | "
-                  f"{row['ms_per_image']:.1f} | {row['peak_rss_mb']:.0f} |", flush=True)
+            row = _run_row(root, name, setting, kind, fields, args)
+            if kind == "auto" and args.candidates and "auto" in row:
+                _honesty(root, name, row["auto"], args)
+
+
+def _run_row(root: Path, name: str, setting: str, kind: str, fields: dict, args) -> dict:
+    row = run_one(root, kind, fields, args.timeout)
+    row.update(set=name, setting=setting, kind=kind, fields=fields)
+    if args.json:
+        with args.json.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+    if "error" in row:
+        print(f"| {name} | {setting} | error: {row['error']} |")
+        return row
+    what = f"{setting} ({row['auto']['winner']})" if row.get("auto") else setting
+    print(f"| {name} | {what} | {_fmt(row['image_auroc'])} | {_fmt(row['pixel_auroc'])} | "
+          f"{_fmt(row['aupro'])} | {_fmt(row['fa_at_95_recall'], 2)} | {_fmt(row['f1_at_threshold'], 2)} / "
+          f"{_fmt(row['best_f1'], 2)} | {row['escapes']}/{row['n_bad']} | {row['fit_s']:.1f} | "
+          f"{row['ms_per_image']:.1f} | {row['peak_rss_mb']:.0f} |", flush=True)
+    return row
+
+
+def _honesty(root: Path, name: str, auto: dict, args) -> None:
+    """Each candidate auto judged, fitted as ``hamacho fit`` does and measured on the test set; then how well
+    auto's validation ranked them (Spearman's rank correlation of validation and test image AUROC)."""
+    from scipy.stats import spearmanr
+
+    pairs = []
+    for cand in auto["rows"]:
+        if cand["image_auroc"] is None:
+            continue
+        row = _run_row(root, name, f"candidate: {cand['name']} (validation {cand['image_auroc']:.3f})",
+                       cand["kind"], cand["settings"], args)
+        if "error" not in row and row["image_auroc"] is not None:
+            pairs.append((cand["image_auroc"], row["image_auroc"]))
+    if len(pairs) >= 3:
+        rho = spearmanr(*zip(*pairs, strict=True)).statistic
+        print(f"| {name} | rank correlation, validation vs test image AUROC ({len(pairs)} candidates) | "
+              f"{rho:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

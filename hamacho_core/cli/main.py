@@ -39,6 +39,18 @@ class TqdmProgress:
             self._stage = None
 
 
+def _positive(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
 def _print_skipped(skipped) -> None:
     for item in skipped:
         print(f"  skipped {item.path}: {item.reason}")
@@ -49,9 +61,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from hamacho_core.dataset import load_dataset
     from hamacho_core.jobs import fit_dataset
     from hamacho_core.model_io import check_output_path, save_model
-    from hamacho_core.models import model_spec
+    from hamacho_core.models import DEFAULT_KIND, model_spec
 
-    spec = model_spec(args.model)
+    kind = args.model or DEFAULT_KIND
+    spec = model_spec(kind)
     given = {name for cls in config_classes() for name in options_to_fields(args, cls)}
     config = options_to_fields(args, spec.config_cls)
     if given - set(config):
@@ -59,6 +72,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                          f"does not apply to {spec.name}")
     if args.offline:
         config["allow_download"] = False
+    pinned = dict(config)
     config = spec.config(**config)  # bad settings and a bad -o fail now, before any scanning or model work
     check_output_path(args.output)
     progress = TqdmProgress()
@@ -66,18 +80,46 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         dataset = load_dataset(args.data, progress=progress)
         progress.close()
         print(dataset.summary())
-        result = fit_dataset(dataset, args.model, config=config, progress=progress)
+        if args.auto:
+            return _fit_auto(args, dataset, pinned, progress)
+        result = fit_dataset(dataset, kind, config=config, progress=progress)
     finally:
         progress.close()
     path = save_model(result.model, args.output, training=result.training)
     r, m = result.report, result.model
-    print(f"Fitted {args.model} ({m.config.backbone}: {', '.join(m.layers)}) on {r.n_train} images "
+    print(f"Fitted {kind} ({m.config.backbone}: {', '.join(m.layers)}) on {r.n_train} images "
           f"({len(dataset.skipped)} skipped) in {r.seconds:.1f} s")
     if "memory_bank" in r.details:
         print(f"Memory bank: {r.details['memory_bank']} of {r.details['patches']} patches")
-    print(f"Thresholds ({r.threshold_source}): image {m.image_scale.threshold:.4g}, "
-          f"pixel {m.pixel_scale.threshold:.4g}  (both shown as 0.5 in normalised scores)")
+    _print_thresholds(m, r.threshold_source)
     print(f"Saved {path}")
+    return 0
+
+
+def _print_thresholds(model, source: str) -> None:
+    print(f"Thresholds ({source}): image {model.image_scale.threshold:.4g}, "
+          f"pixel {model.pixel_scale.threshold:.4g}  (both shown as 0.5 in normalised scores)")
+
+
+def _fit_auto(args: argparse.Namespace, dataset, pinned: dict, progress) -> int:
+    """``fit --auto``: the search, its table, the model and ``auto_report.json`` beside it."""
+    import json
+
+    from hamacho_core import autoconfig, fileio
+    from hamacho_core.model_io import save_model
+
+    result = autoconfig.search(dataset, pinned=pinned, kind=args.model, max_ms=args.max_ms,
+                               budget_min=args.budget, progress=progress)
+    progress.close()
+    print(result.report.table())
+    path = save_model(result.model, args.output, training=result.training)
+    report_path = path.with_name("auto_report.json")
+    fileio.atomic_write_bytes(report_path, json.dumps(result.report.to_dict(), indent=2).encode())
+    m = result.model
+    print(f"Chose {result.report.winner} ({m.config.backbone}: {', '.join(m.layers)}, {m.config.geometry}, "
+          f"{m.preprocess.width}x{m.preprocess.height}) in {result.report.seconds:.0f} s")
+    _print_thresholds(m, result.training["threshold_source"])
+    print(f"Saved {path} and {report_path}")
     return 0
 
 
@@ -252,9 +294,18 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("-o", "--output", type=Path, required=True,
                      help="model file to write (.hmc); a symlink is written through to its target, a device, "
                           "pipe or folder is refused")
-    fit.add_argument("--model", choices=kinds(), default=kinds()[0])
+    fit.add_argument("--model", choices=kinds(), default=None, help=f"model kind (default: {kinds()[0]}; with "
+                     "--auto, the search chooses unless given)")
     model_options(fit)
     fit.add_argument("--offline", action="store_true", help="never try to download backbone weights")
+    auto = fit.add_argument_group("automatic configuration")
+    auto.add_argument("--auto", action="store_true", help="try settings (geometry, backbone, layers, model kind) on "
+                      "held-out good images and synthetic defects, and keep the best; any setting given by hand is "
+                      "kept; writes auto_report.json beside the model")
+    auto.add_argument("--max-ms", type=_positive, default=200.0, metavar="MS", help="with --auto: skip settings "
+                      "predicted to take longer than this an image (default: 200 ms, 5 parts a second)")
+    auto.add_argument("--budget", type=_positive, default=5.0, metavar="MIN", help="with --auto: minutes the "
+                      "search may take; candidates not tried by then are listed (default: 5)")
     fit.set_defaults(func=_cmd_fit)
 
     inspect = sub.add_parser("inspect", help="judge images (files or folders) with a model; writes a CSV",

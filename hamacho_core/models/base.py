@@ -251,13 +251,14 @@ class AnomalyModel:
             chunk = [read_image(img) if isinstance(img, str | Path) else img for img in images[start:start + size]]
             yield start + len(chunk), self.preprocess.batch(chunk)
 
-    def fit(self, images: Sequence[ImageLike], *, validation: ValidationSet | None = None,
+    def fit(self, images: Sequence[ImageLike], *, validation: ValidationSet | None = None, calibrate: bool = True,
             progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> FitReport:
         """Learn normality from good ``images``, then set thresholds from ``validation``.
 
         Without a validation set, ``holdout_fraction`` of the good images (at least one, when there
         are 5 or more) is held out for the good-only threshold rule; with fewer than 5 images the
-        training images themselves are used, and the report says so.
+        training images themselves are used, and the report says so.  ``calibrate=False`` learns from
+        every image and sets no thresholds (the caller judges and calibrates, e.g. automatic configuration).
         """
         started = time.perf_counter()
         images = list(images)
@@ -269,7 +270,7 @@ class AnomalyModel:
                              f"with fewer, none is left to set the threshold on and unseen good parts would be "
                              f"judged NG; add good images")
         holdout_note = ""
-        if validation is None:
+        if validation is None and calibrate:
             train, validation, holdout_note = self._holdout(images)
         else:
             train = images
@@ -279,7 +280,8 @@ class AnomalyModel:
             self.resolve_geometry(train)
             self._check_fit_memory(len(train))
             details = self._fit_features(train, progress, should_stop)
-            notes = self.calibrate(validation, progress=progress, should_stop=should_stop)
+            notes = (self.calibrate(validation, progress=progress, should_stop=should_stop) if calibrate
+                     else {"masks_left_out": 0})
         except BaseException:
             for name, value in previous.items():  # a failed or cancelled fit changes nothing
                 setattr(self, name, value)
@@ -288,12 +290,14 @@ class AnomalyModel:
         if self.config.geometry != "fixed":
             details["input_size"] = list(self._size_wh())
             details["tiles"] = self.units
-        source = f"image: {self.image_scale.method}; pixel: {self.pixel_scale.method}{holdout_note}"
+        source = (f"image: {self.image_scale.method}; pixel: {self.pixel_scale.method}{holdout_note}" if calibrate
+                  else "not calibrated")
         if notes["masks_left_out"]:
             details["masks_left_out"] = notes["masks_left_out"]
             source += (f"; {notes['masks_left_out']} mask(s) covering {MAX_MASK_COVERAGE:.0%} or more of their "
                        f"image left out of pixel calibration")
-        return FitReport(len(train), len(validation.images), source, time.perf_counter() - started, details)
+        n_validation = len(validation.images) if calibrate and validation is not None else 0
+        return FitReport(len(train), n_validation, source, time.perf_counter() - started, details)
 
     def _holdout(self, images: list[ImageLike]) -> tuple[list[ImageLike], ValidationSet, str]:
         held = holdout_indices(len(images), self.config.holdout_fraction, self.config.seed)

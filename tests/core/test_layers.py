@@ -18,7 +18,8 @@ PACKAGES = ("hamacho_core", "hamacho_gui")
 LAYERS = (
     ("interfaces", ("hamacho_gui", "hamacho_core.cli")),
     ("use cases", ("hamacho_core.jobs", "hamacho_core.review", "hamacho_core.session", "hamacho_core.live",
-                   "hamacho_core.batch", "hamacho_core.export", "hamacho_core.library", "hamacho_core.demo")),
+                   "hamacho_core.batch", "hamacho_core.export", "hamacho_core.library", "hamacho_core.demo",
+                   "hamacho_core.autoconfig")),
     ("model files", ("hamacho_core.model_io",)),
     ("models", ("hamacho_core.models",)),
     ("embedding", ("hamacho_core.backbones", "hamacho_core.graphs", "hamacho_core.runtime",
@@ -28,7 +29,7 @@ LAYERS = (
                     "hamacho_core.nn_index", "hamacho_core.metrics", "hamacho_core.fileio", "hamacho_core.imageio",
                     "hamacho_core.dataset", "hamacho_core.config", "hamacho_core.progress", "hamacho_core.paths",
                     "hamacho_core.machine", "hamacho_core.visualize", "hamacho_core.synthetic",
-                    "hamacho_core.synthetic_hires", "hamacho_core.line", "hamacho_core")),
+                    "hamacho_core.synthetic_hires", "hamacho_core.defects", "hamacho_core.line", "hamacho_core")),
 )
 
 
