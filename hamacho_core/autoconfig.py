@@ -27,9 +27,10 @@ from hamacho_core.backbones import layers_by_stride
 from hamacho_core.dataset import Dataset, ImageItem
 from hamacho_core.geometry import typical_dims
 from hamacho_core.imageio import read_image
+from hamacho_core.judging import Judge
 from hamacho_core.machine import available_memory_mb
 from hamacho_core.metrics import PixelSample, _auroc
-from hamacho_core.models import AnomalyModel, ModelConfig, model_spec
+from hamacho_core.models import DEFAULT_KIND, REGISTRY, AnomalyModel, ModelConfig, model_spec
 from hamacho_core.models.base import holdout_indices
 from hamacho_core.models.config import ConfigError
 from hamacho_core.models.planning import planned_cost
@@ -144,20 +145,20 @@ def candidates(pinned: dict, kind: str | None, dims: tuple[int, int] | None) -> 
     config fields set by hand (every candidate keeps them); ``kind``: a model kind set by hand."""
     w, h = dims or (256, 256)
     lite0 = "efficientnet_lite0"
-    plain = [("patchcore", {}, BASELINE),
-             ("patchcore", {"image_size": 384}, "fixed 384 px"),
-             ("patchcore", {"layers": layers_by_stride(lite0, (4, 8))}, "shallower layers (stride 4+8)"),
-             ("patchcore", {"backbone": "efficientnet_lite1"}, "EfficientNet-Lite1"),
-             ("patchcore", {"backbone": "efficientnet_lite2"}, "EfficientNet-Lite2"),
-             ("padim", {}, "PaDiM")]
+    main = kind or DEFAULT_KIND
+    plain = [(main, {}, BASELINE),
+             (main, {"image_size": 384}, "fixed 384 px"),
+             (main, {"layers": layers_by_stride(lite0, (4, 8))}, "shallower layers (stride 4+8)"),
+             (main, {"backbone": "efficientnet_lite1"}, "EfficientNet-Lite1"),
+             (main, {"backbone": "efficientnet_lite2"}, "EfficientNet-Lite2")]
+    plain += [(other, {}, "its defaults") for other in REGISTRY if other != main and kind is None]
     if max(w, h) / min(w, h) > 1.3:
-        plain.append(("patchcore", {"geometry": "aspect"}, "aspect kept, 256 px short side"))
+        plain.append((main, {"geometry": "aspect"}, "aspect kept, 256 px short side"))
     for scale in (1.0, 0.5):
         if min(w, h) * scale >= 320:  # more than one tile of 256 px
-            plain.append(("patchcore", {"geometry": "tiles", "tile_scale": scale}, f"tiles at scale {scale:g}"))
+            plain.append((main, {"geometry": "tiles", "tile_scale": scale}, f"tiles at scale {scale:g}"))
     out, seen = [], set()
     for cand_kind, fields, label in plain:
-        cand_kind = kind or cand_kind
         if "layers" in fields and ("backbone" in pinned or "layers" in pinned):
             continue
         if "backbone" in fields and "layers" in pinned:
@@ -167,8 +168,7 @@ def candidates(pinned: dict, kind: str | None, dims: tuple[int, int] | None) -> 
         if key in seen:
             continue
         seen.add(key)
-        name = f"{model_spec(cand_kind).name}, {label}" if label != "PaDiM" else (
-            "PaDiM" if cand_kind == "padim" else f"{model_spec(cand_kind).name}, PaDiM's settings")
+        name = f"{model_spec(cand_kind).name}, {label}"
         out.append(Candidate(cand_kind, tuple(merged.items()), name))
     return out
 
@@ -414,7 +414,7 @@ def search(dataset: Dataset, *, pinned: dict | None = None, kind: str | None = N
     row.status = "winner"
     model.set_scales(scored.image_scale, scored.pixel_scale)
     kinds = validation.kinds if row.n_train == len(train) else screen_val.kinds
-    at = scored.scores >= scored.image_scale.threshold
+    at = Judge(scored.image_scale, scored.pixel_scale).verdicts(scored.scores) != thresholds.OK
     report_ = AutoReport(
         rows, row.name, _why(row, results), "image AUROC on held-out good images against synthetic and real "
         f"defects; ties (within {TIE}) broken by pixel AUROC, then by time an image",
