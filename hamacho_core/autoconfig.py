@@ -69,6 +69,16 @@ class Candidate:
         return model_spec(self.kind).config(**self.settings)
 
 
+@dataclass(frozen=True)
+class AutoRequest:
+    """What a search is asked for: settings set by hand (kept), a model kind set by hand, the budgets."""
+
+    pinned: dict = field(default_factory=dict)
+    kind: str | None = None
+    max_ms: float = DEFAULT_MAX_MS
+    budget_min: float = DEFAULT_BUDGET_MIN
+
+
 @dataclass
 class CandidateResult:
     name: str
@@ -420,11 +430,15 @@ def search(dataset: Dataset, *, pinned: dict | None = None, kind: str | None = N
         f"defects; ties (within {TIE}) broken by pixel AUROC, then by time an image",
         {"good": int((kinds == 0).sum()), "synthetic": int((kinds == 1).sum()), "real": int((kinds == 2).sum())},
         {"rule": scored.image_scale.method, "value": scored.image_scale.threshold,
-         "false_alarm_target": thresholds.FALSE_ALARM_TARGET, "false_alarms": int((at & (kinds == 0)).sum()),
+         "false_alarms": int((at & (kinds == 0)).sum()),
          "synthetic_escapes": int((~at & (kinds == 1)).sum()), "real_escapes": int((~at & (kinds == 2)).sum())},
         round(time.perf_counter() - started, 1), max_ms, budget_min, stopped)
+    trained = train if row.n_train == len(train) else screen_train
+    judged_on = validation if row.n_train == len(train) else screen_val
     training = {"dataset": str(dataset.root), "layout": dataset.layout, "n_train": row.n_train,
                 "n_validation": len(kinds), "n_skipped": len(dataset.skipped),
+                "train_files": [str(it.path.resolve()) for it in trained],
+                "validation_files": [str(it.path.resolve()) for it in (*judged_on.goods, *judged_on.real)],
                 "threshold_source": f"image: {scored.image_scale.method}; pixel: {scored.pixel_scale.method}",
                 "fit_seconds": report_.seconds, "auto": report_.to_dict()}
     return AutoResult(model, report_, training)

@@ -22,6 +22,8 @@ import numpy as np
 FAMILIES = ("scratch", "pit", "texture", "colour")
 #: Share of the image (or of its region of interest) one defect covers, smallest and largest.
 AREA_RANGE = (0.0005, 0.05)
+#: A pixel whose colour moved by more than this many grey levels belongs to the defect's mask.
+MASK_LEVEL = 10
 
 
 def _area(rng: np.random.Generator, pixels: int) -> float:
@@ -89,6 +91,8 @@ def _pit(rng, image, allowed, area):
     for _ in range(count):
         cx = int(np.clip(x0 + rng.normal(0, spread), 0, w - 1))
         cy = int(np.clip(y0 + rng.normal(0, spread), 0, h - 1))
+        if not allowed[cy, cx]:  # pits stay in the region of interest
+            cx, cy = x0, y0
         radius = max(1.0, math.sqrt(area / count / math.pi))
         axes = (max(1, round(radius * rng.uniform(0.7, 1.3))), max(1, round(radius * rng.uniform(0.7, 1.3))))
         cv2.ellipse(mask, (cx, cy), axes, rng.uniform(0, 180), 0, 360, 1.0, -1, cv2.LINE_AA)
@@ -141,9 +145,12 @@ def paint_defect(image: np.ndarray, family: str, seed: int | tuple[int, ...],
         raise ValueError("the region where defects may go is empty")
     rng = np.random.default_rng(seed)
     pixels = int(allowed.sum())
-    for _attempt in range(8):  # redraw a defect that fell mostly outside the image
-        mask, out = _DRAW[family](rng, work, allowed, _area(rng, pixels))
-        binary = mask >= 0.5
-        if binary.sum() >= 3:
+    for _attempt in range(8):
+        area = _area(rng, pixels)
+        mask, out = _DRAW[family](rng, work, allowed, area)
+        change = np.abs(out.astype(np.int16) - work.astype(np.int16)).max(axis=2)
+        binary = (mask >= 0.5) | ((change > MASK_LEVEL) & (mask > 0))
+        # redraw one that fell mostly outside the image, or (foreign texture like the image's own) barely shows
+        if binary.sum() >= max(3.0, 0.3 * area) and change[binary].mean() > MASK_LEVEL:
             break
     return (out[..., 0] if grey else out), (binary * 255).astype(np.uint8)

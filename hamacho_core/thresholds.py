@@ -22,9 +22,7 @@ OK, NG, REVIEW = "OK", "NG", "REVIEW"
 VERDICT_COLOURS = {OK: "#1b8a3a", NG: "#c62828", REVIEW: "#e07b00", "": "#555555"}
 F1 = "f1-optimal"
 GOOD_ONLY = "good-only (max, mean+3std)"
-ROBUST = "good-only robust (median + z * MAD at a false-alarm target)"
-#: The false-alarm rate the robust good-only rule aims at (automatic configuration).
-FALSE_ALARM_TARGET = 0.01
+ROBUST = "good-only (max, mean+3std; one outlying good image left out)"
 
 
 @dataclass(frozen=True)
@@ -86,21 +84,16 @@ def good_only_threshold(good_scores: np.ndarray) -> float:
     return float(max(good.max(), good.mean() + 3.0 * good.std()))
 
 
-def robust_good_threshold(good_scores: np.ndarray, false_alarms: float = FALSE_ALARM_TARGET) -> float:
-    """A threshold one good image cannot lift: the good scores' ``1 - false_alarms`` quantile under a normal
-    model fitted robustly (median, 1.4826 * median absolute deviation), never above :func:`good_only_threshold`.
-    So one unusual good image is a false alarm, not the reason every defect passes."""
-    from statistics import NormalDist
-
-    good = np.asarray(good_scores, dtype=np.float64)
+def robust_good_threshold(good_scores: np.ndarray) -> float:
+    """:func:`good_only_threshold`, but one good image that stands out on its own cannot lift it: when the
+    highest good score is above the rule applied to the others, the rule of the others is used (that image is
+    then a false alarm, which the report shows) -- so one unusual good part is not the reason every defect
+    passes.  Needs 5 good scores; with fewer, the plain rule."""
+    good = np.sort(np.asarray(good_scores, dtype=np.float64))
     if good.size < 5:
         return good_only_threshold(good)
-    median = float(np.median(good))
-    spread = 1.4826 * float(np.median(np.abs(good - median)))
-    if spread <= 0:
-        spread = float(good.std())
-    z = NormalDist().inv_cdf(1.0 - false_alarms)
-    return float(min(good_only_threshold(good), median + z * spread))
+    others = good_only_threshold(good[:-1])
+    return others if good[-1] > others else good_only_threshold(good)
 
 
 def f1_optimal_threshold(scores: np.ndarray, labels: np.ndarray) -> float:

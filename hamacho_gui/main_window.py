@@ -188,7 +188,10 @@ class MainWindow(QMainWindow):
             return
         if not self._may_replace_model("train a new model"):
             return
-        self.training_panel.set_status(f"Training {request.kind} on {len(dataset.train)} good images...")
+        self.training_panel.set_status(
+            f"Finding the best settings on {len(dataset.train)} good images "
+            f"(at most {request.auto.budget_min:g} min)..."
+            if request.auto is not None else f"Training {request.kind} on {len(dataset.train)} good images...")
         self._run("train", tasks.train(dataset, request), self._on_trained)
 
     def draw_roi(self, kind: str) -> None:
@@ -451,8 +454,18 @@ class MainWindow(QMainWindow):
         self.session.set_model(result.fit.model, training=result.fit.training, results=result.results,
                                pixel_auroc=result.pixel_auroc)
         r = result.fit.report
-        self.training_panel.set_status(f"Trained on {r.n_train} images in {r.seconds:.1f} s; "
-                                       f"thresholds: {r.threshold_source}. Not saved yet (File > Save).")
+        self.training_panel.set_auto_report(result.auto_report)
+        if result.auto_report is not None:
+            a = result.auto_report
+            self.training_panel.set_status(
+                f"Chose {a.winner} in {a.seconds:.0f} s. At its threshold {a.threshold['false_alarms']} of "
+                f"{a.validation['good']} held-out good images are flagged and {a.threshold['synthetic_escapes']} of "
+                f"{a.validation['synthetic']} synthetic defects would pass as OK"
+                + (f" ({a.threshold['real_escapes']} of {a.validation['real']} real ones)" if a.validation["real"]
+                   else "") + ". Not saved yet (File > Save).")
+        else:
+            self.training_panel.set_status(f"Trained on {r.n_train} images in {r.seconds:.1f} s; "
+                                           f"thresholds: {r.threshold_source}. Not saved yet (File > Save).")
         self.statusBar().showMessage(f"Training done: {len(result.results)} images to review")
 
     def _on_model_loaded(self, result) -> None:

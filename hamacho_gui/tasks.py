@@ -6,21 +6,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hamacho_core import review
+from hamacho_core import autoconfig, review
+from hamacho_core.autoconfig import AutoReport, AutoRequest
 from hamacho_core.dataset import Dataset, Skipped, collect_images
 from hamacho_core.jobs import FitResult, fit_dataset
 from hamacho_core.model_io import save_model
-from hamacho_core.models import AnomalyModel, ModelConfig
+from hamacho_core.models import AnomalyModel, FitReport, ModelConfig
 from hamacho_core.review import ReviewItem, Source
 from hamacho_core.thresholds import Thresholds
 
 
 @dataclass(frozen=True)
 class TrainRequest:
-    """What the Train tab asks for: the model kind and its checked config."""
+    """What the Train tab asks for: the model kind and its checked config, or (``auto``) a search for the
+    best settings that keeps the ones set by hand."""
 
     kind: str
     config: ModelConfig
+    auto: AutoRequest | None = None
 
 
 @dataclass
@@ -28,6 +31,7 @@ class TrainOutcome:
     fit: FitResult
     results: list[ReviewItem]
     pixel_auroc: float | None
+    auto_report: AutoReport | None = None
 
 
 @dataclass
@@ -39,10 +43,20 @@ class Scored:
 
 def train(dataset: Dataset, request: TrainRequest):
     def job(progress, should_stop) -> TrainOutcome:
-        fitted = fit_dataset(dataset, request.kind, config=request.config, progress=progress, should_stop=should_stop)
+        auto_report = None
+        if request.auto is not None:
+            a = request.auto
+            found = autoconfig.search(dataset, pinned=a.pinned, kind=a.kind, max_ms=a.max_ms, budget_min=a.budget_min,
+                                      progress=progress, should_stop=should_stop)
+            auto_report, training = found.report, found.training
+            fitted = FitResult(found.model, FitReport(training["n_train"], training["n_validation"],
+                                                      training["threshold_source"], auto_report.seconds), training)
+        else:
+            fitted = fit_dataset(dataset, request.kind, config=request.config, progress=progress,
+                                 should_stop=should_stop)
         sources = review.dataset_sources(dataset, fitted.training)
         results, _ = review.score_sources(fitted.model, sources, progress, should_stop)
-        return TrainOutcome(fitted, results, review.pixel_auroc(fitted.model, results))
+        return TrainOutcome(fitted, results, review.pixel_auroc(fitted.model, results), auto_report)
     return job
 
 

@@ -11,9 +11,12 @@ on its worker lane, forwarding progress to :meth:`set_progress` and the outcome 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
+    QCheckBox,
     QComboBox,
+    QDialog,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
@@ -21,6 +24,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -30,9 +34,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hamacho_core import backbones, config
+from hamacho_core import autoconfig, backbones, config
 from hamacho_core.config import ConfigError, FieldInfo
-from hamacho_core.models import REGISTRY, ModelConfig, planning
+from hamacho_core.models import DEFAULT_KIND, REGISTRY, ModelConfig, planning
 from hamacho_gui.tasks import TrainRequest
 
 DEFAULT_BACKBONE = config.default(ModelConfig, "backbone")
@@ -52,7 +56,11 @@ _ROLE_NAME = Qt.ItemDataRole.UserRole
 
 
 def stage_label(stage: str) -> str:
-    """Human name of a core progress stage ("features" -> "Extracting features")."""
+    """Human name of a core progress stage ("features" -> "Extracting features"; automatic configuration's
+    "auto 2/6 PaDiM: features" -> "Trying 2/6 PaDiM: Extracting features")."""
+    if stage.startswith("auto "):
+        head, _, inner = stage[5:].partition(": ")
+        return f"Trying {head}" + (f": {stage_label(inner)}" if inner else "")
     return STAGE_NAMES.get(stage, stage[:1].upper() + stage[1:] if stage else "Working")
 
 
@@ -128,6 +136,27 @@ class TrainingPanel(QWidget):
         self.form = QFormLayout(settings)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        # Automatic configuration: settings left at their defaults are searched, changed ones are kept.
+        self.auto_check = QCheckBox("Find best settings")
+        self.auto_check.setToolTip("Try several settings (geometry, backbone, layers, model) on held-out good "
+                                   "images with synthetic defects and keep the one that finds them best. Settings "
+                                   "you change below are kept as you set them.")
+        self.max_ms_box = QDoubleSpinBox()
+        self.max_ms_box.setRange(5.0, 10000.0)
+        self.max_ms_box.setDecimals(0)
+        self.max_ms_box.setSuffix(" ms")
+        self.max_ms_box.setValue(autoconfig.DEFAULT_MAX_MS)
+        self.max_ms_box.setToolTip("Settings predicted to take longer than this for one image are not tried")
+        self.budget_box = QDoubleSpinBox()
+        self.budget_box.setRange(0.5, 600.0)
+        self.budget_box.setDecimals(1)
+        self.budget_box.setSuffix(" min")
+        self.budget_box.setValue(autoconfig.DEFAULT_BUDGET_MIN)
+        self.budget_box.setToolTip("How long the search may take; Cancel keeps the best settings tried so far")
+        self.auto_check.toggled.connect(self._update_enabled)
+        self.form.addRow(self.auto_check)
+        self.form.addRow("Time an image at most:", self.max_ms_box)
+        self.form.addRow("Search for at most:", self.budget_box)
         self.form.addRow("Model:", self.kind_combo)
         self.form.addRow("Backbone:", self.backbone_combo)
         self.form.addRow("Layers:", layers_box)
@@ -165,6 +194,12 @@ class TrainingPanel(QWidget):
         self._n_images: int | None = None
         self._emit_settings()  # fields the geometry does not use start disabled
 
+        self.report_button = QPushButton("Search report")
+        self.report_button.setToolTip("What the last 'Find best settings' tried, how each did and why one won")
+        self.report_button.setVisible(False)
+        self.report_button.clicked.connect(self.show_auto_report)
+        self._auto_report = None
+        self.report_dialog: QDialog | None = None
         self.train_button = QPushButton("Train")
         self.train_button.setDefault(True)
         self.train_button.clicked.connect(self._on_train_clicked)
@@ -172,6 +207,7 @@ class TrainingPanel(QWidget):
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel_requested)
         buttons = QHBoxLayout()
+        buttons.addWidget(self.report_button)
         buttons.addStretch(1)
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.cancel_button)
@@ -259,7 +295,18 @@ class TrainingPanel(QWidget):
         own = {f.name for f in config.fields_of(spec.config_cls)}
         fields = {name: self._field_value(name) for name in self.fields if name in own}
         cfg = spec.config(backbone=self.backbone(), layers=self.checked_layers() or None, roi=self.roi, **fields)
-        return TrainRequest(kind, cfg)
+        if not self.auto_check.isChecked():
+            return TrainRequest(kind, cfg)
+        defaults = spec.config()
+        pinned = {name: value for name, value in fields.items() if value != getattr(defaults, name)}
+        if self.backbone() != defaults.backbone:
+            pinned["backbone"] = self.backbone()
+        if self.checked_layers() != spec.default_layers(self.backbone()):
+            pinned["layers"] = self.checked_layers()
+        if self.roi is not None:
+            pinned["roi"] = self.roi
+        return TrainRequest(kind, cfg, auto=autoconfig.AutoRequest(
+            pinned, None if kind == DEFAULT_KIND else kind, self.max_ms_box.value(), self.budget_box.value()))
 
     def set_field(self, name: str, value) -> None:
         """Set a generated setting's widget (``None`` where the setting allows it)."""
@@ -357,6 +404,33 @@ class TrainingPanel(QWidget):
             self.progress_bar.setRange(0, 0)
             self.progress_bar.setFormat("")
             self.stage_label.setText(f"{name} ...")
+
+    def set_auto_report(self, report) -> None:
+        """The last automatic configuration's report (an ``AutoReport``), or None: the Search report button."""
+        self._auto_report = report
+        self.report_button.setVisible(report is not None)
+        if self.report_dialog is not None:
+            self.report_dialog.close()
+            self.report_dialog = None
+
+    def show_auto_report(self) -> None:
+        """The search's table in a window that stays open beside the main one."""
+        if self._auto_report is None:
+            return
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Find best settings: report")
+        text = QPlainTextEdit(self._auto_report.table())
+        text.setReadOnly(True)
+        text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        close = QPushButton("Close")
+        close.clicked.connect(dialog.close)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(text)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignRight)
+        dialog.resize(min(1100, 9 * text.fontMetrics().averageCharWidth() * 14), 420)
+        self.report_dialog = dialog
+        dialog.show()
 
     def set_status(self, text: str) -> None:
         self.status_label.setText(text)
@@ -456,8 +530,11 @@ class TrainingPanel(QWidget):
         layers = self.checked_layers()
         idle = not self._running
         for w in (self.kind_combo, self.backbone_combo, self.layers_list, self.layers_default_button,
-                  *self.fields.values()):
+                  *self.fields.values(), self.auto_check):
             w.setEnabled(idle)
+        for w in (self.max_ms_box, self.budget_box):
+            w.setEnabled(idle and self.auto_check.isChecked())
+        self.train_button.setText("Find best settings and train" if self.auto_check.isChecked() else "Train")
         reasons = []
         if not self._dataset_ready:
             reasons.append("open a dataset first")
