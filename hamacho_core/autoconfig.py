@@ -16,6 +16,7 @@ known; the report says how many synthetic and real defects would pass as OK at i
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -46,6 +47,8 @@ DEFAULT_BUDGET_MIN = 5.0
 SCREEN_IMAGES, FINALISTS = 40, 2
 #: Image AUROCs this close are a tie (broken by pixel AUROC, then by time).
 TIE = 0.005
+#: A candidate measured above this multiple of ``max_ms`` (prediction off, or a busy PC) wins only if no other can.
+OVER_BUDGET = 1.5
 #: Synthetic defects painted on each held-out good image (one family after another), and at most in all.
 DEFECTS_PER_GOOD, MAX_SYNTHETIC = 2, 64
 #: Share of the good images held out for validation (at least 5 when there are 15 or more).
@@ -95,9 +98,11 @@ class CandidateResult:
     fit_s: float | None = None
     n_train: int = 0
 
+    over_budget: bool = False  #: measured well above the station's time budget: wins only if nothing else can
+
     def key(self) -> tuple:
-        """Sort key: better first (AUROC in TIE steps, then pixel AUROC, then time)."""
-        return (-round((self.image_auroc or 0.0) / TIE), -round((self.pixel_auroc or 0.0) / TIE),
+        """Sort key: better first (within the time budget, then AUROC in TIE steps, pixel AUROC, time)."""
+        return (self.over_budget, -round((self.image_auroc or 0.0) / TIE), -round((self.pixel_auroc or 0.0) / TIE),
                 self.ms_per_image or 0.0)
 
 
@@ -130,15 +135,16 @@ class AutoReport:
                          f"{num(r.fa_at_95_recall, 2):>7} {num(r.ms_per_image, 0):>7} {num(r.memory_mb, 0):>6}"
                          + (f"  {r.reason}" if r.reason else ""))
         t, v = self.threshold, self.validation
-        lines += ["", f"Winner: {self.winner} ({self.why}).", f"Criterion: {self.criterion}.",
-                  f"Validation: {v['good']} held-out good images, {v['synthetic']} synthetic defects, "
-                  f"{v['real']} real defects.",
-                  f"Threshold ({t['rule']}): {t['false_alarms']} of {v['good']} held-out good images flagged; "
-                  f"{t['synthetic_escapes']} of {v['synthetic']} synthetic"
-                  + (f" and {t['real_escapes']} of {v['real']} real" if v["real"] else "")
-                  + " defects would pass as OK."]
-        if self.stopped:
-            lines.append(self.stopped)
+        notes = [f"Winner: {self.winner} ({self.why}).", f"Criterion: {self.criterion}.",
+                 f"Validation: {v['good']} held-out good images, {v['synthetic']} synthetic defects, "
+                 f"{v['real']} real defects.",
+                 f"Threshold ({t['rule']}): {t['false_alarms']} of {v['good']} held-out good images flagged; "
+                 f"{t['synthetic_escapes']} of {v['synthetic']} synthetic"
+                 + (f" and {t['real_escapes']} of {v['real']} real" if v["real"] else "")
+                 + " defects would pass as OK.", self.stopped]
+        lines.append("")
+        for note in filter(None, notes):
+            lines += textwrap.wrap(note, len(head), subsequent_indent="  ")
         return "\n".join(lines)
 
 
@@ -372,6 +378,9 @@ def search(dataset: Dataset, *, pinned: dict | None = None, kind: str | None = N
         except (MemoryError, ValueError, RuntimeError) as exc:
             row.status, row.reason = "failed", str(exc).splitlines()[0][:200]
             return None
+        if row.ms_per_image > OVER_BUDGET * max_ms:
+            row.over_budget = True
+            row.reason = f"measured {row.ms_per_image:.0f} ms an image, over the budget of {max_ms:g} ms"
         report(progress, stage, 1, 1)
         return model, scored
 

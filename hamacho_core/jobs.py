@@ -177,12 +177,13 @@ def evaluate_dataset(model: AnomalyModel, dataset: Dataset, *, progress: Progres
     items += list(dataset.test)
     if not items:
         raise ValueError("nothing to evaluate: every image of this dataset was used for training")
-    from hamacho_core.metrics import PixelSample
+    from hamacho_core.metrics import PixelSample, ProCurve
     from hamacho_core.progress import check_stop, report
 
     shape = model.preprocess.output_shape
     has_masks = any(it.mask_path is not None for it in items if it.label == 1)
     pixels = PixelSample(len(items) * shape[0] * shape[1])
+    regions = ProCurve(len(items) * shape[0] * shape[1])
     judge = model.judge  # one set of thresholds for the whole evaluation
     scores, flagged = [], []
     for n, it in enumerate(items):  # one image at a time, its pixels sampled: memory stays flat
@@ -192,12 +193,14 @@ def evaluate_dataset(model: AnomalyModel, dataset: Dataset, *, progress: Progres
         flagged.append(pred.is_anomalous[0])
         if has_masks:
             mask = _read_mask(it)
-            pixels.add(pred.anomaly_maps[0], model.preprocess.mask(mask) if mask is not None else np.zeros(shape, bool))
+            mask = model.preprocess.mask(mask) if mask is not None else np.zeros(shape, bool)
+            pixels.add(pred.anomaly_maps[0], mask)
+            regions.add(pred.anomaly_maps[0], mask)
         report(progress, "inspect", n + 1, len(items))
     labels = np.array([it.label for it in items])
     scores, flagged = np.array(scores, np.float32), np.array(flagged, bool)
     pix_scores, pix_labels = pixels.arrays() if has_masks else (None, None)
-    metrics = evaluate(scores, flagged, labels, pix_scores, pix_labels)
+    metrics = evaluate(scores, flagged, labels, pix_scores, pix_labels, regions.aupro() if has_masks else None)
     overlap = sum(str(it.path.resolve()) in calibrated for it in items)
     return EvalResult(metrics, items, scores, flagged, overlap)
 

@@ -1,4 +1,4 @@
-"""Evaluation metrics (scikit-learn): image/pixel AUROC, F1 and the confusion matrix."""
+"""Evaluation metrics (scikit-learn): image/pixel AUROC, AUPRO, F1 and the confusion matrix."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ class Metrics:
     confusion: list[list[int]]
     n_good: int
     n_defective: int
+    #: Area under the per-region overlap curve up to 30 % false-positive rate (:class:`ProCurve`).
+    aupro: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,7 +74,7 @@ def _auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
 
 
 def evaluate(image_scores: np.ndarray, predicted: np.ndarray, labels: np.ndarray,
-             maps: np.ndarray | None = None, masks: np.ndarray | None = None) -> Metrics:
+             maps: np.ndarray | None = None, masks: np.ndarray | None = None, aupro: float | None = None) -> Metrics:
     """Metrics for raw image scores, predicted verdicts (True = NG) and true labels (1 = defective).
 
     Pixel AUROC is computed only when masks are given and contain defect pixels.
@@ -94,6 +96,7 @@ def evaluate(image_scores: np.ndarray, predicted: np.ndarray, labels: np.ndarray
         confusion=matrix.astype(int).tolist(),
         n_good=int((~labels).sum()),
         n_defective=int(labels.sum()),
+        aupro=aupro,
     )
 
 

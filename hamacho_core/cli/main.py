@@ -178,6 +178,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     atomic_write_bytes(out_dir / "metrics.json", json.dumps(report, indent=2).encode("utf-8"))
     plots = write_eval_plots(result, model.image_scale.threshold, out_dir)
     text = _metrics_text(m, result.used_for_thresholds)
+    auto = ((model.manifest or {}).get("training") or {}).get("auto")
+    if isinstance(auto, dict) and auto.get("winner"):
+        text += f"\nSettings chosen automatically: {auto['winner']} ({auto.get('why', '')})"
     atomic_write_bytes(out_dir / "metrics.txt", (text + "\n").encode("utf-8"))
     print(text)
     print(f"Written: {out_dir / 'metrics.json'}, {out_dir / 'metrics.txt'}, "
@@ -192,7 +195,8 @@ def _fmt(value: float | None) -> str:
 def _metrics_text(m, used_for_thresholds: int = 0) -> str:
     (tn, fp), (fn, tp) = m.confusion
     lines = [f"Images: {m.n_good} good, {m.n_defective} defective",
-             f"Image AUROC {_fmt(m.image_auroc)}   pixel AUROC {_fmt(m.pixel_auroc)}   F1 {m.image_f1:.4f}",
+             f"Image AUROC {_fmt(m.image_auroc)}   pixel AUROC {_fmt(m.pixel_auroc)}   AUPRO {_fmt(m.aupro)}   "
+             f"F1 {m.image_f1:.4f}",
              "Confusion (rows = truth):      predicted OK  predicted NG",
              f"  good                        {tn:12d}  {fp:12d}",
              f"  defective                   {fn:12d}  {tp:12d}"]

@@ -131,6 +131,14 @@ def test_fit_auto_end_to_end(good_only, tmp_path, capsys):
     verdicts = list(model.predict(goods + bads).verdicts)
     assert verdicts[10:] == ["NG"] * 5 and verdicts[:10].count("OK") >= 7, verdicts
 
+    held = tmp_path / "unseen"  # eval says the settings were chosen automatically, and gives AUPRO
+    write_dataset(held, "texture", 0, 6, 4, size=128, seed=9)
+    assert main(["eval", str(out), str(held), "--out", str(tmp_path / "eval")]) == 0
+    printed = capsys.readouterr().out
+    assert f"Settings chosen automatically: {report['winner']}" in printed
+    aupro = json.loads((tmp_path / "eval" / "metrics.json").read_text())["aupro"]
+    assert aupro is not None and 0.0 < aupro <= 1.0 and "AUPRO" in printed
+
 
 def test_real_defects_count_and_mvtec_test_is_never_used(tmp_path):
     hamacho = tmp_path / "hamacho"
