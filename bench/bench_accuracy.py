@@ -242,9 +242,11 @@ def _honesty(root: Path, name: str, auto: dict, args) -> None:
         if "error" not in row and row["image_auroc"] is not None:
             pairs.append((cand["image_auroc"], row["image_auroc"]))
     if len(pairs) >= 3:
-        rho = spearmanr(*zip(*pairs, strict=True)).statistic
-        print(f"| {name} | rank correlation, validation vs test image AUROC ({len(pairs)} candidates) | "
-              f"{rho:.2f} |", flush=True)
+        test = [t for _v, t in pairs]
+        rho = (f"{spearmanr(*zip(*pairs, strict=True)).statistic:.2f}" if max(test) - min(test) > 1e-9
+               else "n/a (every candidate has the same test AUROC)")
+        print(f"| {name} | rank correlation, validation vs test image AUROC ({len(pairs)} candidates) | {rho} |",
+              flush=True)
 
 
 if __name__ == "__main__":

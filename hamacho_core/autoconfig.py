@@ -5,13 +5,15 @@ Validation = the held-out good images (false alarms), synthetic defects painted 
 (:mod:`hamacho_core.defects`: scratches, pits, foreign texture, colour changes), and, in the hamacho layout,
 the real defects of ``bad/`` with their masks.  MVTec's ``test/`` is never used: it is for ``eval``.
 
-Candidates (geometry, backbone, layers, model kind) that any explicit setting contradicts, whose predicted
-time an image is above ``max_ms`` or whose memory does not fit are listed as skipped, with the reason.  Large
-sets are screened first on a subset; the best :data:`FINALISTS` are then fitted on all training images and
-judged on all validation data.  Criterion: image AUROC (goods against defects), ties (within
-:data:`TIE`) broken by pixel AUROC, then by time an image.  The winner's image threshold is the robust
-good-only rule (:func:`hamacho_core.thresholds.robust_good_threshold`), or F1-optimal when real defects are
-known; the report says how many synthetic and real defects would pass as OK at it.
+Candidates (geometry, backbone, layers, model kind) whose predicted time an image is above ``max_ms`` or
+whose memory does not fit are listed as skipped, with the reason; settings given by hand are kept in all.
+Large sets are screened first on a subset; the best and today's default are then fitted on all training
+images and judged on all validation data.  Criterion: image AUROC (goods against defects); today's default
+stays unless a candidate beats it in :data:`CONFIDENCE` of paired bootstrap resamples of the validation
+images; among those, ties (within :data:`TIE`) are broken by pixel AUROC, then by time an image.  The
+winner's image threshold is the robust good-only rule (:func:`hamacho_core.thresholds.robust_good_threshold`),
+or F1-optimal when real defects are known; the report says how many synthetic and real defects would pass as
+OK at it.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ DEFAULT_BUDGET_MIN = 5.0
 SCREEN_IMAGES, FINALISTS = 40, 2
 #: Image AUROCs this close are a tie (broken by pixel AUROC, then by time).
 TIE = 0.005
+#: A candidate replaces today's default only if it beats it in this share of paired bootstrap resamples of the
+#: validation images (a few dozen images rank close candidates by chance otherwise).
+CONFIDENCE, BOOTSTRAP = 0.9, 400
 #: A candidate measured above this multiple of ``max_ms`` (prediction off, or a busy PC) wins only if no other can.
 OVER_BUDGET = 1.5
 #: Synthetic defects painted on each held-out good image (one family after another), and at most in all.
@@ -63,6 +68,7 @@ class Candidate:
     kind: str
     fields: tuple[tuple[str, object], ...]
     label: str
+    default: bool = False  #: today's default (with the settings given by hand)
 
     @property
     def settings(self) -> dict:
@@ -87,6 +93,7 @@ class CandidateResult:
     name: str
     kind: str
     settings: dict
+    default: bool = False  #: today's default (with the settings given by hand)
     status: str = "skipped"  #: skipped, screened, finalist, winner, failed, not tried
     reason: str = ""
     predicted_ms: float | None = None
@@ -99,6 +106,8 @@ class CandidateResult:
     n_train: int = 0
 
     over_budget: bool = False  #: measured well above the station's time budget: wins only if nothing else can
+    #: Share of paired bootstrap resamples of the validation set in which it beat today's default's image AUROC.
+    beats_default: float | None = None
 
     def key(self) -> tuple:
         """Sort key: better first (within the time budget, then AUROC in TIE steps, pixel AUROC, time)."""
@@ -124,14 +133,16 @@ class AutoReport:
 
     def table(self) -> str:
         """The report as text (the CLI prints it; the GUI shows it)."""
-        head = f"{'candidate':44} {'status':9} {'img AUROC':>9} {'pix AUROC':>9} {'FA@95%':>7} {'ms/img':>7} {'MB':>6}"
+        head = (f"{'candidate':44} {'status':9} {'img AUROC':>9} {'P>def':>5} {'pix AUROC':>9} {'FA@95%':>7} "
+                f"{'ms/img':>7} {'MB':>6}")
         lines = [head, "-" * len(head)]
 
         def num(value, digits=3):
             return "-" if value is None else f"{value:.{digits}f}"
 
         for r in self.rows:
-            lines.append(f"{r.name[:44]:44} {r.status:9} {num(r.image_auroc):>9} {num(r.pixel_auroc):>9} "
+            lines.append(f"{r.name[:44]:44} {r.status:9} {num(r.image_auroc):>9} {num(r.beats_default, 2):>5} "
+                         f"{num(r.pixel_auroc):>9} "
                          f"{num(r.fa_at_95_recall, 2):>7} {num(r.ms_per_image, 0):>7} {num(r.memory_mb, 0):>6}"
                          + (f"  {r.reason}" if r.reason else ""))
         t, v = self.threshold, self.validation
@@ -163,11 +174,12 @@ def candidates(pinned: dict, kind: str | None, dims: tuple[int, int] | None) -> 
     lite0 = "efficientnet_lite0"
     main = kind or DEFAULT_KIND
     plain = [(main, {}, BASELINE),
-             (main, {"image_size": 384}, "fixed 384 px"),
              (main, {"layers": layers_by_stride(lite0, (4, 8))}, "shallower layers (stride 4+8)"),
              (main, {"backbone": "efficientnet_lite1"}, "EfficientNet-Lite1"),
              (main, {"backbone": "efficientnet_lite2"}, "EfficientNet-Lite2")]
     plain += [(other, {}, "its defaults") for other in REGISTRY if other != main and kind is None]
+    if min(w, h) >= 384:  # a larger input only where the images have the pixels (no upsampling)
+        plain.insert(1, (main, {"image_size": 384}, "fixed 384 px"))
     if max(w, h) / min(w, h) > 1.3:
         plain.append((main, {"geometry": "aspect"}, "aspect kept, 256 px short side"))
     for scale in (1.0, 0.5):
@@ -185,7 +197,7 @@ def candidates(pinned: dict, kind: str | None, dims: tuple[int, int] | None) -> 
             continue
         seen.add(key)
         name = f"{model_spec(cand_kind).name}, {label}"
-        out.append(Candidate(cand_kind, tuple(merged.items()), name))
+        out.append(Candidate(cand_kind, tuple(merged.items()), name, label == BASELINE))
     return out
 
 
@@ -337,7 +349,7 @@ def search(dataset: Dataset, *, pinned: dict | None = None, kind: str | None = N
     free = available_memory_mb()
     rows, runnable = [], []
     for cand in candidates(pinned, kind, dims):
-        row = CandidateResult(cand.label, cand.kind, {k: _plain(v) for k, v in cand.fields})
+        row = CandidateResult(cand.label, cand.kind, {k: _plain(v) for k, v in cand.fields}, default=cand.default)
         rows.append(row)
         try:
             config = cand.config()
@@ -410,10 +422,12 @@ def search(dataset: Dataset, *, pinned: dict | None = None, kind: str | None = N
             results.append((row, *got))
     if not results:
         raise ValueError("every candidate failed:\n" + "\n".join(f"  {r.name}: {r.reason}" for r in rows))
-    results.sort(key=lambda item: item[0].key())
+    baseline = next((row for cand, row in runnable if cand.default), None)
+    results = _order(results, screen_val.kinds > 0, baseline, seed)
     if screening and not stopped.startswith("Stopped"):
-        finals = []  # the best is always fitted on every training image; the runner-up while the budget lasts
-        for row, _model, _scored in results[:FINALISTS]:
+        finals = []  # the best is always fitted on every training image; today's default (or the runner-up)
+        others = [item for item in results[1:] if item[0] is baseline] or results[1:]  # while the budget lasts
+        for row, _model, _scored in [results[0], *others[:FINALISTS - 1]]:
             cand = next(c for c, r in runnable if r is row)
             late = stop_now() if finals else ""
             if late:
@@ -428,7 +442,7 @@ def search(dataset: Dataset, *, pinned: dict | None = None, kind: str | None = N
                 row.status = "finalist"
                 finals.append((row, *got))
         if finals:
-            results = sorted(finals, key=lambda item: item[0].key())
+            results = _order(finals, validation.kinds > 0, baseline, seed)
     row, model, scored = results[0]
     row.status = "winner"
     model.set_scales(scored.image_scale, scored.pixel_scale)
@@ -436,7 +450,8 @@ def search(dataset: Dataset, *, pinned: dict | None = None, kind: str | None = N
     at = Judge(scored.image_scale, scored.pixel_scale).verdicts(scored.scores) != thresholds.OK
     report_ = AutoReport(
         rows, row.name, _why(row, results), "image AUROC on held-out good images against synthetic and real "
-        f"defects; ties (within {TIE}) broken by pixel AUROC, then by time an image",
+        f"defects; today's default stays unless a candidate beats it in {CONFIDENCE:.0%} of {BOOTSTRAP} paired "
+        f"bootstrap resamples; among those, ties (within {TIE}) broken by pixel AUROC, then by time an image",
         {"good": int((kinds == 0).sum()), "synthetic": int((kinds == 1).sum()), "real": int((kinds == 2).sum())},
         {"rule": scored.image_scale.method, "value": scored.image_scale.threshold,
          "false_alarms": int((at & (kinds == 0)).sum()),
@@ -453,11 +468,54 @@ def search(dataset: Dataset, *, pinned: dict | None = None, kind: str | None = N
     return AutoResult(model, report_, training)
 
 
+def _win_share(scores: np.ndarray, base: np.ndarray, labels: np.ndarray, seed: int) -> float:
+    """Share of stratified paired bootstrap resamples of the validation images in which ``scores`` separate
+    good from defective (image AUROC) better than ``base``."""
+    good, bad = np.flatnonzero(~labels), np.flatnonzero(labels)
+    if not len(good) or not len(bad):
+        return 0.0
+    rng = np.random.default_rng(seed)
+    wins = 0
+    for _ in range(BOOTSTRAP):
+        g, b = rng.choice(good, len(good)), rng.choice(bad, len(bad))
+        wins += _auc(scores[g], scores[b]) > _auc(base[g], base[b])
+    return wins / BOOTSTRAP
+
+
+def _auc(good: np.ndarray, bad: np.ndarray) -> float:
+    return float((bad[:, None] > good[None, :]).mean() + 0.5 * (bad[:, None] == good[None, :]).mean())
+
+
+def _order(results: list, labels: np.ndarray, baseline: CandidateResult | None, seed: int) -> list:
+    """Best first: today's default unless a candidate beats it in :data:`CONFIDENCE` of the bootstrap resamples
+    (then the best of those by :meth:`CandidateResult.key`); the rest by key."""
+    def key(item):
+        return item[0].key()
+
+    base = next((item for item in results if item[0] is baseline and not item[0].over_budget), None)
+    if base is None:
+        return sorted(results, key=key)
+    eligible = [base]
+    for item in results:
+        if item is not base:
+            item[0].beats_default = _win_share(item[2].scores, base[2].scores, labels, seed)
+            if item[0].beats_default >= CONFIDENCE:
+                eligible.append(item)
+    first = min(eligible, key=key)
+    return [first, *sorted((item for item in results if item is not first), key=key)]
+
+
 def _why(row: CandidateResult, results) -> str:
     if len(results) == 1:
         return "the only candidate judged"
     runner = results[1][0]
-    return (f"image AUROC {row.image_auroc:.3f} against {runner.image_auroc:.3f} for {runner.name}; pixel AUROC "
+    if row.default and runner.beats_default is not None:
+        return (f"no other candidate beat it in {CONFIDENCE:.0%} of resamples of the validation images; the closest, "
+                f"{runner.name}, did in {runner.beats_default:.0%} (image AUROC {runner.image_auroc:.3f} against "
+                f"{row.image_auroc:.3f})")
+    share = ("" if row.beats_default is None
+             else f", better than today's default in {row.beats_default:.0%} of resamples")
+    return (f"image AUROC {row.image_auroc:.3f}{share}; {runner.name}: {runner.image_auroc:.3f}; pixel AUROC "
             f"{row.pixel_auroc or 0:.3f}; {row.ms_per_image:.0f} ms an image")
 
 

@@ -115,8 +115,12 @@ def test_fit_auto_end_to_end(good_only, tmp_path, capsys):
     assert len(judged) >= 3 and all(r["settings"].get("image_size") == 128 for r in report["rows"])
     (winner,) = [r for r in report["rows"] if r["status"] == "winner"]
     assert winner["name"] == report["winner"]
-    assert winner["image_auroc"] == max(r["image_auroc"] for r in judged) or any(
-        abs(r["image_auroc"] - winner["image_auroc"]) <= autoconfig.TIE for r in judged)
+    others = [r for r in judged if not r["default"]]
+    assert all(r["beats_default"] is not None for r in others)
+    if not winner["default"]:  # a candidate replaces today's default only when clearly better
+        assert winner["beats_default"] >= autoconfig.CONFIDENCE
+    else:
+        assert all(r["beats_default"] < autoconfig.CONFIDENCE for r in others)
     assert report["validation"]["good"] >= 4 and report["validation"]["synthetic"] >= 8
     assert report["validation"]["real"] == 0 and report["threshold"]["rule"] == thresholds.ROBUST
 
