@@ -1,9 +1,11 @@
 """Synthetic defects painted on real good images, with their masks: the validation data automatic
 configuration judges candidates on (never the test set).
 
-Four families, each drawn from the image's own colours so a defect is neither invisible nor trivially bright:
+Four families, each drawn from the image's own colours (20-70 % of the way to black or white: real defects are
+often faint), so a defect is neither invisible nor trivially bright:
 
-* ``scratch``: thin anti-aliased cracks and scratches (a jittered polyline), darker or lighter than around it;
+* ``scratch``: anti-aliased scratches, cracks and fibres (a jittered polyline, 1 px to 2.5 % of the image wide,
+  sharp or soft-edged), darker or lighter than around it;
 * ``pit``: one to four small pits or specks (ellipses with a soft edge), dark or bright;
 * ``texture``: a blob of foreign texture (another part of the same image, rotated and rescaled);
 * ``colour``: a soft-edged blob whose brightness or tint changed (stains, burns, discolouration).
@@ -59,7 +61,7 @@ def _tone(rng: np.random.Generator, image: np.ndarray, where: np.ndarray) -> np.
     """A colour clearly off the image's local colour at ``where``: darker or lighter by 35-75 % of the room
     left towards black or white."""
     local = image[where > 0.5].reshape(-1, image.shape[2]).mean(axis=0) if (where > 0.5).any() else image.mean((0, 1))
-    strength = rng.uniform(0.35, 0.75)
+    strength = rng.uniform(0.2, 0.7)
     if rng.random() < 0.5 or local.mean() > 200:
         return local * (1 - strength)
     return local + (255 - local) * strength
@@ -67,7 +69,8 @@ def _tone(rng: np.random.Generator, image: np.ndarray, where: np.ndarray) -> np.
 
 def _scratch(rng, image, allowed, area):
     h, w = allowed.shape
-    width = 1 if area < 40 else int(rng.integers(1, 4))
+    widest = max(2, round(0.025 * min(h, w)))  # hairline scratches to fibres and cracks a few % of the image wide
+    width = 1 if area < 40 else int(rng.integers(1, widest + 1))
     length = float(np.clip(area / width, 6, 1.5 * max(h, w)))
     x, y = _centre(rng, allowed)
     heading = rng.uniform(0, 2 * np.pi)
@@ -79,6 +82,8 @@ def _scratch(rng, image, allowed, area):
         pts.append((x, y))
     mask = np.zeros((h, w), np.float32)
     cv2.polylines(mask, [np.round(np.array(pts) * 16).astype(np.int32)], False, 1.0, width, cv2.LINE_AA, shift=4)
+    if width >= 3 and rng.random() < 0.5:  # a soft-edged fibre rather than a sharp scratch
+        mask = np.clip(cv2.GaussianBlur(mask, (0, 0), width / 4) * 1.3, 0, 1)
     return mask, _paint(image, mask, _tone(rng, image, cv2.dilate(mask, np.ones((9, 9), np.uint8))))
 
 
