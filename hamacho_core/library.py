@@ -106,6 +106,15 @@ class ModelEntry:
         return len(files) if isinstance(files, list) else None
 
     @property
+    def auto_summary(self) -> str | None:
+        """"Chosen automatically: <winner> (<why>)" when the settings came from ``fit --auto``, else None."""
+        auto = self._get("training", "auto")
+        if not isinstance(auto, dict) or not isinstance(auto.get("winner"), str):
+            return None
+        why = auto.get("why")
+        return f"Chosen automatically: {auto['winner']}" + (f" ({why})" if isinstance(why, str) and why else "")
+
+    @property
     def created(self) -> datetime | None:
         """When the model was saved (timezone-aware), or None."""
         value = self._get("created")

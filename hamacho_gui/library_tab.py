@@ -186,8 +186,9 @@ class LibraryTab(QWidget):
                     spec = REGISTRY.get(entry.kind or "")
                     cells = [
                         _item(entry.name, data=str(entry.path), tooltip=str(entry.path)),
-                        _item(spec.name if spec else entry.kind or "", data=entry.kind,
-                              tooltip=spec.description if spec else ""),
+                        _item((spec.name if spec else entry.kind or "") + (" (auto)" if entry.auto_summary else ""),
+                              data=entry.kind, tooltip="\n".join(filter(None, (
+                                  spec.description if spec else "", entry.auto_summary)))),
                         _item(entry.backbone or ""),
                         _item(", ".join(entry.layers)),
                         _item(entry.size_text, align_right=True),

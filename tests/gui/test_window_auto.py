@@ -48,5 +48,12 @@ def test_find_best_settings_from_the_train_tab(qtbot, window, dataset_dir):  # n
     window.save_model(target)
     wait_task(qtbot, window, "save", lane=window.workers.files)
     assert load_model(target).manifest["training"]["auto"]["winner"] == report["winner"]
+    manager = window.model_manager  # the Models tab says the settings were chosen automatically, and why
+    qtbot.waitUntil(lambda: [e.name for e in manager.entries()] == ["auto"], timeout=30_000)
+    (entry,) = manager.entries()
+    assert entry.auto_summary.startswith(f"Chosen automatically: {report['winner']}")
+    qtbot.waitUntil(lambda: manager.model_table.item(0, 1) is not None
+                    and manager.model_table.item(0, 1).text().endswith("(auto)"), timeout=30_000)
+    assert report["winner"] in manager.model_table.item(0, 1).toolTip()
     panel.auto_check.setChecked(False)
     assert panel.train_button.text() == "Train" and not panel.max_ms_box.isEnabled()
