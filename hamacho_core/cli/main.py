@@ -10,33 +10,13 @@ from hamacho_core import __version__
 from hamacho_core.cli.batch import add_batch_parser  # light: each command's code loads when it runs
 from hamacho_core.cli.live import add_cameras_parser, add_live_parser
 from hamacho_core.cli.options import add_runtime_options, config_classes, kinds, model_options
+from hamacho_core.cli.progress import make_progress
 from hamacho_core.progress import Cancelled
 
 
-class TqdmProgress:
-    """A ``progress(stage, done, total)`` callback drawing one tqdm bar per stage."""
-
-    def __init__(self) -> None:
-        self._bar = None
-        self._stage = None
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        from tqdm import tqdm
-
-        if stage != self._stage or self._bar is None:
-            self.close()
-            self._stage = stage
-            self._bar = tqdm(total=total, desc=f"{stage:>12}", leave=True, dynamic_ncols=True)
-        self._bar.n = done
-        self._bar.refresh()
-        if done >= total:
-            self.close()
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-            self._stage = None
+def _quiet_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress (results and errors are still "
+                        "printed); without it: bars on a terminal, one line per stage in a log file or pipe")
 
 
 def _positive(text: str) -> float:
@@ -75,7 +55,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     pinned = dict(config)
     config = spec.config(**config)  # bad settings and a bad -o fail now, before any scanning or model work
     check_output_path(args.output)
-    progress = TqdmProgress()
+    progress = make_progress(args.quiet)
     try:
         dataset = load_dataset(args.data, progress=progress)
         progress.close()
@@ -130,7 +110,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     out_dir = args.out or Path("results")
     check_out_dir(out_dir, args.overwrite)  # before loading the model
     model = load_model(args.model, device=args.device, runtime=args.runtime, threads=args.threads)
-    progress = TqdmProgress()
+    progress = make_progress(args.quiet)
     try:
         result = inspect_paths(model, args.paths, out_dir=out_dir, save_images=args.save_images,
                                recursive=args.recursive, overwrite=args.overwrite, progress=progress)
@@ -162,7 +142,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from hamacho_core.model_io import load_model
 
     model = load_model(args.model, device=args.device, runtime=args.runtime, threads=args.threads)
-    progress = TqdmProgress()
+    progress = make_progress(args.quiet)
     try:
         dataset = load_dataset(args.data, progress=progress)
         progress.close()
@@ -212,7 +192,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     fields = options_to_fields(args, model_spec(args.model).config_cls)
     backbone = model_spec(args.model).config(**fields).backbone
-    progress = TqdmProgress()
+    progress = make_progress(args.quiet)
     print(f"Writing the demo dataset ({args.category}) to {args.dir / 'data'} and fitting {args.model} "
           f"with the bundled {backbone} backbone...")
     try:
@@ -301,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--model", choices=kinds(), default=None, help=f"model kind (default: {kinds()[0]}; with "
                      "--auto, the search chooses unless given)")
     model_options(fit)
+    _quiet_option(fit)
     fit.add_argument("--offline", action="store_true", help="never try to download backbone weights")
     auto = fit.add_argument_group("automatic configuration")
     auto.add_argument("--auto", action="store_true", help="try settings (geometry, backbone, layers, model kind) on "
@@ -327,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--device", default=None,
                          help="cpu, cuda or auto (default: cpu; the file does not choose the machine)")
     add_runtime_options(inspect, None)
+    _quiet_option(inspect)
     inspect.set_defaults(func=_cmd_inspect)
 
     ev = sub.add_parser("eval", help="metrics of a model on a labelled dataset (JSON, text, ROC, histogram)")
@@ -335,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", type=Path, help="output folder (default: ./eval)")
     ev.add_argument("--device", default=None)
     add_runtime_options(ev, None)
+    _quiet_option(ev)
     ev.set_defaults(func=_cmd_eval)
 
     demo = sub.add_parser("demo", help="generate demo data, fit it with the bundled backbone, inspect it")
@@ -343,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--model", choices=kinds(), default=kinds()[0])
     demo.add_argument("--category", choices=("part", "texture"), default="part")
     model_options(demo, only=("backbone", "image_size", "runtime", "threads"))
+    _quiet_option(demo)
     demo.set_defaults(func=_cmd_demo)
 
     export = sub.add_parser("export", help="write a model as ONNX graph + arrays + JSON for a line application")

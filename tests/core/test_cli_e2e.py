@@ -37,6 +37,13 @@ def test_fit_inspect_eval(datasets, tmp_path, kind):
     assert fit.returncode == 0, fit.stderr
     assert "Layout: hamacho" in fit.stdout or "hamacho" in fit.stdout
     assert "Saved" in fit.stdout and model.is_file()
+    # progress into a pipe (a log file, CI, cron): one plain line per stage, no bar redrawn with \r
+    assert "\r" not in fit.stderr and "it/s" not in fit.stderr
+    stages = [line for line in fit.stderr.splitlines() if line.startswith(("features:", "thresholds:"))]
+    assert len(stages) >= 2 and all(" in " in line and " s" in line for line in stages), fit.stderr
+    quiet = hamacho("fit", datasets / "train", "-o", tmp_path / "quiet.hmc", "--model", kind, "--image-size", SIZE,
+                    "--offline", "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == "" and "Saved" in quiet.stdout, quiet.stderr
 
     out = tmp_path / "results"
     ins = hamacho("inspect", model, datasets / "test" / "good", datasets / "test" / "bad", "--out", out,
