@@ -37,3 +37,19 @@ def test_importing_the_whole_core_loads_no_qt():
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ci_runs_the_readme_test_command_and_its_deps_script_is_complete():
+    """.ci/run runs exactly the README's test command, which starts with .ci/test-deps; the script checks
+    the packages .ci/run used to install by hand, and installs nothing when they are all there."""
+    root = CORE.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    block = readme.split("**Run the tests**", 1)[1].split("```bash", 1)[1].split("```", 1)[0].strip()
+    assert block.startswith("sh .ci/test-deps && python3 -m venv .venv")
+    assert block in (root / ".ci" / "run").read_text(encoding="utf-8")
+    script = (root / ".ci" / "test-deps").read_text(encoding="utf-8")
+    for package in ("libcairo2-dev", "libgirepository1.0-dev", "pkg-config", "mosquitto", "aravis-tools",
+                    "gir1.2-aravis-0.8", "libxcb-cursor0"):
+        assert package in script
+    done = subprocess.run(["sh", str(root / ".ci" / "test-deps")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr  # on a machine that runs the suite, everything is there
