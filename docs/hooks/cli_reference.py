@@ -19,7 +19,7 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
 def reference() -> str:
     from hamacho_core.cli.main import build_parser
 
-    os.environ["COLUMNS"] = "110"  # argparse wraps help to the terminal's width: a fixed width for the page
+    os.environ["COLUMNS"] = "90"  # argparse wraps help to the terminal's width: a fixed width for the page
     parser = build_parser()
     parts = ["```text", parser.format_help().rstrip(), "```", ""]
     for name, sub in _subcommands(parser).items():
