@@ -52,8 +52,9 @@ root, kind, fields = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
 dataset = load_dataset(root)
 started = time.perf_counter()
 if kind == "auto":  # the product's automatic configuration (its own held-out split and synthetic defects)
-    from hamacho_core.autoconfig import search
-    fit = search(dataset, pinned=fields)
+    from hamacho_core import autoconfig
+    budgets = {k: fields.pop(k) for k in ("max_ms", "budget_min") if k in fields}  # the search's own settings
+    fit = autoconfig.search(dataset, pinned=fields, **budgets)
     threshold_source, auto = fit.training["threshold_source"], fit.report.to_dict()
 else:
     fit = fit_dataset(dataset, kind, config=model_spec(kind).config(**fields))
@@ -145,7 +146,7 @@ def parse_setting(text: str) -> tuple[str, str, dict]:
     defaults."""
     if text == "default":
         return "default", "patchcore", {}
-    if text == "auto":  # fit --auto (settings after "auto=auto:" are pinned, as given by hand)
+    if text == "auto":  # fit --auto; "NAME=auto:max_ms=2000,geometry=tiles": budgets, and settings pinned by hand
         return "auto", "auto", {}
     name, _, rest = text.partition("=")
     kind, _, assignments = rest.partition(":")
