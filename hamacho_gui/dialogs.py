@@ -19,9 +19,19 @@ def open_file(parent: QWidget, title: str, start, filters: str) -> Path | None:
     return Path(path) if path else None
 
 
-def save_file(parent: QWidget, title: str, start, filters: str) -> Path | None:
-    path, _ = QFileDialog.getSaveFileName(parent, title, str(start or ""), filters)
-    return Path(path) if path else None
+def save_file(parent: QWidget, title: str, start, filters: str, suffix: str | None = None) -> Path | None:
+    """A file name to save to, or None.  ``suffix`` (e.g. "hmc") is added when the name typed has none (a model
+    saved as "line 3" would otherwise be missing from the library and the Open dialog, which list *.hmc)."""
+    dialog = QFileDialog(parent, title, str(start or ""), filters)
+    dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+    if suffix:
+        dialog.setDefaultSuffix(suffix)
+    if not dialog.exec() or not dialog.selectedFiles():
+        return None
+    path = Path(dialog.selectedFiles()[0])
+    if suffix and path.suffix.lower() != f".{suffix.lower()}":
+        path = path.with_name(f"{path.name}.{suffix}")
+    return path
 
 
 def ask_unsaved(parent: QWidget, name: str, changes: list[str], doing: str) -> str:

@@ -238,7 +238,7 @@ class MainWindow(QMainWindow):
         folder.mkdir(parents=True, exist_ok=True)
         start = s.model_path or unique_path(folder, f"{s.model.kind}_{s.model.config.backbone}")
         path = dialogs.save_file(self, "Save model (the model library is the default place)", start,
-                                 "Hamacho models (*.hmc)")
+                                 "Hamacho models (*.hmc)", suffix="hmc")
         if path:
             self.save_model(path)
 
