@@ -366,12 +366,16 @@ class MainWindow(QMainWindow):
             self.viewer.clear()
 
     def _on_thresholds(self, t) -> None:
-        """Redraw the shown image's predicted mask (verdicts follow in the results panel)."""
+        """Redraw the shown image's predicted mask and its verdict badge (the list's verdicts follow in the results
+        panel): a badge left at NG while the slider made the image OK contradicts the list."""
         s = self.session
         if t is None or not 0 <= self._current_row < len(s.results) or self._shown_size is None:
             return
-        _norm, predicted = full_size_maps(s.model, s.results[self._current_row].anomaly_map, *self._shown_size)
+        item = s.results[self._current_row]
+        _norm, predicted = full_size_maps(s.model, item.anomaly_map, *self._shown_size)
         self.viewer.update_masks(predicted)
+        if s.model.judge is not None:
+            self.viewer.set_verdict(s.model.judge.verdict(item.raw_score))
 
     def _on_train_settings(self, request) -> None:
         if request is not None:

@@ -324,6 +324,10 @@ class ImageViewer(QWidget):
             item.childItems()[0].setPen(self._pen(visualize.halo_colour(rgb), width + 2, HALO_ALPHA))
             box.setIcon(_swatch(_qcolor(rgb)))
 
+    def set_verdict(self, verdict: str) -> None:
+        """The badge above the image: OK / NG / REVIEW in their colours ("" hides it)."""
+        self._set_verdict(verdict)
+
     def _set_verdict(self, verdict: str) -> None:
         key = verdict.split()[0].upper() if verdict.strip() else ""
         color = VERDICT_COLOURS.get(key, VERDICT_COLOURS[""])

@@ -97,8 +97,10 @@ def test_train_review_thresholds_export(qtbot, window, dataset_dir, tmp_path):
     t = window.session.thresholds
     window.threshold_panel.set_thresholds(Thresholds(image=lowest - 1e-3, pixel=t.pixel))
     assert set(panel.model.verdicts) == {NG}
+    assert window.viewer.verdict_label.text() == NG, "the shown image's badge follows the slider (issue 24, 3)"
     window.threshold_panel.set_thresholds(Thresholds(image=highest + 1.0, pixel=t.pixel))
     assert set(panel.model.verdicts) == {OK}
+    assert window.viewer.verdict_label.text() == OK, "no stale NG badge over an image the list says is OK"
     assert not np.array_equal(verdicts_before, panel.model.verdicts) or set(verdicts_before) == {OK}
 
     panel.set_filter(OK)
