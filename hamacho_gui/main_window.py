@@ -25,6 +25,7 @@ from hamacho_core.outputs import full_size_maps
 from hamacho_core.review import read_mask
 from hamacho_core.runtime import preload as preload_runtime
 from hamacho_core.session import InspectionSession
+from hamacho_core.thresholds import OK
 from hamacho_gui import dialogs, tasks
 from hamacho_gui import settings as settings_module
 from hamacho_gui.about import show_about
@@ -471,6 +472,21 @@ class MainWindow(QMainWindow):
             self.training_panel.set_status(f"Trained on {r.n_train} images in {r.seconds:.1f} s; "
                                            f"thresholds: {r.threshold_source}. Not saved yet (File > Save).")
         self.statusBar().showMessage(f"Training done: {len(result.results)} images to review")
+        self._warn_escapes()
+
+    def _warn_escapes(self) -> None:
+        """Issue 24 (1): a model that lets known defects pass says so at once, in words, before it is saved."""
+        s = self.session
+        if s.model is None or s.model.judge is None:
+            return
+        known = [r for r in s.results if r.label == 1]
+        if not known:
+            return
+        passing = sum(s.model.judge.verdict(r.raw_score) == OK for r in known)
+        if passing:
+            self.training_panel.set_status(
+                f"Warning: {passing} of {len(known)} known defective images would pass as OK at this threshold "
+                f"(Results list, Show: OK). " + self.training_panel.status_label.text(), warning=True)
 
     def _on_model_loaded(self, result) -> None:
         s, (model, path) = self.session, result

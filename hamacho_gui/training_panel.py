@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from hamacho_core import autoconfig, backbones, config
 from hamacho_core.config import ConfigError, FieldInfo
 from hamacho_core.models import DEFAULT_KIND, REGISTRY, ModelConfig, planning
+from hamacho_core.thresholds import NG, VERDICT_COLOURS
 from hamacho_gui.tasks import TrainRequest
 
 DEFAULT_BACKBONE = config.default(ModelConfig, "backbone")
@@ -432,8 +433,10 @@ class TrainingPanel(QWidget):
         self.report_dialog = dialog
         dialog.show()
 
-    def set_status(self, text: str) -> None:
+    def set_status(self, text: str, warning: bool = False) -> None:
+        """The outcome under the progress bar; ``warning`` shows it in the NG colour (known defects would pass)."""
         self.status_label.setText(text)
+        self.status_label.setStyleSheet(f"color: {VERDICT_COLOURS[NG]}; font-weight: bold;" if warning else "")
 
     def set_dataset_ready(self, ready: bool) -> None:
         self._dataset_ready = bool(ready)
