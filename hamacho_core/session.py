@@ -129,6 +129,11 @@ class InspectionSession:
             self.changes.append(what)
         self.events.emit("dirty", self.dirty)
 
+    def revert_change(self, what: str) -> None:
+        """A change undone (e.g. an image taught as good, forgotten again): no longer unsaved work."""
+        self.changes = [c for c in self.changes if c != what]
+        self.events.emit("dirty", self.dirty)
+
     def saving(self) -> tuple:
         """What a save about to start writes: pass it to :meth:`mark_saved` when the save succeeded."""
         return self.model, self.thresholds, tuple(self.changes), self.model.judge

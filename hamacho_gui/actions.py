@@ -53,6 +53,11 @@ def incremental_model(window) -> bool:
     return model is not None and REGISTRY[model.kind].incremental
 
 
+def can_undo_good(window) -> bool:
+    """An image taught as good to the current model can be forgotten again."""
+    return window.can_undo_good()
+
+
 def all_of(*predicates: Predicate) -> Predicate:
     def check(window) -> bool:
         return all(p(window) for p in predicates)
@@ -86,6 +91,8 @@ ACTIONS = (
     ActionSpec("quit", "&File", "&Quit", "close", QKeySequence.StandardKey.Quit),
     ActionSpec("add_good", "&Review", "&Add current image as good (fix a false alarm)", "add_current_as_good",
                "Ctrl+G", all_of(incremental_model, result_shown, model_steady)),
+    ActionSpec("undo_good", "&Review", "&Undo: forget the last image taught as good", "undo_teach_good",
+               QKeySequence.StandardKey.Undo, all_of(can_undo_good, model_steady)),
     ActionSpec("score_dataset", "&Review", "&Score the loaded dataset with this model", "score_dataset", None,
                all_of(has_model, has_dataset, model_steady)),
     ActionSpec("suggest_threshold", "&Review", "S&uggest threshold", "suggest_threshold", None,

@@ -70,3 +70,22 @@ def export_target(parent: QWidget, folder: Path) -> Path | None:
     if clicked is replace_button:
         return folder
     return None
+
+
+def confirm_teach_good(parent: QWidget, name: str, labelled_defective: bool) -> bool:
+    """Ask before an image is taught as good (it changes what the model accepts); Cancel is the default, and a
+    labelled defective image is said to be one."""
+    if labelled_defective:
+        text = (f"\u201c{name}\u201d is labelled DEFECTIVE. Teaching it as good makes the model pass this defect, "
+                f"and defects like it, as OK.\n\nTeach it as good anyway?")
+        icon = QMessageBox.Icon.Warning
+    else:
+        text = (f"Teach \u201c{name}\u201d as good? The model learns it as normal, so parts like it pass as OK "
+                f"(Review > Undo forgets it again).")
+        icon = QMessageBox.Icon.Question
+    box = QMessageBox(icon, "Teach as good", text, QMessageBox.StandardButton.Cancel, parent)
+    teach = box.addButton("Teach as good", QMessageBox.ButtonRole.AcceptRole)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+    box.exec()
+    return box.clickedButton() is teach

@@ -75,6 +75,8 @@ class MainWindow(QMainWindow):
         self.workers = Workers(self)
         self.runner = self.workers.jobs  # the lane of long jobs (scan, train, inspect, export)
         self._current_row = -1
+        #: (model, its fitted state before, results before, pixel AUROC, change text) per image taught as good
+        self._undo_good: list[tuple] = []
         self._shown_size: tuple[int, int] | None = None
         self._close_after_save = False
         self.last_error = ""
@@ -287,9 +289,34 @@ class MainWindow(QMainWindow):
         if self.workers.files.current == "save":
             self.show_error("The model is being saved: teach the image as good when the save has finished.")
             return
-        path = s.results[row].path
-        s.model_changed(f"{path.name} taught as good")  # from now on: the bank changes as the job runs
+        item = s.results[row]
+        path = item.path
+        if not dialogs.confirm_teach_good(self, path.name, item.label == 1):
+            return
+        what = f"{path.name} taught as good"
+        # What Undo puts back: the fitted state before (add_images swaps a new bank in, the old arrays stay as they
+        # are), the results and the change mark.
+        self._undo_good.append((s.model, dict(s.model.state_arrays()), list(s.results), s.pixel_auroc, what))
+        s.model_changed(what)  # from now on: the bank changes as the job runs
         self._run("add_good", tasks.add_good(s.model, path, s.results), self._on_taught_good)
+
+    def can_undo_good(self) -> bool:
+        return bool(self._undo_good) and self._undo_good[-1][0] is self.session.model
+
+    def undo_teach_good(self) -> None:
+        """Forget the last image taught as good: the model's previous state, results and change mark come back."""
+        if not self.can_undo_good():
+            return
+        s = self.session
+        model, arrays, results, pixel_auroc, what = self._undo_good.pop()
+        model.load_state_arrays(arrays)
+        added = s.training.get("added_good_files") or []
+        if added:
+            added.pop()
+        s.set_results(results, pixel_auroc)
+        s.revert_change(what)
+        self.menu_actions.refresh()
+        self.statusBar().showMessage(f"Undone: {what}")
 
     def score_dataset(self) -> None:
         """Judge the loaded dataset's images with the current model (labels and sets kept)."""

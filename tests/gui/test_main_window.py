@@ -9,6 +9,7 @@ import csv
 import numpy as np
 import pytest
 from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QMessageBox
 
 from hamacho_core import synthetic
 from hamacho_gui.main_window import MainWindow
@@ -77,6 +78,11 @@ def answer_next_box(qtbot, button):
         else:
             QTimer.singleShot(20, press)
     QTimer.singleShot(20, press)
+
+
+def teach_button(box):
+    """The confirmation's "Teach as good" button (for :func:`answer_next_box`)."""
+    return next(b for b in box.buttons() if b.text() == "Teach as good")
 
 
 def test_train_review_thresholds_export(qtbot, window, dataset_dir, tmp_path):
@@ -213,6 +219,7 @@ def test_thresholds_wait_while_a_job_replaces_the_model(qtbot, window, dataset_d
     row = max(range(len(window.session.results)), key=lambda i: window.session.results[i].raw_score)
     window.results_panel.select_row(row)
     window.session.changes.clear()
+    answer_next_box(qtbot, teach_button)
     window.add_current_as_good()
     assert window.isWindowModified(), "teaching an image changes the model from its start"
     wait_task(qtbot, window, "add_good")
@@ -394,14 +401,39 @@ def test_add_current_image_as_good_lowers_its_score(qtbot, window, dataset_dir):
     assert window._current_row == row
     t = window.session.thresholds
     window.threshold_panel.set_thresholds(Thresholds(t.image * 1.05, t.pixel))
+    bank = len(window.session.model.memory_bank)
+    asked = []
+
+    def teach(box):
+        asked.append(box.text())
+        return teach_button(box)
+
+    # issue 24 (2): Ctrl+G asks first (Cancel changes nothing), says when the image is labelled defective
+    answer_next_box(qtbot, QMessageBox.StandardButton.Cancel)
+    window.add_current_as_good()
+    assert not window.runner.busy and len(window.session.model.memory_bank) == bank
+    answer_next_box(qtbot, teach)
     window.add_current_as_good()
     wait_task(qtbot, window, "add_good")
+    assert ("labelled DEFECTIVE" in asked[0]) == (results[row].label == 1)
     after = next(r.raw_score for r in window.session.results if r.path == path)
     assert after < 0.5 * before, (before, after)
     assert len(window.session.results) == 8
     assert str(path) in window.session.training["added_good_files"]
     assert window.threshold_panel.thresholds().image == pytest.approx(t.image * 1.05), "sliders did not snap back"
     assert any("taught as good" in c for c in window.session.changes)
+
+    # ... and Review > Undo (Ctrl+Z) forgets it again: the bank, the scores and the unsaved mark come back
+    qtbot.waitUntil(lambda: window.menu_actions["undo_good"].isEnabled(), timeout=10_000)
+    window.menu_actions["undo_good"].trigger()
+    assert len(window.session.model.memory_bank) == bank
+    assert next(r.raw_score for r in window.session.results if r.path == path) == pytest.approx(before)
+    assert not any("taught as good" in c for c in window.session.changes)
+    assert str(path) not in window.session.training.get("added_good_files", [])
+    assert not window.menu_actions["undo_good"].isEnabled()
+    window.score_dataset()  # the restored model scores as before it learned the image
+    wait_task(qtbot, window, "score")
+    assert next(r.raw_score for r in window.session.results if r.path == path) == pytest.approx(before, rel=1e-4)
 
 
 def test_model_manager_is_part_of_the_window(qtbot, window, dataset_dir, tmp_path):

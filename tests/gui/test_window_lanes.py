@@ -10,7 +10,14 @@ from PySide6.QtGui import QKeySequence
 
 from hamacho_core import synthetic
 from hamacho_gui import dataset_panel as dp
-from tests.gui.test_main_window import dataset_dir, open_and_train, wait_task, window  # noqa: F401 - fixtures
+from tests.gui.test_main_window import (  # noqa: F401 - fixtures
+    answer_next_box,
+    dataset_dir,
+    open_and_train,
+    teach_button,
+    wait_task,
+    window,
+)
 from tests.line.test_sinks import broker  # noqa: F401 - a real MQTT broker
 
 
@@ -90,6 +97,7 @@ def test_actions_are_greyed_while_they_cannot_run(qtbot, window, dataset_dir, tm
     at_start = []
     window.runner.started.connect(lambda name: at_start.append((name, actions["save"].isEnabled(),
                                                                 actions["add_good"].isEnabled())))
+    answer_next_box(qtbot, teach_button)
     window.add_current_as_good()
     wait_task(qtbot, window, "add_good")
     qtbot.waitUntil(lambda: not window.runner.busy, timeout=10_000)
