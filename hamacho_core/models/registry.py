@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from hamacho_core.backbones import layers_by_stride, list_layers
 from hamacho_core.models.base import AnomalyModel
 from hamacho_core.models.config import ModelConfig
+from hamacho_core.models.mhpatchcore import MHPatchCore, MHPatchCoreConfig
 from hamacho_core.models.padim import Padim, PadimConfig
 from hamacho_core.models.patchcore import PatchCore, PatchCoreConfig
 
@@ -52,6 +53,9 @@ REGISTRY: dict[str, ModelSpec] = {spec.kind: spec for spec in (
               "features (usually the most accurate).", PatchCore, PatchCoreConfig, True),
     ModelSpec(Padim.kind, "PaDiM", "PaDiM: one Gaussian per patch position (fast to run; best for well-aligned "
               "parts).", Padim, PadimConfig, False),
+    ModelSpec(MHPatchCore.kind, "PatchCore (whitened)", "Covariance-aware PatchCore (MH-PatchCore): distances in a "
+              "PCA-whitened feature space with a small bank (rare variations count more; fast search).",
+              MHPatchCore, MHPatchCoreConfig, True),
 )}
 #: The kind a new model is when nobody says (the CLI's ``--model``, the Train tab, the library's estimates).
 DEFAULT_KIND = PatchCore.kind

@@ -76,7 +76,7 @@ def test_candidates_keep_what_was_set_by_hand():
     labels = [c.label for c in wide]
     assert labels[0] == f"PatchCore, {autoconfig.BASELINE}" and wide[0].settings == {}
     assert any("tiles at scale 1" in x for x in labels) and any("aspect" in x for x in labels)
-    assert {c.kind for c in wide} == {"patchcore", "padim"}
+    assert {c.kind for c in wide} == {"patchcore", "padim", "mhpatchcore"}
     square = [c.label for c in autoconfig.candidates({}, None, (256, 256))]
     assert not any("tiles" in x or "aspect" in x for x in square), "no tiles or aspect for small square images"
     pinned = autoconfig.candidates({"backbone": "efficientnet_lite0", "geometry": "fixed"}, "padim", (1130, 460))

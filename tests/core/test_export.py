@@ -55,7 +55,10 @@ def _reproduce(folder, image_rgb: np.ndarray) -> tuple[float, np.ndarray]:
     emb = session.run([doc["graph"]["output"]], {doc["graph"]["input"]: np.ascontiguousarray(x)})[0][0]
     d, h, w = emb.shape
     q = emb.reshape(d, -1).T.astype(np.float64)  # (P, D), row-major grid positions
-    if doc["model"] == "patchcore":
+    if "whiten_matrix" in doc["arrays"]:  # whitened PatchCore: q = (e - mean) @ W first, as scoring says
+        assert "whiten_mean" in doc["scoring"]["whitening"]
+        q = (q - np.load(folder / doc["arrays"]["whiten_mean"])) @ np.load(folder / doc["arrays"]["whiten_matrix"])
+    if doc["model"] in ("patchcore", "mhpatchcore"):
         bank = np.load(folder / doc["arrays"]["memory_bank"]).astype(np.float64)
         dist = np.sqrt(np.maximum(((q[:, None, :] - bank[None]) ** 2).sum(-1), 0))  # (P, M)
         patch = dist.min(axis=1)
@@ -79,12 +82,12 @@ def _reproduce(folder, image_rgb: np.ndarray) -> tuple[float, np.ndarray]:
     return float(score), final
 
 
-@pytest.mark.parametrize("kind", ["patchcore", "padim"])
+@pytest.mark.parametrize("kind", ["patchcore", "padim", "mhpatchcore"])
 def test_export_reproduces_scores_with_onnxruntime_and_numpy(kind, tmp_path):
     train = [s.image for s in make_samples("part", 8, 0, size=S, seed=51)]
     test = make_samples("part", 2, 2, size=S, seed=52)
-    model = create_model(kind, backbone="efficientnet_lite0", image_size=S, coreset_ratio=0.2) \
-        if kind == "patchcore" else create_model(kind, backbone="efficientnet_lite0", image_size=S, n_features=40)
+    fields = {"patchcore": {"coreset_ratio": 0.2}, "padim": {"n_features": 40}, "mhpatchcore": {"bank_size": 200}}
+    model = create_model(kind, backbone="efficientnet_lite0", image_size=S, **fields[kind])
     model.fit(train)
     path = save_model(model, tmp_path / "m.hmc")
     out = tmp_path / "export"
@@ -93,7 +96,8 @@ def test_export_reproduces_scores_with_onnxruntime_and_numpy(kind, tmp_path):
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["README.md", "embedding.onnx", "model.json"]
-        + (["memory_bank.npy"] if kind == "patchcore" else ["inv_cov.npy", "mean.npy"]))
+        + {"patchcore": ["memory_bank.npy"], "padim": ["inv_cov.npy", "mean.npy"],
+           "mhpatchcore": ["memory_bank.npy", "whiten_matrix.npy", "whiten_mean.npy"]}[kind])
     doc = json.loads((out / "model.json").read_text())
     loaded = load_model(path)
     for sample in test:

@@ -39,7 +39,7 @@ def _agree(a, b):
     assert a.verdicts == b.verdicts
 
 
-@pytest.mark.parametrize("kind", ["patchcore", "padim"])
+@pytest.mark.parametrize("kind", ["patchcore", "padim", "mhpatchcore"])
 def test_onnxruntime_and_torch_paths_agree(kind, data, tmp_path):
     train, test = data
     fitted = {}

@@ -169,7 +169,7 @@ class PatchCore(AnomalyModel):
             row += len(flat)
             report(progress, "features", done, len(images))
         ratio = cfg.coreset_for(self.units)
-        n_select = max(1, min(row, int(round(ratio * row))))
+        n_select = self._bank_rows(row)
         if n_select == row:
             picked = np.arange(row)
         else:
@@ -185,6 +185,10 @@ class PatchCore(AnomalyModel):
         return {"patches": row, "memory_bank": len(bank), "feature_dim": bank.shape[1], "coreset_ratio": ratio,
                 "two_pass": matrix is not None, "search": "exact" if self.index.exact else
                 f"ivf {len(self.index.centroids)} cells, {IVF_PROBES} probes"}
+
+    def _bank_rows(self, patches: int) -> int:
+        """How many of ``patches`` training patch features the memory bank keeps (the coreset's size)."""
+        return max(1, min(patches, int(round(self.config.coreset_for(self.units) * patches))))
 
     def add_images(self, images: Sequence[ImageLike], *, progress: ProgressFn | None = None,
                    should_stop: StopFn | None = None) -> dict:
