@@ -89,6 +89,12 @@ class StatusLine(QLabel):
         self.setText(shown)
 
 
+#: The partial-result tag of the station's state (``LiveInspector.run``'s ``on_station``).
+STATION = "station"
+#: Banner text and colour while the station does not judge (the verdict colours mean a part's verdict).
+STATION_BANNERS = {"paused": ("PAUSED", "#5d6d7e"), "camera lost": ("CAMERA LOST \u2013 reconnecting", "#4a235a")}
+
+
 def banner_text(result: LiveResult | None) -> str:
     """"NG   3.21 ≥ 2.80": the verdict, the raw score and the threshold it was compared with."""
     if result is None:
@@ -117,7 +123,8 @@ def _wide_enough(button: QPushButton, *texts: str) -> QPushButton:
 def live_job(inspector: LiveInspector):
     """The live lane's job: judge until stopped; each result coalesced (newest wins), each event delivered."""
     def job(progress, should_stop, partial) -> dict:
-        return inspector.run(partial.latest, should_stop, on_event=lambda level, message: partial((level, message)))
+        return inspector.run(partial.latest, should_stop, on_event=lambda level, message: partial((level, message)),
+                             on_station=lambda state: partial((STATION, state)))
     return job
 
 
@@ -137,6 +144,7 @@ class LivePanel(QWidget):
         self.log: InspectionLog | None = None
         self.last_result: LiveResult | None = None
         self.results_shown = 0
+        self.station = ""  #: what the running station does ("judging", "paused", "camera lost", ...)
 
         self.source_kind = QComboBox()
         for text, kind in (("Camera", "camera"), ("GenICam camera", "genicam"), ("Video file", "file"),
@@ -301,6 +309,7 @@ class LivePanel(QWidget):
             return guard(self, lambda *args: fn(*args) if run == self._run else None)
 
         self.results_shown = 0
+        self.station = ""
         self.pause_button.setChecked(False)
         self.workers.live.start("live", live_job(inspector), on_done=mine(self._on_ended),
                                 on_failed=mine(self._on_failed), on_cancelled=mine(lambda: self._on_ended({})),
@@ -367,10 +376,26 @@ class LivePanel(QWidget):
     # --- internals --------------------------------------------------------------------------------
     def _on_partial(self, value) -> None:
         """The live lane's partial results: an event ``(level, message)`` or the newest result."""
-        if isinstance(value, tuple):
+        if isinstance(value, tuple) and value[0] == STATION:
+            self._on_station(value[1])
+        elif isinstance(value, tuple):
             self._on_event(*value)
         else:
             self._show_result(value)
+
+    def _on_station(self, state: str) -> None:
+        """Paused or camera lost: the banner says so at once instead of keeping the last verdict (issue 24, 6);
+        judging again: a neutral banner until the next verdict."""
+        previous, self.station = self.station, state
+        if state not in STATION_BANNERS:  # judging (or ended: the end of the run greys the last verdict)
+            if previous in STATION_BANNERS:
+                self._set_banner(None)  # no verdict from before the pause or the loss: the next one comes
+            return
+        text, colour = STATION_BANNERS[state]
+        self.banner.setText(text)
+        self.banner.setToolTip(f"Not judging: {state}")
+        self.banner.setStyleSheet(f"background: {colour}; color: white; font-size: 30px; font-weight: bold; "
+                                  "border-radius: 6px; padding: 4px 16px;")
 
     def _show_result(self, result: LiveResult) -> None:
         if self.model is None:
@@ -381,9 +406,12 @@ class LivePanel(QWidget):
         h, w = frame.shape[:2]
         # as judged, not as the sliders are now
         norm, mask = full_size_maps(self.model, result.prediction.anomaly_maps[0], h, w, judge=result.judge)
-        title = f"frame {result.frame.index}" + (f"  {result.frame.name}" if result.frame.name else "")
+        # the part number the line outputs received, then the source's own frame number
+        title = f"part {result.part} \u00b7 frame {result.frame.index}" + (
+            f"  {result.frame.name}" if result.frame.name else "")
         self.viewer.show_result(frame, norm, mask, None, title=title, verdict=result.verdict)
-        self._set_banner(result)
+        if self.station not in STATION_BANNERS:  # a verdict judged just before a pause does not hide PAUSED
+            self._set_banner(result)
         c = result.counts
         self.counters.setText(f"OK {c.get('OK', 0)}   NG {c.get('NG', 0)}   REVIEW {c.get('REVIEW', 0)}")
         self.stats.setText(f"{result.fps:.1f} FPS · latency {result.latency_ms:.0f} ms · inference "

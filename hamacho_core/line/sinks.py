@@ -381,12 +381,12 @@ class WebhookSink(Sink):
 
 
 class MqttSink(Sink):
-    """One JSON message per part on ``<topic>/parts`` and a retained ``<topic>/status`` ("online", or
-    "offline" as the broker's last will), through paho-mqtt.  QoS 1 (default) is at-least-once: a
-    message whose acknowledgement was lost in a reconnect may arrive more than once (its ``part``
-    tells).  A part whose acknowledgement is late is waited for again, not published again, up to
-    three times.  With a software-triggered camera, each (non-retained) message on ``<topic>/trigger``
-    takes one picture."""
+    """One JSON message per part on ``<topic>/parts`` and a retained ``<topic>/status`` ("online" while judging,
+    "paused" while not judging (paused, or starting), "fault" while the camera is lost, "offline" as the
+    broker's last will), through paho-mqtt.  QoS 1 (default) is at-least-once: a message whose acknowledgement
+    was lost in a reconnect may arrive more than once (its ``part`` tells).  A part whose acknowledgement is
+    late is waited for again, not published again, up to three times.  With a software-triggered camera, each
+    (non-retained) message on ``<topic>/trigger`` takes one picture."""
 
     kind = "mqtt"
 
@@ -457,6 +457,19 @@ class MqttSink(Sink):
     def _status(self, state: str) -> str:
         return json.dumps({"state": state, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
+    def _station_state(self) -> str:
+        """The retained status while connected: "online" (judging), "paused" or "fault" (camera lost)."""
+        return "fault" if self.station_fault else "online" if self.station_ready else "paused"
+
+    def set_station(self, ready: bool, fault: bool) -> None:
+        """As :meth:`Sink.set_station`, and the retained ``<topic>/status`` says it at once (issue 24: a paused
+        or faulted station looked "online" to the line)."""
+        before = self._station_state()
+        super().set_station(ready, fault)
+        client, state = self._client, self._station_state()
+        if client is not None and self._up.is_set() and state != before:
+            client.publish(f"{self.topic}/status", self._status(state), qos=1, retain=True)
+
     def _open(self) -> None:
         import paho.mqtt.client as mqtt
 
@@ -471,7 +484,7 @@ class MqttSink(Sink):
             def on_connect(c, _userdata, _flags, reason, _props):
                 self._refused = self._refusal(reason) if reason.is_failure else None
                 if not reason.is_failure:
-                    c.publish(f"{self.topic}/status", self._status("online"), qos=1, retain=True)
+                    c.publish(f"{self.topic}/status", self._status(self._station_state()), qos=1, retain=True)
                     if self.on_trigger is not None:
                         c.subscribe(f"{self.topic}/trigger", qos=1)
                     self._up.set()

@@ -55,11 +55,25 @@ class LiveResult:
     counts: dict[str, int] = field(default_factory=dict)  # OK/NG/REVIEW counters
     saved_path: Path | None = None  # the saved original frame (NG/REVIEW with a save folder)
     judge: Judge | None = None  # the thresholds this frame was judged with
+    part: int = 0  # the part number sent to the line outputs (1, 2, ... in this run)
 
     @property
     def comparison(self) -> str:
         """The raw score against the threshold that decided: "3.21 ≥ 2.80" (empty without thresholds)."""
         return self.judge.explain(self.score, self.verdict) if self.judge is not None else ""
+
+
+#: What a station is doing, as ``LiveInspector.run`` reports it to ``on_station``.
+STATIONS = ("connecting", "judging", "paused", "camera lost", "ended")
+
+
+def station_name(capture: str, *, paused: bool) -> str:
+    """One of :data:`STATIONS` from the capture's state (``LatestFrameGrabber.state``) and the pause."""
+    if capture in ("reconnecting", "failed"):
+        return "camera lost"
+    if capture == "running":
+        return "paused" if paused else "judging"
+    return "ended" if capture in ("ended", "stopped") else "connecting"
 
 
 class LiveInspector:
@@ -161,13 +175,15 @@ class LiveInspector:
 
     def run(self, on_result: Callable[[LiveResult], None], should_stop: Callable[[], bool],
             on_event: Callable[[str, str], None] | None = None, max_frames: int | None = None,
-            on_frame: Callable[[Frame], None] | None = None) -> dict:
+            on_frame: Callable[[Frame], None] | None = None,
+            on_station: Callable[[str], None] | None = None) -> dict:
         """Judge the newest frame, again and again, until ``should_stop()``, ``max_frames`` judged,
         or the source ended or failed.  Source problems never raise: they come to ``on_event(level,
         message)`` ("info", "warning", "error") and end the run if capture gives up; model errors
         propagate.  ``on_frame`` sees every frame taken, judged or not (a camera's preview while
         paused).  Pausing and resuming are reported to ``on_event`` ("info"), a pause once it holds:
-        no frame is being judged any more and a file or folder is no longer read.
+        no frame is being judged any more and a file or folder is no longer read.  ``on_station`` hears the
+        station's state whenever it changes: :data:`STATIONS` ("connecting", "judging", "paused", "camera lost").
 
         Returns a summary: judged, frames_read, dropped, counts, mean/p95/max latency_ms,
         mean_inference_ms, fps, elapsed_s, state (capture's: "ended", "failed", "stopped"),
@@ -210,7 +226,7 @@ class LiveInspector:
         self._log_warned = False
         grabber.start()
         self._judging = True
-        shown_state = None
+        shown_state = shown_station = None
         try:
             while True:
                 drain()
@@ -219,6 +235,11 @@ class LiveInspector:
                     shown_state = state
                     for sink in self.sinks:
                         sink.set_station(*state)
+                station = station_name(grabber.state, paused=self._paused)
+                if station != shown_station:
+                    shown_station = station
+                    if on_station is not None:
+                        on_station(station)
                 if should_stop():
                     break
                 if max_frames is not None and stats.judged >= max_frames:
@@ -311,10 +332,10 @@ class LiveInspector:
                                 f"verdicts are kept and retried ({self._writer.pending} waiting)")
             elif not self._writer.failing:
                 self._log_warned = False
+        self._part += 1  # the part number the line outputs and the window show alike
         if self.sinks:
             from hamacho_core.line.sinks import PartRecord
 
-            self._part += 1
             record = PartRecord(self._part, verdict, score, normalized, _utc_now(), self.model_name, self._model_sha,
                                 None if saved is None else str(saved), self.source.name)
             for sink in self.sinks:
@@ -323,7 +344,7 @@ class LiveInspector:
         latency_ms = (now - frame.timestamp) * 1000
         fps = stats.add(now, latency_ms, inference_ms)
         return LiveResult(frame, prediction, verdict, score, normalized, inference_ms, latency_ms, fps,
-                          grabber.frames_dropped, counts, saved, judge)
+                          grabber.frames_dropped, counts, saved, judge, self._part)
 
     def _save(self, frame: Frame, prediction: Prediction, verdict: str) -> Path:
         from hamacho_core.imageio import write_image

@@ -103,12 +103,18 @@ def test_pause_holds_the_file_thresholds_apply_on_resume(qtbot, panel, video, tm
     panel.pause_button.click()
     assert panel.pause_button.text() == "Resume" and panel.inspector.paused
     qtbot.waitUntil(lambda: panel.status_text.startswith("paused after frame"), timeout=60_000)  # the pause holds
+    # issue 24 (6): the banner says PAUSED (not the last red NG), in a colour no verdict uses
+    qtbot.waitUntil(lambda: panel.banner.text() == "PAUSED", timeout=10_000)
+    assert not any(colour in panel.banner.styleSheet() for colour in VERDICT_COLOURS.values())
+    shown = panel.last_result
+    assert shown.part >= 1 and panel.viewer.title_label.text().startswith(f"part {shown.part} \u00b7 frame ")
     inspector = panel.inspector
     read, judged = inspector.grabber.frames_read, inspector.counts
     model.set_thresholds(image=1e9)  # the main window moves the threshold meanwhile (GUI thread)
     assert inspector.grabber.frames_read == read and inspector.counts == judged  # held: nothing read or judged
     panel.pause_button.click()
     assert panel.pause_button.text() == "Pause" and not inspector.paused
+    qtbot.waitUntil(lambda: panel.banner.text() != "PAUSED", timeout=60_000)  # judging again
     qtbot.waitUntil(lambda: not panel.running, timeout=120_000)
     assert sum(counts(panel)) == N  # every frame exactly once across the pause
     assert counts(panel)[1] == judged["NG"]  # after the pause nothing is NG any more: the new threshold

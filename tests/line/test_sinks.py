@@ -374,3 +374,28 @@ def test_check_says_what_is_reachable(broker, tmp_path):
     with pytest.raises(OSError):
         WebhookSink(f"http://127.0.0.1:{free_port()}/x", timeout_s=0.5).check()
     assert FolderSink(tmp_path / "mes").check().endswith("reachable")
+
+
+def test_mqtt_status_says_paused_and_fault_as_they_happen(broker):
+    """Issue 24 (6): the retained status follows the station: judging "online", "paused", the camera lost
+    "fault" -- a PLC or MES reading hamacho/status no longer sees "online" while nothing is judged."""
+    sub = Subscriber(broker.port)
+    sink = MqttSink(f"mqtt://127.0.0.1:{broker.port}/hamacho").start()
+
+    def states():
+        return [b["state"] for t, b, _ in sub.messages if t == "hamacho/status"]
+
+    wait_for(lambda: states() == ["online"], what="online")
+    for ready, fault, state in ((False, False, "paused"), (False, True, "fault"), (True, False, "online")):
+        sink.set_station(ready, fault)
+        wait_for(lambda state=state: states()[-1:] == [state], what=state)
+    assert states() == ["online", "paused", "fault", "online"]
+    sink.set_station(True, False)  # no change: nothing published
+    sink.close()
+    wait_for(lambda: states()[-1:] == ["offline"], what="offline")
+    assert states() == ["online", "paused", "fault", "online", "offline"]
+    late = Subscriber(broker.port)  # retained: a client connecting later reads the last state at once
+    wait_for(lambda: [b["state"] for t, b, _ in late.messages if t == "hamacho/status"] == ["offline"],
+             what="retained status")
+    late.close()
+    sub.close()
