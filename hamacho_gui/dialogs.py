@@ -89,3 +89,19 @@ def confirm_teach_good(parent: QWidget, name: str, labelled_defective: bool) -> 
     box.setEscapeButton(QMessageBox.StandardButton.Cancel)
     box.exec()
     return box.clickedButton() is teach
+
+
+def confirm_quit_training(parent: QWidget, started: float) -> bool:
+    """Quit while a training runs?  Its work is lost; "Keep training" is the default."""
+    import time
+
+    minutes = (time.monotonic() - started) / 60
+    box = QMessageBox(QMessageBox.Icon.Warning, "Training in progress",
+                      f"A training has been running for {minutes:.0f} min. Quitting now loses it.\n\nQuit anyway?",
+                      QMessageBox.StandardButton.NoButton, parent)
+    keep = box.addButton("Keep training", QMessageBox.ButtonRole.RejectRole)
+    quit_button = box.addButton("Quit and lose it", QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(keep)
+    box.setEscapeButton(keep)
+    box.exec()
+    return box.clickedButton() is quit_button

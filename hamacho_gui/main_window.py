@@ -10,6 +10,7 @@ whenever they cannot run.  Unsaved changes show as ``*`` in the title and are ne
 from __future__ import annotations
 
 import gc
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
@@ -79,6 +80,8 @@ class MainWindow(QMainWindow):
         self._undo_good: list[tuple] = []
         self._shown_size: tuple[int, int] | None = None
         self._close_after_save = False
+        self._after_save = None  # what to do once a save asked for by "Save before you ...?" has succeeded
+        self._train_started = time.monotonic()
         self.last_error = ""
 
         self.viewer = ImageViewer()
@@ -189,12 +192,13 @@ class MainWindow(QMainWindow):
         if dataset is None:
             self.show_error("Open a dataset first.")
             return
-        if not self._may_replace_model("train a new model"):
+        if not self._may_replace_model("train a new model", then=lambda: self.train(request)):
             return
         self.training_panel.set_status(
             f"Finding the best settings on {len(dataset.train)} good images "
             f"(at most {request.auto.budget_min:g} min)..."
             if request.auto is not None else f"Training {request.kind} on {len(dataset.train)} good images...")
+        self._train_started = time.monotonic()
         self._run("train", tasks.train(dataset, request), self._on_trained)
 
     def draw_roi(self, kind: str) -> None:
@@ -213,7 +217,7 @@ class MainWindow(QMainWindow):
             self.open_model(path)
 
     def open_model(self, path: Path) -> None:
-        if not self._may_replace_model(f"open {Path(path).name}"):
+        if not self._may_replace_model(f"open {Path(path).name}", then=lambda: self.open_model(path)):
             return
         self.settings.setValue("last_model", str(path))
         self._run("load_model", lambda progress, stop: (load_model(path), Path(path)), self._on_model_loaded)
@@ -270,10 +274,15 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Model saved to {saved}")
         if self._close_after_save:
             self.close()
+            return
+        then, self._after_save = self._after_save, None
+        if then is not None:
+            QTimer.singleShot(0, then)  # what the Save in "Save before you ...?" was for
 
     def _on_save_failed(self, message: str) -> None:
         self._model_work_ended(save_done=True)
         self._close_after_save = False
+        self._after_save = None
         self.show_error(f"The model was not saved: {message}")
 
     def add_current_as_good(self) -> None:
@@ -563,9 +572,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Hamacho {__version__}{name}[*]")
         self.setWindowModified(s.dirty)
 
-    def _may_replace_model(self, doing: str) -> bool:
-        """True when the current model may go: nothing unsaved, or the user chose Discard (Save saves
-        and asks the user to do it again once saved; Cancel keeps everything)."""
+    def _may_replace_model(self, doing: str, then=None) -> bool:
+        """True when the current model may go: nothing unsaved, or the user chose Discard.  Save saves, and
+        ``then`` (what was asked for: the Open, the Train) runs once the save has succeeded (issue 24: it was
+        dropped); Cancel keeps everything."""
         s = self.session
         if not s.dirty:
             return True
@@ -573,11 +583,17 @@ class MainWindow(QMainWindow):
         if answer == "discard":
             return True
         if answer == "save":
+            self._after_save = then
             self.save_to_library()
+            if self.session.model_path is None and not self.workers.files.busy:
+                self._after_save = None  # the Save dialog was cancelled
         return False
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         s = self.session
+        if self.runner.current == "train" and not dialogs.confirm_quit_training(self, self._train_started):
+            event.ignore()  # issue 24: quitting during a long training discarded it without a word
+            return
         if s.dirty:
             answer = dialogs.ask_unsaved(self, s.model_name, s.changes, "quit")
             if answer == "cancel":

@@ -169,6 +169,23 @@ def test_title_marks_unsaved_work_and_quit_asks(qtbot, dataset_dir, tmp_path):
     win.workers.shutdown()
 
 
+def test_save_in_the_unsaved_prompt_then_does_what_was_asked(qtbot, window, dataset_dir, tmp_path):
+    """Issue 24 (5): "Save" in "Save before you open ...?" saves, then opens the model that was asked for."""
+    from hamacho_core.model_io import save_model
+
+    open_and_train(qtbot, window, dataset_dir)
+    other = tmp_path / "other.hmc"
+    save_model(window.session.model, other)
+    window.library_dir().mkdir(parents=True, exist_ok=True)
+    window.session.model_path = window.library_dir() / "current.hmc"  # Save writes there without a dialog
+    answer_next_box(qtbot, QMessageBox.StandardButton.Save)
+    window.open_model(other)
+    wait_task(qtbot, window, "save", lane=window.workers.files)
+    wait_task(qtbot, window, "load_model")
+    assert (window.library_dir() / "current.hmc").is_file(), "saved first"
+    assert window.session.model_path == other and not window.isWindowModified(), "then opened"
+
+
 def test_save_goes_to_the_library_and_clears_the_mark(qtbot, window, dataset_dir):
     open_and_train(qtbot, window, dataset_dir)
     target = window.library_dir() / "line 3.hmc"
@@ -366,14 +383,27 @@ def test_errors_are_shown_not_raised(qtbot, window, tmp_path):
 def test_closing_during_fit_stops_the_worker(qtbot, dataset_dir):
     win = MainWindow()
     qtbot.addWidget(win)
+    win.show()
     win.open_dataset(dataset_dir)
     wait_task(qtbot, win, "scan")
     train_settings(win)
+    win.training_panel.auto_check.setChecked(True)  # a search: long enough to be asked about twice
     qtbot.waitUntil(lambda: not win.runner.busy, timeout=10_000)
     win.training_panel.train_button.click()
     qtbot.waitUntil(lambda: win.runner.current == "train", timeout=10_000)
-    win.close()
-    assert not win.runner.busy or win.runner._thread.isFinished()
+
+    def button(text):
+        return lambda box: next(b for b in box.buttons() if b.text() == text)
+
+    try:  # issue 24 (5): quitting during a training asks first; "Keep training" (the default) keeps it running
+        answer_next_box(qtbot, button("Keep training"))
+        assert not win.close() and win.isVisible() and win.runner.current == "train"
+        answer_next_box(qtbot, button("Quit and lose it"))
+        assert win.close()
+        assert not win.runner.busy or win.runner._thread.isFinished()
+    finally:  # whatever failed above, the teardown's close must not wait on a question
+        win.runner.cancel()
+        qtbot.waitUntil(lambda: win.runner.current != "train", timeout=60_000)
 
 
 def test_region_drawn_before_training_is_learned_and_saved(qtbot, window, dataset_dir, tmp_path):
