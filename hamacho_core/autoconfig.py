@@ -430,6 +430,11 @@ def search(dataset: Dataset, *, pinned: dict | None = None, kind: str | None = N
         for row, _model, _scored in [results[0], *others[:FINALISTS - 1]]:
             cand = next(c for c, r in runnable if r is row)
             late = stop_now() if finals else ""
+            # a fit grows faster than its images (the coreset): skip a second final the budget cannot hold
+            expected = (row.fit_s or 0.0) * (len(train) / max(1, len(screen_train))) ** 2
+            if finals and not late and time.perf_counter() + expected > deadline:
+                late = (f"{row.name} was not fitted on all images: about {expected / 60:.0f} min expected, "
+                        f"beyond the budget of {budget_min:g} min.")
             if late:
                 stopped = stopped or late
                 break

@@ -178,3 +178,21 @@ def test_a_stop_keeps_the_best_so_far(good_only):
     assert "Stopped" in found.report.stopped and "not tried" in statuses
     assert statuses.count("winner") == 1 and len(judged) == 2
     assert found.model.predict(make_sample("texture", 1, size=96, seed=3).image).verdicts[0] in ("OK", "NG")
+
+
+def test_a_large_set_is_screened_and_the_budget_is_kept(tmp_path):
+    """More than SCREEN_IMAGES training images: every candidate is screened on a subset; with the budget spent
+    the rest are listed as not tried, and the best is still fitted on every training image."""
+    root = tmp_path / "many"
+    write_dataset(root, "texture", autoconfig.SCREEN_IMAGES + 20, 0, 0, size=64, seed=4)
+    for sub in ("bad", "mask"):
+        shutil.rmtree(root / sub)
+    dataset = load_dataset(root)
+    found = autoconfig.search(dataset, pinned={"image_size": 64}, budget_min=0.001)
+    rows = found.report.rows
+    statuses = [r.status for r in rows]
+    assert statuses[0] == "winner" and "not tried" in statuses, statuses
+    assert "budget" in found.report.stopped
+    train, _val = autoconfig.split(dataset, 0)
+    assert rows[0].n_train == len(train) > autoconfig.SCREEN_IMAGES, "the winner learned from every image"
+    assert found.training["n_train"] == len(train) == len(found.training["train_files"])
