@@ -80,3 +80,17 @@ def test_taught_as_good_and_tried_by_automatic_configuration(fitted):
     assert REGISTRY["mhpatchcore"].incremental
     names = [c.label for c in autoconfig.candidates({}, None, (256, 256))]
     assert "PatchCore (whitened), its defaults" in names
+
+
+def test_the_estimate_knows_the_bank_is_bounded(fitted):
+    model, report = fitted
+    spec = REGISTRY["mhpatchcore"]
+    assert spec.estimate_memory(model.config, report.n_train)["bank_rows"] == len(model.memory_bank) == 300
+    big = spec.estimate_memory(model.config, 500)
+    plain = REGISTRY["patchcore"].estimate_memory(create_model("patchcore", image_size=S).config, 500)
+    assert big["bank_rows"] == 300 < plain["bank_rows"]
+    assert spec.search_ms(model.config, 500) < REGISTRY["patchcore"].search_ms(plain_config(), 500)
+
+
+def plain_config():
+    return REGISTRY["patchcore"].config(image_size=S)

@@ -70,9 +70,16 @@ def estimate_memory_bank(backbone: str, layers, image_size: int | tuple[int, int
 
 
 def estimate_memory(config, n_images: int, dims: tuple[int, int] | None = None) -> dict:
-    """:func:`estimate_memory_bank` of a :class:`PatchCoreConfig` on ``n_images`` images of ``dims``."""
+    """:func:`estimate_memory_bank` of a :class:`PatchCoreConfig` on ``n_images`` images of ``dims`` (a config
+    with a ``bank_size``, the whitened PatchCore's, keeps at most that many rows)."""
     unit, tiles = planned_unit(config, dims)
-    return estimate_memory_bank(config.backbone, config.layers, unit, n_images, config.coreset_for(tiles),
+    ratio = config.coreset_for(tiles)
+    bank_size = getattr(config, "bank_size", None)
+    if bank_size is not None:
+        total = estimate_memory_bank(config.backbone, config.layers, unit, max(1, n_images), 1.0, config.feature_dim,
+                                     tiles=tiles)["total_patches"]
+        ratio = min(1.0, bank_size / max(1, total))
+    return estimate_memory_bank(config.backbone, config.layers, unit, n_images, ratio,
                                 config.feature_dim, projection_dim=config.projection_dim,
                                 max_feature_memory_mb=config.max_feature_memory_mb, tiles=tiles)
 
