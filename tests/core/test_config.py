@@ -16,7 +16,7 @@ def test_cli_options_carry_the_dataclass_defaults_and_ranges():
     size = config.field_info(ModelConfig, "image_size")
     assert f"({int(size.setting.low)} to {int(size.setting.high)}; default {size.default})" in text
     ratio = config.field_info(PatchCoreConfig, "coreset_ratio")
-    assert ratio.default is None and "(0.001 to 1; default auto); PatchCore only" in text
+    assert ratio.default is None and "(0.001 to 1; default auto); PatchCore/PatchCore (whitened) only" in text
     args = build_parser().parse_args(["fit", "data", "-o", "m.hmc"])
     assert config.options_to_fields(args, PatchCoreConfig) == {}, "no default re-declared on the parser"
     args = build_parser().parse_args(["fit", "data", "-o", "m.hmc", "--image-size", "96", "--coreset-ratio", "0.3"])
