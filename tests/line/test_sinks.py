@@ -82,12 +82,12 @@ def broker(tmp_path):
 class Subscriber:
     """A persistent-session MQTT client collecting what arrives on hamacho/#."""
 
-    def __init__(self, port):
+    def __init__(self, port, client_id="line-test-sub"):
         import paho.mqtt.client as mqtt
 
         self.messages: list[tuple[str, dict, bool]] = []
         self.ready = threading.Event()
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="line-test-sub", clean_session=False)
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
         c.reconnect_delay_set(0.1, 0.5)
         c.on_connect = lambda cl, *_a: cl.subscribe("hamacho/#", qos=1)
         c.on_subscribe = lambda *_a: self.ready.set()
@@ -394,8 +394,10 @@ def test_mqtt_status_says_paused_and_fault_as_they_happen(broker):
     sink.close()
     wait_for(lambda: states()[-1:] == ["offline"], what="offline")
     assert states() == ["online", "paused", "fault", "online", "offline"]
-    late = Subscriber(broker.port)  # retained: a client connecting later reads the last state at once
+    sub.close()
+    # retained: a client connecting later (its own id: two clients with one id take the session from each
+    # other) reads the last state at once
+    late = Subscriber(broker.port, client_id="line-test-late")
     wait_for(lambda: [b["state"] for t, b, _ in late.messages if t == "hamacho/status"] == ["offline"],
              what="retained status")
     late.close()
-    sub.close()
