@@ -383,10 +383,8 @@ def search(dataset: Dataset, *, pinned: dict | None = None, kind: str | None = N
         stage = f"auto {step}/{total} {cand.label}"
         report(progress, stage, 0, 1)
         inner = None if progress is None else (lambda s, d, t: progress(f"{stage}: {s}", d, t))
-        try:
+        try:  # Cancelled goes up to the caller, which keeps the best so far
             model, scored = _fit_candidate(cand, items, val, row, inner, should_stop)
-        except Cancelled:
-            raise
         except (MemoryError, ValueError, RuntimeError) as exc:
             row.status, row.reason = "failed", str(exc).splitlines()[0][:200]
             return None

@@ -75,6 +75,17 @@ def format_eta(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def _budget_box(low: float, high: float, decimals: int, suffix: str, value: float, tip: str) -> QDoubleSpinBox:
+    """A spin box of one of Find best settings' budgets."""
+    box = QDoubleSpinBox()
+    box.setRange(low, high)
+    box.setDecimals(decimals)
+    box.setSuffix(suffix)
+    box.setValue(value)
+    box.setToolTip(tip)
+    return box
+
+
 def missing_weights_tip(name: str) -> str:
     return (f"{name}: weights missing on this machine. Use Model manager > Import weights, "
             f"or `hamacho backbones --import {name} FILE` (the file comes from torchvision; "
@@ -142,18 +153,10 @@ class TrainingPanel(QWidget):
         self.auto_check.setToolTip("Try several settings (geometry, backbone, layers, model) on held-out good "
                                    "images with synthetic defects and keep the one that finds them best. Settings "
                                    "you change below are kept as you set them.")
-        self.max_ms_box = QDoubleSpinBox()
-        self.max_ms_box.setRange(5.0, 10000.0)
-        self.max_ms_box.setDecimals(0)
-        self.max_ms_box.setSuffix(" ms")
-        self.max_ms_box.setValue(autoconfig.DEFAULT_MAX_MS)
-        self.max_ms_box.setToolTip("Settings predicted to take longer than this for one image are not tried")
-        self.budget_box = QDoubleSpinBox()
-        self.budget_box.setRange(0.5, 600.0)
-        self.budget_box.setDecimals(1)
-        self.budget_box.setSuffix(" min")
-        self.budget_box.setValue(autoconfig.DEFAULT_BUDGET_MIN)
-        self.budget_box.setToolTip("How long the search may take; Cancel keeps the best settings tried so far")
+        self.max_ms_box = _budget_box(5.0, 10000.0, 0, " ms", autoconfig.DEFAULT_MAX_MS,
+                                      "Settings predicted to take longer than this for one image are not tried")
+        self.budget_box = _budget_box(0.5, 600.0, 1, " min", autoconfig.DEFAULT_BUDGET_MIN,
+                                      "How long the search may take; Cancel keeps the best settings tried so far")
         self.auto_check.toggled.connect(self._update_enabled)
         self.form.addRow(self.auto_check)
         self.form.addRow("Time an image at most:", self.max_ms_box)
