@@ -27,6 +27,7 @@ from hamacho_core.outputs import (
     write_results_csv,
 )
 from hamacho_core.progress import ProgressFn, StopFn
+from hamacho_core.validation import Validation, validate
 
 __all__ = ["CSV_FIELDS", "RESULTS_CSV", "EvalResult", "FitResult", "InspectResult", "InspectRow", "check_out_dir",
            "evaluate_dataset", "fit_dataset", "inspect_paths", "write_csv", "write_eval_plots"]
@@ -72,6 +73,8 @@ def fit_dataset(dataset: Dataset, kind: str = DEFAULT_KIND, *, config: ModelConf
         "threshold_source": report.threshold_source, "fit_seconds": round(report.seconds, 2),
     }
     training.update({k: v for k, v in report.details.items() if isinstance(v, int | float | str | bool)})
+    if report.validation is not None:
+        training["validation_summary"] = report.validation.to_dict()
     return FitResult(model, report, training)
 
 
@@ -165,6 +168,7 @@ class EvalResult:
     image_scores: np.ndarray
     verdicts: np.ndarray
     used_for_thresholds: int  # evaluated images that were also in the model's validation set
+    validation: Validation | None = None  #: the plain-words summary at the model's thresholds
 
 
 def evaluate_dataset(model: AnomalyModel, dataset: Dataset, *, progress: ProgressFn | None = None,
@@ -202,41 +206,34 @@ def evaluate_dataset(model: AnomalyModel, dataset: Dataset, *, progress: Progres
     pix_scores, pix_labels = pixels.arrays() if has_masks else (None, None)
     metrics = evaluate(scores, flagged, labels, pix_scores, pix_labels, regions.aupro() if has_masks else None)
     overlap = sum(str(it.path.resolve()) in calibrated for it in items)
-    return EvalResult(metrics, items, scores, flagged, overlap)
+    names = [f"{it.path.parent.name}/{it.path.name}" for it in items]
+    return EvalResult(metrics, items, scores, flagged, overlap, validate(scores, labels, judge, names=names))
 
 
 def write_eval_plots(result: EvalResult, threshold: float, out_dir: Path) -> dict[str, Path]:
     """ROC curve and score histogram (good vs defective, threshold line) as PNG files."""
-    import matplotlib
+    from hamacho_core.report import histogram_figure, roc_figure
 
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    from hamacho_core.metrics import roc
-
-    labels = np.array([it.label for it in result.items]).astype(bool)
+    labels = np.array([it.label for it in result.items])
     paths = {}
-    if labels.any() and not labels.all():
-        fpr, tpr, _ = roc(labels, result.image_scores)
-        fig = Figure(figsize=(5, 5), dpi=100)
-        ax = fig.add_subplot()
-        ax.plot(fpr, tpr, lw=2, label=f"AUROC {result.metrics.image_auroc:.3f}")
-        ax.plot([0, 1], [0, 1], ls="--", color="grey")
-        ax.set(xlabel="False positive rate (good flagged)", ylabel="True positive rate (defects found)",
-               title="ROC (image level)")
-        ax.legend(loc="lower right")
-        paths["roc"] = _save_figure(fig, out_dir / "roc.png")
-    fig = Figure(figsize=(7, 4), dpi=100)
-    ax = fig.add_subplot()
-    bins = np.histogram_bin_edges(result.image_scores, bins=30)
-    ax.hist(result.image_scores[~labels], bins=bins, alpha=0.6, label="good", color="tab:green")
-    if labels.any():
-        ax.hist(result.image_scores[labels], bins=bins, alpha=0.6, label="defective", color="tab:red")
-    ax.axvline(threshold, color="black", ls="--", label=f"threshold {threshold:.3g}")
-    ax.set(xlabel="raw image score", ylabel="images", title="Score histogram")
-    ax.legend()
-    paths["histogram"] = _save_figure(fig, out_dir / "histogram.png")
+    roc = roc_figure(result.image_scores, labels)
+    if roc is not None:
+        paths["roc"] = _save_figure(roc, out_dir / "roc.png")
+    histogram = histogram_figure(result.image_scores, labels, threshold)
+    paths["histogram"] = _save_figure(histogram, out_dir / "histogram.png")
     return paths
+
+
+def write_eval_report(model, result: EvalResult, path: Path, model_path: Path | None = None,
+                      metrics: Sequence[str] = ()) -> Path:
+    """The release report (:mod:`hamacho_core.report`) of an evaluation; the escapes and false alarms are
+    judged again, one image each, for their thumbnails."""
+    from hamacho_core import report as report_module
+
+    content = report_module.build_content(
+        model, [it.path for it in result.items], result.image_scores, [it.label for it in result.items],
+        model_path=model_path, metrics=metrics)
+    return report_module.write_report(path, content)
 
 
 def _save_figure(fig, path: Path) -> Path:

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from hamacho_core import stats
+
 # scikit-learn is imported where it is used: it costs ~1.4 s at start-up, and judging needs none of it.
 
 
@@ -68,9 +70,7 @@ def _auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     labels = np.asarray(labels).astype(bool).ravel()
     if labels.all() or not labels.any():
         return None  # undefined with one class only
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(labels, np.asarray(scores, dtype=np.float64).ravel()))
+    return stats.roc_auc(labels, np.asarray(scores, dtype=np.float64).ravel())
 
 
 def evaluate(image_scores: np.ndarray, predicted: np.ndarray, labels: np.ndarray,
@@ -86,14 +86,11 @@ def evaluate(image_scores: np.ndarray, predicted: np.ndarray, labels: np.ndarray
         masks, maps = np.asarray(masks).ravel(), np.asarray(maps).ravel()
         step = pixel_step(maps.size)
         pixel = _auroc(masks[::step], maps[::step])
-    from sklearn.metrics import confusion_matrix, f1_score
-
-    matrix = confusion_matrix(labels, predicted, labels=[False, True])
     return Metrics(
         image_auroc=_auroc(labels, image_scores),
         pixel_auroc=pixel,
-        image_f1=float(f1_score(labels, predicted, zero_division=0.0)),
-        confusion=matrix.astype(int).tolist(),
+        image_f1=stats.f1(labels, predicted),
+        confusion=stats.confusion(labels, predicted),
         n_good=int((~labels).sum()),
         n_defective=int(labels.sum()),
         aupro=aupro,
@@ -102,9 +99,7 @@ def evaluate(image_scores: np.ndarray, predicted: np.ndarray, labels: np.ndarray
 
 def roc(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """False-positive rate, true-positive rate and thresholds of the ROC curve."""
-    from sklearn.metrics import roc_curve
-
-    return roc_curve(np.asarray(labels).astype(bool), np.asarray(scores, dtype=np.float64))
+    return stats.roc_curve(labels, scores)
 
 
 class ProCurve:

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from hamacho_core import stats
+
 OK, NG, REVIEW = "OK", "NG", "REVIEW"
 #: The one place verdict colours are defined (results list, Live banner, viewer, reports); "" = no verdict.
 VERDICT_COLOURS = {OK: "#1b8a3a", NG: "#c62828", REVIEW: "#e07b00", "": "#555555"}
@@ -81,7 +83,8 @@ def good_only_threshold(good_scores: np.ndarray) -> float:
     good = np.asarray(good_scores, dtype=np.float64)
     if good.size == 0:
         raise ValueError("no good scores to set a threshold from")
-    return float(max(good.max(), good.mean() + 3.0 * good.std()))
+    # Just above the highest good score: NG means score >= threshold, so no good calibration image is NG.
+    return float(max(np.nextafter(good.max(), np.inf), good.mean() + 3.0 * good.std()))
 
 
 def robust_good_threshold(good_scores: np.ndarray) -> float:
@@ -104,9 +107,7 @@ def f1_optimal_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
     labels = np.asarray(labels).astype(bool).ravel()
     if labels.all() or not labels.any():
         raise ValueError("F1-optimal threshold needs both good and defective samples")
-    from sklearn.metrics import precision_recall_curve  # lazily: ~1.4 s of start-up otherwise
-
-    precision, recall, thresholds = precision_recall_curve(labels, scores)
+    precision, recall, thresholds = stats.precision_recall_curve(labels, scores)
     f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
     best = float(thresholds[int(np.argmax(f1))])
     below = scores[scores < best]

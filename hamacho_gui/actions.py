@@ -77,7 +77,12 @@ class ActionSpec:
     enabled: Predicate = always
 
 
-MENUS = ("&File", "&Review", "&Help")
+def live_model(window) -> bool:
+    """A model is there for the Live tab to judge with."""
+    return window.live_panel.model is not None
+
+
+MENUS = ("&File", "&Review", "&Run", "&View", "&Help")
 ACTIONS = (
     ActionSpec("open_dataset", "&File", "Open &dataset...", "choose_dataset", QKeySequence.StandardKey.Open),
     ActionSpec("open_model", "&File", "Open &model...", "choose_model"),
@@ -88,6 +93,8 @@ ACTIONS = (
     ActionSpec("inspect_folder", "&File", "&Inspect folder with current model...", "choose_inspect_folder", None,
                all_of(has_model, model_steady)),
     ActionSpec("export", "&File", "&Export results...", "choose_export", None, all_of(has_model, has_results)),
+    ActionSpec("export_report", "&File", "Export validation &report...", "choose_export_report", None,
+               all_of(has_model, has_results)),
     ActionSpec("quit", "&File", "&Quit", "close", QKeySequence.StandardKey.Quit),
     ActionSpec("add_good", "&Review", "&Add current image as good (fix a false alarm)", "add_current_as_good",
                "Ctrl+G", all_of(incremental_model, result_shown, model_steady)),
@@ -97,6 +104,16 @@ ACTIONS = (
                all_of(has_model, has_dataset, model_steady)),
     ActionSpec("suggest_threshold", "&Review", "S&uggest threshold", "suggest_threshold", None,
                all_of(has_model, has_results)),
+    ActionSpec("train", "&Run", "&Train (or find best settings and train)", "station.train", "Ctrl+T",
+               all_of(has_dataset, model_steady)),
+    ActionSpec("start_live", "&Run", "&Start live inspection", "station.start_live", "F5", live_model),
+    ActionSpec("stop_live", "&Run", "St&op live inspection", "station.stop_live", "Shift+F5"),
+    ActionSpec("pause_live", "&Run", "&Pause / resume live inspection", "station.pause_live", "F6"),
+    ActionSpec("trigger", "&Run", "T&rigger the camera (software trigger)", "station.trigger", "F8"),
+    ActionSpec("operator_view", "&View", "&Operator view (full screen)", "station.enter_operator_view", "F11"),
+    ActionSpec("engineer_pin", "&View", "Engineer &PIN...", "station.set_pin"),
+    ActionSpec("reset_layout", "&View", "&Reset layout", "station.reset_layout"),
+    ActionSpec("shortcuts", "&Help", "&Keyboard shortcuts", "station.show_shortcuts", "F1"),
     ActionSpec("about", "&Help", "&About Hamacho", "about"),
 )
 
@@ -112,7 +129,10 @@ class Actions:
             action = QAction(spec.text, window)
             if spec.shortcut is not None:
                 action.setShortcut(QKeySequence(spec.shortcut))
-            action.triggered.connect(getattr(window, spec.slot))
+            target = window
+            for part in spec.slot.split("."):  # "station.train": the window's station's method
+                target = getattr(target, part)
+            action.triggered.connect(lambda _checked=False, slot=target: slot())
             self.menus[spec.menu].addAction(action)
             self.by_name[spec.name] = action
         self.refresh()

@@ -7,8 +7,9 @@ undelivered one is pending, so a slow display never queues results either.
 
 A video file or image folder is judged frame by frame by default (validation: every frame once), or
 played at its own rate like a camera; Pause holds a file or folder where it is (a camera runs on).
-The banner shows the verdict with the raw score and the threshold it was compared with.  The
-layout fits a 1280x720 window: no row forces a wide minimum, and texts that come and go
+Preview shows the source with its camera settings and no model (:mod:`hamacho_gui.camera_preview`), to
+aim, focus and light it.  The banner shows the verdict with the raw score and the threshold it was
+compared with.  The layout fits a 1280x720 window: no row forces a wide minimum, and texts that come and go
 (status, banner, figures) have fixed heights, so nothing moves.
 """
 
@@ -39,6 +40,7 @@ from hamacho_core.models import AnomalyModel
 from hamacho_core.outputs import full_size_maps, save_result_images
 from hamacho_core.paths import user_data_dir
 from hamacho_core.thresholds import VERDICT_COLOURS
+from hamacho_gui import camera_preview as setup
 from hamacho_gui.camera_box import CameraBox
 from hamacho_gui.line_box import LineBox
 from hamacho_gui.log_dialog import LogDialog
@@ -142,9 +144,11 @@ class LivePanel(QWidget):
         self.inspector: LiveInspector | None = None  #: the running inspection (None: not running)
         self._run = 0  # which start the live lane's handlers belong to
         self.log: InspectionLog | None = None
+        self.end_reason = ""  #: why the last run ended ("stopped", "ended", "failed"); "" before one ended
         self.last_result: LiveResult | None = None
         self.results_shown = 0
         self.station = ""  #: what the running station does ("judging", "paused", "camera lost", ...)
+        self.previewing = False  #: the camera setup preview runs (no model, nothing judged)
 
         self.source_kind = QComboBox()
         for text, kind in (("Camera", "camera"), ("GenICam camera", "genicam"), ("Video file", "file"),
@@ -154,6 +158,7 @@ class LivePanel(QWidget):
         self.source_edit = QLineEdit("0")
         self.source_edit.setPlaceholderText("camera index, file, folder or rtsp://... URL")
         self.source_edit.setMinimumWidth(120)
+        self.source_edit.textChanged.connect(self._update_buttons)
         self.browse_button = QPushButton("Browse...")
         self.browse_button.clicked.connect(self._browse)
 
@@ -170,6 +175,9 @@ class LivePanel(QWidget):
 
         self.start_button = _wide_enough(QPushButton("Start"), "Start", "Stop")
         self.start_button.clicked.connect(self.toggle)
+        self.preview_button = _wide_enough(QPushButton("Preview"), "Preview", "Stop preview")
+        self.preview_button.setToolTip(setup.PREVIEW_TIP)
+        self.preview_button.clicked.connect(lambda: self.stop_preview() if self.previewing else self.start_preview())
         self.pause_button = _wide_enough(QPushButton("Pause"), "Pause", "Resume")
         self.pause_button.setCheckable(True)
         self.pause_button.setToolTip("A video file or folder waits where it is; a camera or stream keeps "
@@ -184,6 +192,7 @@ class LivePanel(QWidget):
         self.camera_box = CameraBox(workers=self.workers)
         self.camera_box.found.connect(self._on_cameras)
         self.camera_box.chosen.connect(self.source_edit.setText)
+        setup.watch_camera_settings(self.camera_box, self._restart_preview)
         self.trigger_button = QPushButton("Trigger")
         self.trigger_button.setToolTip("Take one picture with the software-triggered GenICam camera (a PLC can "
                                        "do the same through Modbus register 8, an MES through MQTT TOPIC/trigger)")
@@ -204,6 +213,8 @@ class LivePanel(QWidget):
         self.stats = _fixed_label("Not running")
         self.status = StatusLine(2)
         self.viewer = ImageViewer()
+        self.preview = setup.CameraPreview()
+        self.preview.setVisible(False)
 
         source_row = QHBoxLayout()
         source_row.addWidget(QLabel("Source:"))
@@ -217,11 +228,14 @@ class LivePanel(QWidget):
         for widget in (self.every_frame_radio, self.realtime_radio, self.loop_check):
             file_row.addWidget(widget)
         file_row.addStretch(1)
-        control_row = QHBoxLayout()
-        for widget in (self.start_button, self.trigger_button, self.pause_button, self.snapshot_button,
-                       self.reset_button, self.log_button, self.line_button):
+        control_row = QHBoxLayout()  # two short rows: the tab fits beside the side panels at 1280x720
+        for widget in (self.preview_button, self.start_button, self.trigger_button, self.pause_button):
             control_row.addWidget(widget)
         control_row.addStretch(1)
+        tools_row = QHBoxLayout()
+        for widget in (self.snapshot_button, self.reset_button, self.log_button, self.line_button):
+            tools_row.addWidget(widget)
+        tools_row.addStretch(1)
         save_row = QHBoxLayout()
         save_row.addWidget(self.save_check)
         save_row.addWidget(self.save_edit, 1)
@@ -235,13 +249,14 @@ class LivePanel(QWidget):
         layout.addLayout(source_row)
         layout.addWidget(self.camera_box)
         layout.addWidget(self.file_row)
-        for row in (control_row, save_row):
+        for row in (control_row, tools_row, save_row):
             layout.addLayout(row)
         layout.addWidget(self.line_box)
         layout.addLayout(info)
+        layout.addWidget(self.preview)
         layout.addWidget(self.viewer, 1)
         layout.addWidget(self.status)
-        self._status("Load or train a model, choose a source and press Start.")
+        self._status("Load or train a model, choose a source and press Start (Preview needs no model).")
         self._set_banner(None)
         self._update_buttons()
 
@@ -278,17 +293,11 @@ class LivePanel(QWidget):
         """Start judging ``spec`` (or the source field); False with a message if it cannot start."""
         if self.model is None or self.running:
             return False
-        spec = spec if spec is not None else self.source_spec()
-        self.source_edit.setText(str(spec))
-        kind = "camera" if str(spec).isdigit() else "genicam" if str(spec).lower().startswith("genicam:") else \
-            "url" if "://" in str(spec) else "folder" if Path(spec).is_dir() else "file"
-        self.source_kind.setCurrentIndex(self.source_kind.findData(kind))
-        options = {**self.file_options(), **(self.camera_box.options() if kind == "genicam" else {})}
-        try:
-            source = open_source(spec, **options)  # a source takes the options that are its own
-        except SourceError as exc:
-            self._status(str(exc), error=True)
+        self.stop_preview()
+        opened = self._open(spec)
+        if opened is None:
             return False
+        source, spec, kind = opened
         try:
             sinks = self.line_box.settings().sinks()
         except (ValueError, ImportError) as exc:
@@ -302,12 +311,8 @@ class LivePanel(QWidget):
         self.line_box.set_running(True)
         self.camera_box.set_running(True)
         self.inspector = inspector
-        self._run += 1
-        run = self._run
-
-        def mine(fn):  # a handler of this start only (a late one of an earlier start is ignored)
-            return guard(self, lambda *args: fn(*args) if run == self._run else None)
-
+        mine = self._handlers()
+        self._show_preview(False)
         self.results_shown = 0
         self.station = ""
         self.pause_button.setChecked(False)
@@ -320,6 +325,35 @@ class LivePanel(QWidget):
         self._status(f"Judging {spec}{how} with {self.model_name}...")
         self._update_buttons()
         return True
+
+    def start_preview(self, spec: str | None = None) -> bool:
+        """Show ``spec`` (or the source field) as Start would open it, camera free-running, with its focus
+        measure, histogram and exposure hints; no model needed.  False with a message if it cannot open."""
+        if self.running or self.previewing:
+            return False
+        opened = self._open(spec, **setup.PREVIEW_OPTIONS)
+        if opened is None:
+            return False
+        source, spec, _ = opened
+        mine = self._handlers()
+        self.previewing = True
+        self.preview.reset()
+        self._show_preview(True)
+        failed = {"reason": "failed", "error": ""}
+        self.workers.live.start("preview", setup.preview_job(source), on_done=mine(self._on_preview_ended),
+                                on_failed=mine(lambda message: self._on_preview_ended({**failed, "error": message})),
+                                on_cancelled=mine(lambda: self._on_preview_ended({})),
+                                on_partial=mine(self._on_preview_partial))
+        self._status(f"Preview of {spec} (nothing is judged): aim, light, and turn the lens to the focus peak.")
+        self._update_buttons()
+        return True
+
+    def stop_preview(self) -> None:
+        """Stop the preview without waiting (its worker ends within a second; the status line says so)."""
+        if self.previewing:
+            self.previewing = False
+            self.workers.live.cancel()
+            self._update_buttons()
 
     def stop(self, wait_ms: int = 10000) -> None:
         """Stop judging and wait for the inspection to end; its summary is shown when this returns."""
@@ -374,6 +408,52 @@ class LivePanel(QWidget):
         LogDialog(InspectionLog(self.log.path if self.log else None), self).open()
 
     # --- internals --------------------------------------------------------------------------------
+    def _open(self, spec: str | None, **extra):
+        """``(source, spec, kind)`` for ``spec`` (or the source field) with Start's options and ``extra``
+        (not opened yet); None with the reason on the status line."""
+        spec = spec if spec is not None else self.source_spec()
+        self.source_edit.setText(str(spec))
+        kind = "camera" if str(spec).isdigit() else "genicam" if str(spec).lower().startswith("genicam:") else \
+            "url" if "://" in str(spec) else "folder" if Path(spec).is_dir() else "file"
+        self.source_kind.setCurrentIndex(self.source_kind.findData(kind))
+        options = {**self.file_options(), **(self.camera_box.options() if kind == "genicam" else {}), **extra}
+        try:
+            return open_source(spec, **options), spec, kind  # a source takes the options that are its own
+        except SourceError as exc:
+            self._status(str(exc), error=True)
+            return None
+
+    def _handlers(self):
+        """Wraps the handlers of a new start (inspection or preview): a late one of an earlier start is ignored."""
+        self._run += 1
+        run = self._run
+        return lambda fn: guard(self, lambda *args: fn(*args) if run == self._run else None)
+
+    def _on_preview_partial(self, value) -> None:
+        if isinstance(value, tuple):  # a source event: a lost camera, reconnecting, ...
+            self._on_event(*value)
+            return
+        self.viewer.show_result(value.frame.image, None, None, title=value.title)
+        self.preview.show_figures(value.figures)
+
+    def _on_preview_ended(self, summary: dict) -> None:
+        self.previewing = False
+        self._update_buttons()
+        if summary:
+            self._status(setup.preview_summary(summary), error=summary.get("reason") == "failed")
+
+    def _show_preview(self, shown: bool) -> None:
+        """The preview's figures take the place of the verdict banner and counters (and give it back)."""
+        self.preview.setVisible(shown)
+        for widget in (self.banner, self.counters, self.stats):
+            widget.setVisible(not shown)
+
+    def _restart_preview(self) -> None:
+        """The GenICam settings changed while previewing: reopen the camera with them."""
+        if self.previewing:
+            self.stop_preview()
+            self.start_preview()
+
     def _on_partial(self, value) -> None:
         """The live lane's partial results: an event ``(level, message)`` or the newest result."""
         if isinstance(value, tuple) and value[0] == STATION:
@@ -441,7 +521,7 @@ class LivePanel(QWidget):
         self._finished()
         if not summary:  # cancelled before it began: nothing to report
             return
-        reason = summary.get("reason", "")
+        reason = self.end_reason = summary.get("reason", "")
         self.line_box.show_state(summary.get("sinks") or [])  # after the last deliveries
         c = summary.get("counts") or {}
         if c:  # the final counts (the display shows at most one result per event-loop turn)
@@ -501,12 +581,14 @@ class LivePanel(QWidget):
         self.trigger_button.setVisible(genicam)
         self.trigger_button.setEnabled(running and self.inspector.software_triggered)
         self.start_button.setText("Stop" if running else "Start")
-        self.start_button.setEnabled(running or self.model is not None)
+        self.start_button.setEnabled(running or (self.model is not None and not self.previewing))
+        self.preview_button.setText("Stop preview" if self.previewing else "Preview")
+        self.preview_button.setEnabled(self.previewing or (not running and bool(self.source_spec())))
         for widget in (self.pause_button, self.reset_button):
             widget.setEnabled(running)
         for widget in (self.source_kind, self.source_edit, self.browse_button, self.save_check, self.save_edit):
-            widget.setEnabled(not running)
-        file_options = not running and self.source_kind.currentData() in FILE_KINDS
+            widget.setEnabled(not running and not self.previewing)
+        file_options = not running and not self.previewing and self.source_kind.currentData() in FILE_KINDS
         for widget in (self.every_frame_radio, self.realtime_radio, self.loop_check):
             widget.setEnabled(file_options)
 

@@ -13,7 +13,7 @@ import gc
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QScrollArea, QTabWidget
 
 from hamacho_core import __version__
@@ -21,13 +21,12 @@ from hamacho_core.dataset import Dataset, load_dataset
 from hamacho_core.imageio import read_image
 from hamacho_core.library import unique_path
 from hamacho_core.model_io import load_model
-from hamacho_core.models import REGISTRY
 from hamacho_core.outputs import full_size_maps
 from hamacho_core.review import read_mask
 from hamacho_core.runtime import preload as preload_runtime
 from hamacho_core.session import InspectionSession
-from hamacho_core.thresholds import OK
-from hamacho_gui import dialogs, tasks
+from hamacho_core.validation import validate
+from hamacho_gui import dialogs, layout, tasks
 from hamacho_gui import settings as settings_module
 from hamacho_gui.about import show_about
 from hamacho_gui.actions import MODEL_JOBS, Actions
@@ -37,6 +36,8 @@ from hamacho_gui.model_manager import ModelManagerPanel
 from hamacho_gui.results_panel import ResultsPanel
 from hamacho_gui.roi_tool import RoiTool
 from hamacho_gui.settings import open_settings
+from hamacho_gui.station import AuditTrail, Station
+from hamacho_gui.teaching import Teacher
 from hamacho_gui.threshold_panel import ThresholdPanel
 from hamacho_gui.training_panel import TrainingPanel
 from hamacho_gui.viewer import ImageViewer
@@ -77,7 +78,6 @@ class MainWindow(QMainWindow):
         self.runner = self.workers.jobs  # the lane of long jobs (scan, train, inspect, export)
         self._current_row = -1
         #: (model, its fitted state before, results before, pixel AUROC, change text) per image taught as good
-        self._undo_good: list[tuple] = []
         self._shown_size: tuple[int, int] | None = None
         self._close_after_save = False
         self._after_save = None  # what to do once a save asked for by "Save before you ...?" has succeeded
@@ -103,14 +103,20 @@ class MainWindow(QMainWindow):
         self.left_tabs = left
         data_dock = self._dock("Data and training", left, Qt.DockWidgetArea.LeftDockWidgetArea)
         results_dock = self._dock("Results", self.results_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Thresholds and metrics", _scrolling(self.threshold_panel), Qt.DockWidgetArea.RightDockWidgetArea)
-        self._default_docks = (data_dock, results_dock)
+        thresholds_dock = self._dock("Thresholds and metrics", _scrolling(self.threshold_panel),
+                                     Qt.DockWidgetArea.RightDockWidgetArea)
+        self.default_docks = (data_dock, results_dock, thresholds_dock)
+        self.audit = AuditTrail(self)
+        self.station = Station(self)
+        self.teacher = Teacher(self)
         self.menu_actions = Actions(self)
         self._bind()
         self._connect()
         self.setMinimumSize(MIN_WIDTH, MIN_HEIGHT)
         self.resize(1280, 720)
-        self._restore_layout()
+        self.initial_state = self.saveState()  # what View > Reset layout goes back to
+        layout.restore(self)
+        layout.fit_to_screen(self)
         self._update_title()
         self.statusBar().showMessage(settings_module.last_problem
                                      or "Open a dataset folder to start (File > Open dataset...)")
@@ -152,6 +158,7 @@ class MainWindow(QMainWindow):
         self.results_panel.score_dataset_requested.connect(self.score_dataset)
         self.threshold_panel.thresholds_changed.connect(self.session.set_thresholds)
         self.threshold_panel.suggest_requested.connect(self.suggest_threshold)
+        self.threshold_panel.show_mistakes.connect(self.results_panel.set_filter)
         for a, b in ((self.viewer, self.live_panel.viewer), (self.live_panel.viewer, self.viewer)):
             a.colormap_combo.currentTextChanged.connect(b.set_colormap)  # one colormap on both tabs
         self.viewer.next_requested.connect(lambda: self.results_panel.step(+1))
@@ -184,7 +191,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("last_dataset", str(folder))
         self.dataset_panel.set_loading(Path(folder))
         self.training_panel.set_dataset_ready(False)
-        self._run("scan", lambda progress, stop: load_dataset(folder, progress=progress, should_stop=stop),
+        self.run_job("scan", lambda progress, stop: load_dataset(folder, progress=progress, should_stop=stop),
                   self._on_scanned, on_failed=self._on_scan_failed)
 
     def train(self, request: tasks.TrainRequest) -> None:
@@ -199,7 +206,7 @@ class MainWindow(QMainWindow):
             f"(at most {request.auto.budget_min:g} min)..."
             if request.auto is not None else f"Training {request.kind} on {len(dataset.train)} good images...")
         self._train_started = time.monotonic()
-        self._run("train", tasks.train(dataset, request), self._on_trained)
+        self.run_job("train", tasks.train(dataset, request), self._on_trained)
 
     def draw_roi(self, kind: str) -> None:
         try:
@@ -220,7 +227,7 @@ class MainWindow(QMainWindow):
         if not self._may_replace_model(f"open {Path(path).name}", then=lambda: self.open_model(path)):
             return
         self.settings.setValue("last_model", str(path))
-        self._run("load_model", lambda progress, stop: (load_model(path), Path(path)), self._on_model_loaded)
+        self.run_job("load_model", lambda progress, stop: (load_model(path), Path(path)), self._on_model_loaded)
 
     def library_dir(self) -> Path:
         return self.model_manager.library_folder()
@@ -271,6 +278,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("last_model", str(saved))
         self.model_manager.refresh_models()
         self.live_panel.model_name = self.session.model_name
+        self.audit.record("model saved", "", str(saved))
         self.statusBar().showMessage(f"Model saved to {saved}")
         if self._close_after_save:
             self.close()
@@ -286,46 +294,13 @@ class MainWindow(QMainWindow):
         self.show_error(f"The model was not saved: {message}")
 
     def add_current_as_good(self) -> None:
-        """Teach the model that the shown image is good (PatchCore memory bank grows), then re-score."""
-        s, row = self.session, self._current_row
-        if s.model is None or not 0 <= row < len(s.results):
-            self.show_error("Select a result first.")
-            return
-        spec = REGISTRY[s.model.kind]
-        if not spec.incremental:
-            self.show_error(f"{spec.name} cannot learn incrementally; retrain with the image in good/.")
-            return
-        if self.workers.files.current == "save":
-            self.show_error("The model is being saved: teach the image as good when the save has finished.")
-            return
-        item = s.results[row]
-        path = item.path
-        if not dialogs.confirm_teach_good(self, path.name, item.label == 1):
-            return
-        what = f"{path.name} taught as good"
-        # What Undo puts back: the fitted state before (add_images swaps a new bank in, the old arrays stay as they
-        # are), the results and the change mark.
-        self._undo_good.append((s.model, dict(s.model.state_arrays()), list(s.results), s.pixel_auroc, what))
-        s.model_changed(what)  # from now on: the bank changes as the job runs
-        self._run("add_good", tasks.add_good(s.model, path, s.results), self._on_taught_good)
+        self.teacher.add_current()
 
     def can_undo_good(self) -> bool:
-        return bool(self._undo_good) and self._undo_good[-1][0] is self.session.model
+        return self.teacher.can_undo()
 
     def undo_teach_good(self) -> None:
-        """Forget the last image taught as good: the model's previous state, results and change mark come back."""
-        if not self.can_undo_good():
-            return
-        s = self.session
-        model, arrays, results, pixel_auroc, what = self._undo_good.pop()
-        model.load_state_arrays(arrays)
-        added = s.training.get("added_good_files") or []
-        if added:
-            added.pop()
-        s.set_results(results, pixel_auroc)
-        s.revert_change(what)
-        self.menu_actions.refresh()
-        self.statusBar().showMessage(f"Undone: {what}")
+        self.teacher.undo()
 
     def score_dataset(self) -> None:
         """Judge the loaded dataset's images with the current model (labels and sets kept)."""
@@ -333,7 +308,7 @@ class MainWindow(QMainWindow):
         if s.model is None or s.dataset is None:
             self.show_error("Open a dataset and a model first.")
             return
-        self._run("score", tasks.score(s.model, s.dataset_sources()), self._on_scored)
+        self.run_job("score", tasks.score(s.model, s.dataset_sources()), self._on_scored)
 
     def suggest_threshold(self) -> None:
         try:
@@ -356,7 +331,7 @@ class MainWindow(QMainWindow):
 
     def inspect_folder(self, folder: Path) -> None:
         self.settings.setValue("last_inspect", str(folder))
-        self._run("inspect", tasks.inspect_folder(self.session.model, Path(folder)), self._on_scored)
+        self.run_job("inspect", tasks.inspect_folder(self.session.model, Path(folder)), self._on_scored)
 
     def choose_export(self) -> None:
         if not self.session.results:
@@ -371,12 +346,25 @@ class MainWindow(QMainWindow):
         if target is not None:
             self.export(target)
 
+    def choose_export_report(self) -> None:
+        """File > Export validation report: one HTML file a quality engineer can attach to a release."""
+        start = Path(self.settings.value("last_report", "") or Path.home()) / "validation_report.html"
+        path = dialogs.save_file(self, "Export validation report", start, "HTML report (*.html)", suffix="html")
+        if path is not None:
+            self.export_report(path)
+
+    def export_report(self, path: Path) -> None:
+        s = self.session
+        self.settings.setValue("last_report", str(Path(path).parent))
+        self.run_job("report", tasks.export_report(s.model, list(s.results), s.thresholds, Path(path), s.model_path),
+                  lambda written: self.statusBar().showMessage(f"Validation report written: {written}"))
+
     def export(self, folder: Path) -> None:
         """CSV and overlay/map/mask images of the results listed (filter applies), as shown on screen."""
         self.settings.setValue("last_export", str(folder))
         s = self.session
         items = [s.results[r] for r in self.results_panel.visible_rows()]
-        self._run("export", tasks.export(s.model, items, s.thresholds, Path(folder), self.viewer.colormap_name,
+        self.run_job("export", tasks.export(s.model, items, s.thresholds, Path(folder), self.viewer.colormap_name,
                                          self.viewer.opacity),
                   lambda folder: self.statusBar().showMessage(f"Exported to {folder}"))
 
@@ -468,7 +456,7 @@ class MainWindow(QMainWindow):
     def _on_progress(self, name: str, stage: str, done: int, total: int, eta: float) -> None:
         self.training_panel.set_progress(stage, done, total, eta)
 
-    def _run(self, name: str, job, on_done, on_failed=None) -> None:
+    def run_job(self, name: str, job, on_done, on_failed=None) -> None:
         """Start ``job`` on the jobs lane with its own handlers: ``on_done(result)`` (after the heap is
         settled), ``on_failed(message)`` (default: said), a cancellation is said."""
         def done(result) -> None:
@@ -511,18 +499,22 @@ class MainWindow(QMainWindow):
         self._warn_escapes()
 
     def _warn_escapes(self) -> None:
-        """Issue 24 (1): a model that lets known defects pass says so at once, in words, before it is saved."""
+        """Issue 24 (1): a model that lets known defects pass, or whose threshold one good image holds up,
+        says so at once, in words, before it is saved."""
         s = self.session
-        if s.model is None or s.model.judge is None:
+        if s.model is None or s.model.judge is None or not s.results:
             return
-        known = [r for r in s.results if r.label == 1]
-        if not known:
-            return
-        passing = sum(s.model.judge.verdict(r.raw_score) == OK for r in known)
-        if passing:
-            self.training_panel.set_status(
-                f"Warning: {passing} of {len(known)} known defective images would pass as OK at this threshold "
-                f"(Results list, Show: OK). " + self.training_panel.status_label.text(), warning=True)
+        v = validate([r.raw_score for r in s.results], [r.label for r in s.results], s.model.judge,
+                     names=[f"{r.folder}/{r.path.name}" for r in s.results])
+        warnings = []
+        if v.escapes:
+            warnings.append(f"Warning: {len(v.escapes)} of {v.defects} known defective images would pass as OK "
+                            "at this threshold (Results, Show: Escapes).")
+        if v.dominant >= 0:
+            warnings.append(v.lines()[-1])
+        if warnings:
+            self.training_panel.set_status(" ".join(warnings) + " " + self.training_panel.status_label.text(),
+                                           warning=True)
 
     def _on_model_loaded(self, result) -> None:
         s, (model, path) = self.session, result
@@ -537,13 +529,6 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Judged {len(result.results)} images" + (
             f"; {len(skipped)} skipped: " + "; ".join(f"{k.path.name} ({k.reason})" for k in skipped[:5])
             if skipped else ""))
-
-    def _on_taught_good(self, result) -> None:
-        scored, details = result
-        self.session.training.setdefault("added_good_files", []).append(details["path"])
-        self.session.set_results(scored.results, scored.pixel_auroc)
-        self.statusBar().showMessage(f"Added {Path(details['path']).name} as good: memory bank "
-                                     f"{details['previous_memory_bank']} -> {details['memory_bank']} patches")
 
     def _report_dataset(self, dataset: Dataset) -> None:
         self.statusBar().showMessage(f"Dataset: {dataset.layout} layout, {len(dataset.train)} good images to learn "
@@ -607,29 +592,8 @@ class MainWindow(QMainWindow):
                     self._close_after_save = False  # the Save dialog was cancelled
                 return
             s.changes = []  # discarded
-        self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("window_state", self.saveState())
-        self.live_panel.line_box.save(self.settings)
-        self.live_panel.camera_box.save(self.settings)
-        self.settings.sync()
+        layout.save(self)
         self.live_panel.stop()
         self.workers.shutdown()
+        self.audit.close()
         super().closeEvent(event)
-
-    # --- layout persistence -----------------------------------------------------------------------
-    def _restore_layout(self) -> None:
-        self.live_panel.line_box.restore(self.settings)
-        self.live_panel.camera_box.restore(self.settings)
-        self.live_panel.line_button.setChecked(self.live_panel.line_box.settings().used)  # shown when set
-        geometry, state = self.settings.value("geometry"), self.settings.value("window_state")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        if isinstance(state, QByteArray):
-            self.restoreState(state)
-        else:  # first start: sizes apply once the window is laid out
-            QTimer.singleShot(0, self._default_dock_sizes)
-
-    def _default_dock_sizes(self) -> None:
-        data_dock, results_dock = self._default_docks
-        self.resizeDocks([data_dock, results_dock], [400, 300], Qt.Orientation.Vertical)
-        self.resizeDocks([data_dock], [400], Qt.Orientation.Horizontal)

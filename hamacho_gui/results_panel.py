@@ -23,7 +23,11 @@ from PySide6.QtWidgets import (
 from hamacho_core.review import HELD_OUT, TRUTH, ReviewItem
 from hamacho_core.session import InspectionSession
 from hamacho_core.thresholds import NG, OK, REVIEW, VERDICT_COLOURS
+from hamacho_gui.verdicts import ESCAPES, FALSE_ALARMS
 
+_MISTAKE_BACKGROUND = {ESCAPES: QColor("#f8d0d0"), FALSE_ALARMS: QColor("#fde3c0")}
+_MISTAKE_TIPS = {ESCAPES: "a known defect that passes as OK at this threshold",
+                 FALSE_ALARMS: "a good image rejected as NG at this threshold"}
 _VERDICT_COLOURS = {name: QColor(colour) for name, colour in VERDICT_COLOURS.items()}
 _SET_TIPS = {HELD_OUT: "a good training image kept out of the fit: it set the thresholds",
              "validation": "a defective image that set the thresholds",
@@ -42,11 +46,16 @@ class ResultsModel(QAbstractTableModel):
         self.items: list[ReviewItem] = []
         self._score_format = "{:.4g}"
         self.verdicts = np.array([], dtype=object)
+        self.shown_names: list[str] = []
         self.normalised = np.array([], dtype=np.float32)
 
     def set_items(self, items: list[ReviewItem], verdicts: np.ndarray, normalised: np.ndarray) -> None:
         self.beginResetModel()
         self.items, self.verdicts, self.normalised = list(items), verdicts, normalised
+        names = [item.path.name for item in self.items]  # a name found in several folders shows its folder
+        repeated = {name for name in names if names.count(name) > 1} if len(set(names)) < len(names) else set()
+        self.shown_names = [f"{item.folder}/{name}" if name in repeated else name
+                            for item, name in zip(self.items, names, strict=True)]
         finite = [abs(r.raw_score) for r in self.items if np.isfinite(r.raw_score)]
         top = max(finite, default=1.0)  # one number of decimals for the list: 34.20 next to 46.88
         self._score_format = f"{{:.{max(0, 3 - int(np.floor(np.log10(top))) if top > 0 else 3)}f}}"
@@ -55,7 +64,7 @@ class ResultsModel(QAbstractTableModel):
     def set_verdicts(self, verdicts: np.ndarray, normalised: np.ndarray) -> None:
         self.verdicts, self.normalised = verdicts, normalised
         if self.items:
-            self.dataChanged.emit(self.index(0, self.VERDICT), self.index(len(self.items) - 1, self.NORMALISED))
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self.items) - 1, self.NORMALISED))  # + highlights
 
     def rowCount(self, parent=None) -> int:  # noqa: N802 - Qt API
         return 0 if parent is not None and parent.isValid() else len(self.items)
@@ -73,7 +82,7 @@ class ResultsModel(QAbstractTableModel):
             return None
         row, col = index.row(), index.column()
         item = self.items[row]
-        values = (row + 1, item.path.name, item.raw_score, str(self.verdicts[row]), TRUTH.get(item.label, ""),
+        values = (row + 1, self.shown_names[row], item.raw_score, str(self.verdicts[row]), TRUTH.get(item.label, ""),
                   item.set, item.folder, float(self.normalised[row]))
         if role == self.SORT_ROLE:
             return values[col]
@@ -87,11 +96,21 @@ class ResultsModel(QAbstractTableModel):
             return QBrush(_VERDICT_COLOURS.get(values[col], QColor("black")))
         if role == Qt.ItemDataRole.ForegroundRole and col == self.SET and item.set == HELD_OUT:
             return QBrush(QColor("#777777"))
+        if role == Qt.ItemDataRole.BackgroundRole and self.mistake(row):
+            return QBrush(_MISTAKE_BACKGROUND[self.mistake(row)])
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{item.path}\n{item.set}: {_SET_TIPS.get(item.set, '')}"
+            mistake = self.mistake(row)
+            return (f"{item.path}\n{item.set}: {_SET_TIPS.get(item.set, '')}"
+                    + (f"\n{mistake.capitalize()}: {_MISTAKE_TIPS[mistake]}" if mistake else ""))
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (self.INDEX, self.SCORE, self.NORMALISED):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+
+    def mistake(self, row: int) -> str:
+        """:data:`ESCAPES` for a defective image judged OK, :data:`FALSE_ALARMS` for a good one judged NG."""
+        label, verdict = self.items[row].label, str(self.verdicts[row])
+        return ESCAPES if label == 1 and verdict == OK else FALSE_ALARMS if label == 0 and verdict == NG else ""
 
 
 class _VerdictFilter(QSortFilterProxyModel):
@@ -120,6 +139,8 @@ class _VerdictFilter(QSortFilterProxyModel):
         model = self.sourceModel()
         if not self.show_held_out and model.items[row].set == HELD_OUT:
             return False
+        if self.verdict in (ESCAPES, FALSE_ALARMS):
+            return model.mistake(row) == self.verdict
         return not self.verdict or str(model.verdicts[row]) == self.verdict
 
 
@@ -143,7 +164,10 @@ class ResultsPanel(QWidget):
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(ResultsModel.IMAGE, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(ResultsModel.IMAGE, 160)  # readable names; the other columns scroll into view
+        # Names elided in the middle (their number stays) so Truth stays in view in a 340 px dock (issue 24, 7);
+        # the full path is the row's tool tip, and the column can be widened.
+        header.resizeSection(ResultsModel.IMAGE, 105)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header.setStretchLastSection(True)
         for col in (0, 2, 3, 4, 5, 6, 7):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
@@ -152,6 +176,11 @@ class ResultsPanel(QWidget):
         self.filter.addItem("All", "")
         for verdict in (NG, REVIEW, OK):
             self.filter.addItem(verdict, verdict)
+        self.filter.addItem("Escapes (defects judged OK)", ESCAPES)
+        self.filter.addItem("False alarms (good judged NG)", FALSE_ALARMS)
+        self.filter.setToolTip("Escapes and false alarms are also highlighted in the list (red and orange)")
+        self.filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.filter.setMinimumContentsLength(8)  # the long entries show in the open list: the dock stays narrow
         self.filter.currentIndexChanged.connect(lambda _i: self.proxy.set_verdict(self.filter.currentData()))
         self.held_out_check = QCheckBox("Held-out")
         self.held_out_check.setChecked(True)
@@ -254,6 +283,10 @@ class ResultsPanel(QWidget):
             v = v[[item.set != HELD_OUT for item in self.model.items]]
         text = (f"{len(v)} images: {int((v == OK).sum())} OK, {int((v == NG).sum())} NG, "
                 f"{int((v == REVIEW).sum())} review")
+        mistakes = [self.model.mistake(row) for row in range(len(self.model.items))]
+        if any(item.label >= 0 for item in self.model.items):
+            text += (f"; {mistakes.count(ESCAPES)} known defects pass as OK, {mistakes.count(FALSE_ALARMS)} good "
+                     "images rejected")
         if held:
             text += (f" (incl. {held} held-out training images)" if self.proxy.show_held_out
                      else f" ({held} held-out training images hidden)")

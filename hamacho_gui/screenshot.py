@@ -1,7 +1,8 @@
 """Screenshot of the main window after training on the demo data (for the README).
 
-Run under a virtual display:  ``xvfb-run -s "-screen 0 1600x1000x24" python -m hamacho_gui.screenshot OUT.png [WxH]``
-(default size 1600x960; ``1280x720`` shows the window on a small station screen).
+Run under a virtual display:  ``xvfb-run -s "-screen 0 1600x1000x24" python -m hamacho_gui.screenshot OUT.png [WxH]
+[operator]`` (default size 1600x960; ``1280x720`` shows the window on a small station screen; ``operator``: the
+operator view judging the demo's defective parts in a loop).
 """
 
 from __future__ import annotations
@@ -40,6 +41,26 @@ def _wait(window: MainWindow, name: str, timeout_s: float = 600) -> None:
         raise RuntimeError(outcome.get("error", f"{name} timed out"))
 
 
+def _operator_view(app, window: MainWindow, data: Path, width: int, height: int):
+    """The operator view after a few judged parts (the demo's defective images, in a loop)."""
+    import time
+
+    live = window.live_panel
+    live.set_file_options(realtime=False, loop=True)
+    live.source_edit.setText(str(data / "bad"))
+    view = window.station.enter_operator_view(full_screen=False)
+    view.resize(width, height)
+    view.start()
+    deadline = time.monotonic() + 60
+    while (live.last_result is None or live.last_result.part < 5) and time.monotonic() < deadline:
+        app.processEvents()
+    view.refresh()
+    for _ in range(20):
+        app.processEvents()
+    live.stop()
+    return view
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = Path(argv[0] if argv else "resources/screenshots/main_window.png")
@@ -66,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         window.left_tabs.setCurrentIndex(1)
         for _ in range(20):
             app.processEvents()
-        window.grab().save(str(out))
+        if len(argv) > 2 and argv[2] == "operator":
+            _operator_view(app, window, data, width, height).grab().save(str(out))
+        else:
+            window.grab().save(str(out))
         window.session.changes.clear()  # a demo model: nothing to keep
         window.close()
     print(f"saved {out}")

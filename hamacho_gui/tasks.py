@@ -12,6 +12,7 @@ from hamacho_core.dataset import Dataset, Skipped, collect_images
 from hamacho_core.jobs import FitResult, fit_dataset
 from hamacho_core.model_io import save_model
 from hamacho_core.models import AnomalyModel, FitReport, ModelConfig
+from hamacho_core.progress import check_stop
 from hamacho_core.review import ReviewItem, Source
 from hamacho_core.thresholds import Thresholds
 
@@ -82,6 +83,23 @@ def export(model: AnomalyModel, items: list[ReviewItem], thresholds: Thresholds,
     def job(progress, should_stop) -> Path:
         return review.export_items(model, items, thresholds, out_dir, colormap=colormap, alpha=alpha,
                                    progress=progress, should_stop=should_stop)
+    return job
+
+
+def export_report(model: AnomalyModel, items: list[ReviewItem], thresholds: Thresholds, path: Path,
+                  model_path: Path | None):
+    """The release report (HTML: summary, histogram, escapes' thumbnails) of the results at ``thresholds``."""
+    def job(progress, should_stop) -> Path:
+        from hamacho_core import report
+
+        progress("report", 0, 1)
+        content = report.build_content(model, [r.path for r in items], [r.raw_score for r in items],
+                                       [r.label for r in items], maps=[r.anomaly_map for r in items],
+                                       judge=model.judge.at(thresholds), model_path=model_path)
+        check_stop(should_stop, "report")
+        written = report.write_report(path, content)
+        progress("report", 1, 1)
+        return written
     return job
 
 

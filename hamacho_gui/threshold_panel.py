@@ -43,13 +43,14 @@ from PySide6.QtWidgets import (
 from hamacho_core.metrics import evaluate, roc
 from hamacho_core.session import InspectionSession
 from hamacho_core.thresholds import ScoreScale, Thresholds
+from hamacho_core.validation import validate
 from hamacho_gui.threshold_plots import (
     draw_histogram,
     legend_html,
     make_histogram,
     make_roc,
 )
-from hamacho_gui.verdicts import NG, REVIEW, display_scale, judge_at
+from hamacho_gui.verdicts import NG, REVIEW, display_scale, judge_at, plain_words_html
 
 STEPS = 1000  #: slider positions 0..STEPS map linearly onto the raw range
 _MARGIN = 0.05  #: extra room around the image scores, as a fraction of their span
@@ -84,6 +85,8 @@ class ThresholdPanel(QWidget):
     #: :meth:`set_thresholds`, :meth:`set_data`).  Cheap to handle: re-label the results.
     thresholds_changed = Signal(object)
     suggest_requested = Signal()  #: the "Suggest threshold" button
+    #: a link of the plain-words summary: show the ``escapes`` or ``false alarms`` in the results list
+    show_mistakes = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -106,6 +109,7 @@ class ThresholdPanel(QWidget):
         self._silent = False  # following the session: show, do not emit
         self._last_emitted: Thresholds | None = None
         self._hist_items: list[pg.PlotDataItem] = []
+        self.validation = None  #: the plain-words counts at the current thresholds (a Validation)
         self._build_ui()
         self._set_controls_enabled(False)
 
@@ -358,6 +362,13 @@ class ThresholdPanel(QWidget):
         form.setContentsMargins(6, 6, 6, 6)
         form.setVerticalSpacing(2)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.plain_label = QLabel("—")  # issue 24: what the threshold does, in words, first
+        self.plain_label.setWordWrap(True)
+        self.plain_label.setMinimumWidth(10)
+        self.plain_label.setToolTip("Counted on the labelled images at the current thresholds; "
+                                    "the links list them in the Results")
+        self.plain_label.linkActivated.connect(self.show_mistakes)
+        form.addRow(self.plain_label)
         self.auroc_label = QLabel("—")
         self.pixel_auroc_label = QLabel("—")
         self.f1_label = QLabel("—")
@@ -576,6 +587,8 @@ class ThresholdPanel(QWidget):
         n_ok = scores.size - n_ng - n_review
         parts = [f"OK {n_ok}"] + ([f"REVIEW {n_review}"] if review is not None else []) + [f"NG {n_ng}"]
         self.counts_label.setText(" · ".join(parts) + f"  (of {scores.size})")
+        self.validation = validate(scores, self._labels, judge)
+        self.plain_label.setText(plain_words_html(self.validation))
 
         if not (self._n_pos or self._n_neg):
             self.f1_label.setText("—")

@@ -10,6 +10,8 @@ on its worker lane, forwarding progress to :meth:`set_progress` and the outcome 
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
@@ -103,6 +105,7 @@ class TrainingPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._running = False
+        self._started = time.monotonic()  # when the running job began (its "so far")
         self._dataset_ready = False
         self._layers_error = ""
         self._build()
@@ -385,6 +388,7 @@ class TrainingPanel(QWidget):
 
     def set_running(self, running: bool) -> None:
         self._running = bool(running)
+        self._started = time.monotonic()
         if self._running:
             self.progress_bar.setRange(0, 0)  # busy until the first progress report
             self.progress_bar.setFormat("")
@@ -403,7 +407,10 @@ class TrainingPanel(QWidget):
             self.progress_bar.setRange(0, int(total))
             self.progress_bar.setValue(done)
             self.progress_bar.setFormat(f"{done}/{total}")
-            self.stage_label.setText(f"{name}: {done}/{total} \u00b7 ETA {format_eta(eta_s)}")
+            # The ETA is of this step (a training has several, a search many): said so, with the time so far,
+            # so a new step's ETA is not read as the whole job's growing (issue 24, 9).
+            self.stage_label.setText(f"{name}: {done}/{total} \u00b7 this step {format_eta(eta_s)} left"
+                                     f" \u00b7 {format_eta(time.monotonic() - self._started)} so far")
         else:
             self.progress_bar.setRange(0, 0)
             self.progress_bar.setFormat("")

@@ -10,8 +10,13 @@ import numpy as np
 
 from hamacho_core.judging import NG, OK, REVIEW, Judge
 from hamacho_core.thresholds import ScoreScale, Thresholds
+from hamacho_core.validation import Validation
 
-__all__ = ["NG", "OK", "REVIEW", "Thresholds", "display_scale", "judge_at", "verdicts"]
+#: the results list's filters of mistakes (defective judged OK; good judged NG), also the links' targets
+ESCAPES, FALSE_ALARMS = "escapes", "false alarms"
+
+__all__ = ["ESCAPES", "FALSE_ALARMS", "NG", "OK", "REVIEW", "Thresholds", "display_scale", "judge_at",
+           "plain_words_html", "verdicts"]
 
 _UNIT = ScoreScale(1.0, 0.0, "manual")  # only the thresholds matter for verdicts and masks
 
@@ -31,3 +36,20 @@ def display_scale(model: ScoreScale, threshold: float) -> ScoreScale:
     """The normalised (0.5 at the threshold) scale for displaying scores when the user has moved
     the threshold: the model's own scale at its own threshold, else ``model.with_threshold``."""
     return model.at(threshold)
+
+
+def plain_words_html(v: Validation) -> str:
+    """The validation summary for a label: its sentences, each count of mistakes a link that filters the
+    results list to them (``escapes`` / ``false alarms``)."""
+    import html
+
+    lines = [html.escape(line) for line in v.lines()]
+    links = [(ESCAPES, len(v.escapes), "show them"), (FALSE_ALARMS, len(v.false_alarms), "show them")]
+    out = []
+    for line in lines:
+        for key, count, text in links:
+            if count and ((key == ESCAPES and "would pass as OK" in line and "synthetic" not in line)
+                          or (key == FALSE_ALARMS and "would be rejected" in line)):
+                line += f' <a href="{key}">{text}</a>'
+        out.append(f'<span style="color:#c62828">{line}</span>' if line.startswith("Warning") else line)
+    return "<br>".join(out)

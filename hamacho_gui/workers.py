@@ -19,9 +19,10 @@ passes that task's own handlers, called in the GUI thread: ``on_done(result)``, 
   :data:`THUMB_THREADS` threads, each handing its thumbnail over as a partial result as soon as it is
   ready.  A newer generation (a newer dataset) cancels the older one: its jobs not started are dropped
   and its partial results not yet delivered are discarded.
-* ``live`` ("replace", long-running): one job, the live inspection loop, runs until stopped; stopping is
-  its normal end (its summary is its result).  Its frames are handed over with :meth:`Partial.latest`:
-  only the newest undelivered result is pending, so a slow display never queues results (newest frame wins).
+* ``live`` ("replace", long-running): one job, the live inspection loop (or the camera preview), runs until
+  stopped; stopping is its normal end (its summary is its result).  Its frames are handed over with
+  :meth:`Partial.latest`: only the newest undelivered result is pending, so a slow display never queues
+  results (newest frame wins).
 
 Partial results of a task whose stop was requested are never delivered.  Every failure's traceback goes
 to the ``hamacho`` log; the task's ``on_failed`` gets the one-line message.

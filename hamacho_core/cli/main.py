@@ -72,8 +72,28 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if "memory_bank" in r.details:
         print(f"Memory bank: {r.details['memory_bank']} of {r.details['patches']} patches")
     _print_thresholds(m, r.threshold_source)
+    if r.validation is not None:
+        print("At these thresholds, on the validation images (held-out good" + (
+            ", and the defective images of bad/)" if r.validation.defects else ")") + ":")
+        _print_validation(r.validation)
     print(f"Saved {path}")
     return 0
+
+
+def _print_validation(v) -> None:
+    """The plain-words summary, then the escapes and false alarms by name."""
+    for line in v.lines() + _named(v):
+        print(f"  {line}")
+
+
+def _named(v, limit: int = 10) -> list[str]:
+    """"Would pass as OK: a.png, b.png and 3 more" for the escapes, the same for the false alarms."""
+    out = []
+    for title, names in (("Would pass as OK", v.escape_names), ("Would be rejected", v.false_alarm_names)):
+        if names:
+            out.append(f"{title}: {', '.join(names[:limit])}"
+                       + (f" and {len(names) - limit} more" if len(names) > limit else ""))
+    return out
 
 
 def _print_thresholds(model, source: str) -> None:
@@ -138,7 +158,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     from hamacho_core.dataset import load_dataset
     from hamacho_core.fileio import atomic_write_bytes
-    from hamacho_core.jobs import evaluate_dataset, write_eval_plots
+    from hamacho_core.jobs import evaluate_dataset, write_eval_plots, write_eval_report
     from hamacho_core.model_io import load_model
 
     model = load_model(args.model, device=args.device, runtime=args.runtime, threads=args.threads)
@@ -154,17 +174,22 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     m = result.metrics
     report = {**m.to_dict(), "image_threshold": model.image_scale.threshold,
               "pixel_threshold": model.pixel_scale.threshold, "images": len(result.items),
-              "images_also_used_for_thresholds": result.used_for_thresholds}
+              "images_also_used_for_thresholds": result.used_for_thresholds,
+              "validation": result.validation.to_dict()}
     atomic_write_bytes(out_dir / "metrics.json", json.dumps(report, indent=2).encode("utf-8"))
     plots = write_eval_plots(result, model.image_scale.threshold, out_dir)
-    text = _metrics_text(m, result.used_for_thresholds)
+    text = "\n".join(result.validation.lines()) + "\n" + _metrics_text(m, result.used_for_thresholds)
     auto = ((model.manifest or {}).get("training") or {}).get("auto")
     if isinstance(auto, dict) and auto.get("winner"):
         text += f"\nSettings chosen automatically: {auto['winner']} ({auto.get('why', '')})"
     atomic_write_bytes(out_dir / "metrics.txt", (text + "\n").encode("utf-8"))
     print(text)
+    for line in _named(result.validation):
+        print(line)
+    report_path = write_eval_report(model, result, out_dir / "report.html", args.model,
+                                    _metrics_text(m, result.used_for_thresholds).splitlines())
     print(f"Written: {out_dir / 'metrics.json'}, {out_dir / 'metrics.txt'}, "
-          + ", ".join(str(p) for p in plots.values()))
+          + ", ".join(str(p) for p in plots.values()) + f", {report_path} (the release report)")
     return 0
 
 

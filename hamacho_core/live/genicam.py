@@ -48,6 +48,14 @@ def _check_range(what: str, value: float, bounds, unit: str) -> None:
                           f"{low:g}-{high:g}{' ' + unit if unit else ''}")
 
 
+#: Said to a technician where the camera library is missing: not a command to type, but who can fix it and how.
+ARAVIS_MISSING = ("GenICam (GigE Vision / USB3 Vision) cameras are not available in this installation: its camera "
+                  "library, Aravis, is missing. The packaged installer includes it; for an installation from source an "
+                  "administrator adds it (Integrator's guide, \"GenICam cameras\": apt install gir1.2-aravis-0.8, then "
+                  "pip install \"hamacho[genicam]\"). USB cameras, network streams, video files and folders work "
+                  "without it")
+
+
 def aravis():
     """The Aravis module (looked up once: every frame read uses it), or SourceError saying what to install."""
     try:
@@ -56,8 +64,7 @@ def aravis():
         gi.require_version("Aravis", "0.8")
         from gi.repository import Aravis
     except (ImportError, ValueError) as exc:
-        raise SourceError(f"GenICam cameras need Aravis and PyGObject (Debian: apt install gir1.2-aravis-0.8; "
-                          f"then pip install \"hamacho[genicam]\"): {exc}") from None
+        raise SourceError(ARAVIS_MISSING + f" ({exc})") from None
     return Aravis
 
 

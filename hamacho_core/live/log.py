@@ -34,7 +34,28 @@ CREATE TABLE IF NOT EXISTS inspections (
     image_path TEXT
 );
 CREATE INDEX IF NOT EXISTS inspections_verdict ON inspections (verdict, id);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp REAL NOT NULL,
+    user TEXT NOT NULL,
+    action TEXT NOT NULL,
+    old TEXT NOT NULL,
+    new TEXT NOT NULL,
+    model TEXT NOT NULL
+);
 """
+#: The audit trail's columns: who changed what (thresholds, the model, engineer mode), when, from what to what.
+AUDIT_COLUMNS = ("id", "timestamp", "time", "user", "action", "old", "new", "model")
+
+
+def current_user() -> str:
+    """The OS account running Hamacho ("unknown" where the system cannot say)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError, ImportError):
+        return "unknown"
 
 
 def default_log_path() -> Path:
@@ -68,9 +89,28 @@ class InspectionLog:
         row = (time.time() if timestamp is None else float(timestamp), str(source), str(model), float(score),
                float(normalized), str(verdict), None if image_path is None else os.fspath(image_path))
         with self._lock:
+            self._check_open()
             cur = self._db.execute("INSERT INTO inspections (timestamp, source, model, score, normalized, verdict, "
                                    "image_path) VALUES (?, ?, ?, ?, ?, ?, ?)", row)  # autocommit: one commit
             return int(cur.lastrowid)
+
+    def audit(self, action: str, old: object, new: object, model: str = "", user: str | None = None,
+              timestamp: float | None = None) -> int:
+        """Record one change in the audit trail (``user`` defaults to the OS account) and commit; its id."""
+        row = (time.time() if timestamp is None else float(timestamp), user or current_user(), str(action),
+               str(old), str(new), str(model))
+        with self._lock:
+            self._check_open()
+            cur = self._db.execute("INSERT INTO audit (timestamp, user, action, old, new, model) "
+                                   "VALUES (?, ?, ?, ?, ?, ?)", row)
+            return int(cur.lastrowid)
+
+    def audit_rows(self, limit: int = 1000) -> list[dict]:
+        """Audit rows as dicts (keys ``AUDIT_COLUMNS``; ``time`` is local ISO time), newest first."""
+        with self._lock:
+            fetched = self._db.execute("SELECT id, timestamp, user, action, old, new, model FROM audit "
+                                       "ORDER BY id DESC LIMIT ?", (int(limit),)).fetchall()
+        return [dict(zip(AUDIT_COLUMNS, (r[0], r[1], _local_time(r[1]), *r[2:]), strict=True)) for r in fetched]
 
     def rows(self, limit: int = 1000, offset: int = 0, verdict: str | None = None) -> list[dict]:
         """Rows as dicts (keys ``COLUMNS``; ``time`` is local ISO time), newest first."""
@@ -101,6 +141,10 @@ class InspectionLog:
             cur = self._db.execute("SELECT id, timestamp, source, model, score, normalized, verdict, image_path "
                                    "FROM inspections ORDER BY id")
             return write_csv(path, COLUMNS, rows(cur), text_columns=(3, 4, 7, 8))
+
+    def _check_open(self) -> None:
+        if self._db is None:  # a writer thread that outlived the run: a clear error its retry loop counts
+            raise sqlite3.ProgrammingError(f"the inspection log {self.path} is closed")
 
     def close(self) -> None:
         with self._lock:
@@ -188,8 +232,12 @@ class LogWriter:
         return lost
 
 
+def _local_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts).isoformat(timespec="milliseconds")
+
+
 def _as_dict(r: tuple) -> dict:
     ident, ts, source, model, score, normalized, verdict, image_path = r
-    return {"id": ident, "timestamp": ts, "time": datetime.fromtimestamp(ts).isoformat(timespec="milliseconds"),
+    return {"id": ident, "timestamp": ts, "time": _local_time(ts),
             "source": source, "model": model, "score": score, "normalized": normalized, "verdict": verdict,
             "image_path": image_path}

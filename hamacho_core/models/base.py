@@ -25,6 +25,7 @@ from hamacho_core.progress import ProgressFn, StopFn, check_stop, report
 from hamacho_core.runtime import OrtEmbedder, torch_available
 from hamacho_core.thresholds import NG, OK, REVIEW
 from hamacho_core.tiling import GRID, MapStitcher, Tiler
+from hamacho_core.validation import Validation, validate
 
 ImageLike = np.ndarray | str | Path
 #: Tiles per runtime call and search when inspecting a tiled model (bench_tiles, 800x608 in 12 tiles of
@@ -52,6 +53,8 @@ class FitReport:
     threshold_source: str
     seconds: float
     details: dict = field(default_factory=dict)
+    #: how the fitted model judges its own validation images (None when not calibrated)
+    validation: Validation | None = None
 
 
 class NotFittedError(RuntimeError):
@@ -297,7 +300,8 @@ class AnomalyModel:
             source += (f"; {notes['masks_left_out']} mask(s) covering {MAX_MASK_COVERAGE:.0%} or more of their "
                        f"image left out of pixel calibration")
         n_validation = len(validation.images) if calibrate and validation is not None else 0
-        return FitReport(len(train), n_validation, source, time.perf_counter() - started, details)
+        return FitReport(len(train), n_validation, source, time.perf_counter() - started, details,
+                         notes.get("validation"))
 
     def _holdout(self, images: list[ImageLike]) -> tuple[list[ImageLike], ValidationSet, str]:
         held = holdout_indices(len(images), self.config.holdout_fraction, self.config.seed)
@@ -361,7 +365,11 @@ class AnomalyModel:
         self.judge = Judge(thresholds.image_scale(scores, labels),
                            thresholds.pixel_scale(maps[keep], labels[keep], None if masks is None else masks[keep]),
                            review)
-        return {"masks_left_out": int((~keep).sum())}
+        names = [f"{Path(image).parent.name}/{Path(image).name}" if isinstance(image, str | Path)
+                 else f"validation image {i + 1}"
+                 for i, image in enumerate(images)]
+        return {"masks_left_out": int((~keep).sum()),
+                "validation": validate(scores, labels, self.judge, names=names)}
 
     def set_thresholds(self, image: float | None = None, pixel: float | None = None,
                        review: float | None = None, clear_review: bool = False) -> None:

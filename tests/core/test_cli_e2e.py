@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 
@@ -37,6 +38,9 @@ def test_fit_inspect_eval(datasets, tmp_path, kind):
     assert fit.returncode == 0, fit.stderr
     assert "Layout: hamacho" in fit.stdout or "hamacho" in fit.stdout
     assert "Saved" in fit.stdout and model.is_file()
+    # issue 24: what the thresholds do, in words, on the validation images (held-out good + bad/)
+    assert re.search(r"Of 4 known defective images, \d would pass as OK", fit.stdout), fit.stdout
+    assert re.search(r"Of \d+ good images, \d+ would be rejected as NG", fit.stdout), fit.stdout
     # progress into a pipe (a log file, CI, cron): one plain line per stage, no bar redrawn with \r
     assert "\r" not in fit.stderr and "it/s" not in fit.stderr
     stages = [line for line in fit.stderr.splitlines() if line.startswith(("features:", "thresholds:"))]
@@ -70,6 +74,14 @@ def test_fit_inspect_eval(datasets, tmp_path, kind):
     assert sum(map(sum, metrics["confusion"])) == 14
     assert (ev_dir / "roc.png").stat().st_size > 1000 and (ev_dir / "histogram.png").stat().st_size > 1000
     assert "AUROC" in (ev_dir / "metrics.txt").read_text(encoding="utf-8")
+    v = metrics["validation"]
+    (tn, fp), (fn, tp) = metrics["confusion"]
+    assert (v["defects"], v["good"]) == (8, 6) and len(v["false_alarms"]) == fp
+    assert len(v["escapes"]) + v["defects_in_review"] == fn
+    assert f"Of 8 known defective images, {len(v['escapes'])} would pass as OK" in ev.stdout
+    page = (ev_dir / "report.html").read_text(encoding="utf-8")
+    assert "In plain words" in page and v["lines"][0] in page and page.count("data:image/png;base64,") >= 2
+    assert all(name in page for name in v["escapes"] + v["false_alarms"])
 
 
 def test_bad_input_folder_is_fitted_and_inspected(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -61,7 +63,11 @@ def test_size_text_and_plan():
 def test_advice_names_the_problem_and_the_cost():
     text = advise(PatchCoreConfig(), (600, 1600))
     assert "squashed 2.7:1" in text and "'aspect'" in text and "ms an image" in text
-    assert "'tiles'" in advise(PatchCoreConfig(), (2048, 2048))
+    big = advise(PatchCoreConfig(), (2048, 2048), 40)
+    assert "'tiles'" in big
+    # issue 24 (9): what tiles buy (the smallest defect kept) and what they cost, in total and against today
+    assert "a defect of 24 px becomes about 3 px" in big and "sees defects down to about 3 px" in big
+    assert re.search(r"1,000 images: about [\d.]+ (s|min)", big) and re.search(r"\d+\.\dx the time", big)
     assert "Note" not in advise(PatchCoreConfig(), (300, 300))
     assert "81 tiles of 256 px" in advise(PatchCoreConfig(geometry="tiles"), (2048, 2048))  # full resolution
 

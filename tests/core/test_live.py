@@ -486,3 +486,17 @@ def test_model_errors_propagate_and_capture_stops(model, video):
     with pytest.raises(RuntimeError, match="out of memory"):
         inspector.run(lambda r: None, lambda: False)
     assert not [t for t in threading.enumerate() if t.name.startswith("grab ")]  # no capture thread left
+
+
+def test_a_missing_camera_library_is_said_to_a_technician(monkeypatch):
+    """Issue 24 (10): not a command line to type, but what is missing, who adds it and what works meanwhile."""
+    import sys
+
+    from hamacho_core.live import SourceError, genicam
+
+    monkeypatch.setitem(sys.modules, "gi", None)  # as on a station without PyGObject
+    with pytest.raises(SourceError) as info:
+        genicam.aravis()
+    message = str(info.value)
+    assert "packaged installer includes it" in message and "administrator" in message
+    assert "USB cameras, network streams, video files and folders work" in message

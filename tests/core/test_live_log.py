@@ -8,7 +8,10 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 from hamacho_core.live import InspectionLog, default_log_path
+from hamacho_core.live.log import current_user
 from hamacho_core.paths import user_data_dir
 
 WRITER = """
@@ -91,3 +94,29 @@ def test_survives_a_killed_process(tmp_path):
         assert log.count() >= last  # every row reported as appended is there
         assert log.rows(limit=1)[0]["score"] == float(log.count())
         assert log.count("NG") == log.count() // 4
+
+
+def test_audit_trail_of_changes(tmp_path):
+    """Issue 24: who changed thresholds and models, when, from what to what -- kept with the inspections."""
+    path = tmp_path / "log.sqlite"
+    with sqlite3.connect(path) as old_file:  # a log written before the audit trail existed
+        old_file.execute("CREATE TABLE inspections (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp REAL NOT NULL, "
+                         "source TEXT NOT NULL, model TEXT NOT NULL, score REAL NOT NULL, normalized REAL NOT NULL, "
+                         "verdict TEXT NOT NULL, image_path TEXT)")
+    with InspectionLog(path) as log:
+        log.append("cam", "m.hmc", 1.0, 0.2, "OK")
+        log.audit("image threshold", 2.5, 3.0, "m.hmc", timestamp=1000.0)
+        log.audit("model", "m.hmc", "n.hmc", "n.hmc", user="alice")
+    with InspectionLog(path) as log:
+        rows = log.audit_rows()
+        assert [r["action"] for r in rows] == ["model", "image threshold"], "newest first, kept on reopen"
+        assert rows[1]["old"] == "2.5" and rows[1]["new"] == "3.0" and rows[1]["timestamp"] == 1000.0
+        assert rows[0]["user"] == "alice" and rows[1]["user"] == current_user() != ""
+        assert log.count() == 1, "the inspections are untouched"
+
+
+def test_a_closed_log_refuses_rows_with_a_clear_error(tmp_path):
+    log = InspectionLog(tmp_path / "log.sqlite")
+    log.close()
+    with pytest.raises(sqlite3.ProgrammingError, match="is closed"):
+        log.append("cam", "m", 1.0, 0.1, "OK")  # a writer thread that outlived its run counts it, never crashes

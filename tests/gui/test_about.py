@@ -13,7 +13,7 @@ def test_help_about_from_the_menu(qtbot, isolated_user_dirs):
     window = MainWindow()
     qtbot.addWidget(window)
     help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
-    help_menu.actions()[0].trigger()
+    next(a for a in help_menu.actions() if a.text() == "&About Hamacho").trigger()
     dialog = next(w for w in QApplication.topLevelWidgets() if isinstance(w, AboutDialog) and w.isVisible())
     assert __version__ in dialog.label.text()
     assert dialog.info["User data folder"] == str(isolated_user_dirs)

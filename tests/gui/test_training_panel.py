@@ -103,9 +103,10 @@ def test_progress_and_status(panel):
     panel.set_progress("features", 12, 40, 35.2)
     assert panel.progress_bar.maximum() == 40 and panel.progress_bar.value() == 12
     assert panel.progress_bar.text() == "12/40"
-    assert panel.stage_label.text() == "Extracting features: 12/40 \u00b7 ETA 0:35"
+    assert panel.stage_label.text() == "Extracting features: 12/40 \u00b7 this step 0:35 left \u00b7 0:00 so far"
     panel.set_progress("coreset", 3, 10, -1.0)
-    assert panel.stage_label.text().startswith("Selecting coreset: 3/10") and "ETA unknown" in panel.stage_label.text()
+    text = panel.stage_label.text()
+    assert text.startswith("Selecting coreset: 3/10") and "step unknown left" in text
     panel.set_progress("covariance", 0, 0, -1.0)
     assert panel.progress_bar.maximum() == 0 and "Estimating covariance" in panel.stage_label.text()
     panel.set_status("Trained on 24 images in 3.1 s")

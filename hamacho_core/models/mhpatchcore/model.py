@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hamacho_core import stats
 from hamacho_core.config import setting
 from hamacho_core.models.base import ImageLike, NotFittedError
 from hamacho_core.models.patchcore.model import PatchCore, PatchCoreConfig
@@ -121,8 +122,6 @@ class MHPatchCore(PatchCore):
 def whitening(sample: np.ndarray, explained_variance: float) -> tuple[np.ndarray, np.ndarray, int, float]:
     """(mean, D x k whitening matrix, k, Ledoit-Wolf shrinkage) of sampled patch features: PCA to
     ``explained_variance``, then the inverse square root of the projected features' shrunk covariance."""
-    from sklearn.covariance import ledoit_wolf
-
     mean = sample.mean(axis=0)
     centred = sample - mean
     values, vectors = np.linalg.eigh(centred.T @ centred / max(1, len(centred) - 1))
@@ -131,7 +130,7 @@ def whitening(sample: np.ndarray, explained_variance: float) -> tuple[np.ndarray
     share = np.cumsum(values) / max(values.sum(), 1e-12)
     kept = int(min(len(values), np.searchsorted(share, explained_variance) + 1))
     basis = vectors[:, :kept]
-    shrunk, shrinkage = ledoit_wolf(centred @ basis, assume_centered=True)
+    shrunk, shrinkage = stats.ledoit_wolf(centred @ basis, assume_centered=True)
     s_values, s_vectors = np.linalg.eigh(shrunk)
     inv_sqrt = s_vectors @ np.diag(1.0 / np.sqrt(np.maximum(s_values, 1e-12))) @ s_vectors.T
     return mean.astype(np.float32), (basis @ inv_sqrt).astype(np.float32), kept, float(shrinkage)
