@@ -339,6 +339,14 @@ class ThresholdPanel(QWidget):
         grid.addLayout(buttons, 6, 0, 1, 2)
         grid.addWidget(self.suggestion_label, 7, 0, 1, 2)
         root.addWidget(box)
+        self.plain_label = QLabel("—")  # issue 24: what the threshold does, in words, right under the sliders
+        self.plain_label.setWordWrap(True)
+        self.plain_label.setMinimumWidth(10)
+        self.plain_label.setStyleSheet("background: #f4f4f4; border-left: 4px solid #888; padding: 4px;")
+        self.plain_label.setToolTip("Counted on the labelled images at the current thresholds; "
+                                    "the links list them in the Results")
+        self.plain_label.linkActivated.connect(self.show_mistakes)
+        root.addWidget(self.plain_label)
 
         self.histogram_plot, self.image_line, self.review_line, self.review_band = make_histogram(self, small)
         root.addWidget(self.histogram_plot, 3)
@@ -362,13 +370,6 @@ class ThresholdPanel(QWidget):
         form.setContentsMargins(6, 6, 6, 6)
         form.setVerticalSpacing(2)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.plain_label = QLabel("—")  # issue 24: what the threshold does, in words, first
-        self.plain_label.setWordWrap(True)
-        self.plain_label.setMinimumWidth(10)
-        self.plain_label.setToolTip("Counted on the labelled images at the current thresholds; "
-                                    "the links list them in the Results")
-        self.plain_label.linkActivated.connect(self.show_mistakes)
-        form.addRow(self.plain_label)
         self.auroc_label = QLabel("—")
         self.pixel_auroc_label = QLabel("—")
         self.f1_label = QLabel("—")
