@@ -31,6 +31,10 @@ SETTINGS: dict[str, dict] = {
     "fixed-256": {"geometry": "fixed", "image_size": 256},
     "fixed-512": {"geometry": "fixed", "image_size": 512},
     "aspect-256": {"geometry": "aspect", "image_size": 256},
+    # the whole image through the backbone once, at full and half resolution of a 600 px strip (issue 22: what
+    # tiles cost over one pass of the same pixels)
+    "aspect-600": {"geometry": "aspect", "image_size": 600},
+    "aspect-300": {"geometry": "aspect", "image_size": 300},
     "tiles-0.5": {"geometry": "tiles", "tile_scale": 0.5},
     "tiles-0.5-lite1": {"geometry": "tiles", "tile_scale": 0.5, "backbone": "efficientnet_lite1"},
     "tiles-0.5-lite2": {"geometry": "tiles", "tile_scale": 0.5, "backbone": "efficientnet_lite2"},
