@@ -11,6 +11,7 @@ Usage::
     python bench/bench_live.py                    # 10 s at 30 fps, image size 256, onnxruntime
     python bench/bench_live.py --runtime torch --busy   # torch, while another process burns a core
     python bench/bench_live.py --timing-only      # only the source / pause / slow-model figures
+    python bench/bench_live.py --frame 800x600 --geometry tiles --models patchcore   # a tiled model (issue 22)
 """
 
 from __future__ import annotations
@@ -147,8 +148,9 @@ def bench(kind: str, video: Path, n_frames: int, args, workdir: Path) -> dict:
     from hamacho_core.synthetic import make_samples
 
     train = [camera_frame(s.image) for s in make_samples("part", args.train, 0, size=H, seed=3)]
+    geometry = {"geometry": "tiles", "tile_scale": 1.0} if args.geometry == "tiles" else {"geometry": args.geometry}
     model = create_model(kind, backbone="efficientnet_lite0", image_size=args.image_size, runtime=args.runtime,
-                         threads=args.threads)
+                         threads=args.threads, **geometry)
     started = time.perf_counter()
     model.fit(train)
     fit_s = time.perf_counter() - started
@@ -176,6 +178,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--fps", type=float, default=30.0, help="the video's (camera's) frame rate")
     parser.add_argument("--image-size", type=int, default=256)
+    parser.add_argument("--frame", default=f"{W}x{H}", help="the camera's frame size, WxH")
+    parser.add_argument("--geometry", choices=("fixed", "aspect", "tiles"), default="fixed",
+                        help="the model's input geometry (tiles: full-resolution 256 px tiles)")
     parser.add_argument("--train", type=int, default=20, help="good training images")
     parser.add_argument("--models", nargs="+", default=["patchcore", "padim"])
     parser.add_argument("--threads", type=int, default=None,
@@ -185,6 +190,8 @@ def main() -> None:
     parser.add_argument("--timing-only", action="store_true",
                         help="only the source, pause and slow-model timing figures (a few seconds)")
     args = parser.parse_args()
+    global W, H
+    W, H = (int(v) for v in args.frame.lower().split("x"))
 
     from hamacho_core.runtime import default_threads
 
@@ -210,6 +217,7 @@ def run(args, threads: int) -> None:
         video, n = make_video(workdir / "camera.avi", args.seconds, args.fps)
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"{W}x{H} MJPG video, {n} frames at {args.fps:g} fps (realtime), image size {args.image_size}, "
+              f"geometry {args.geometry}, "
               f"efficientnet_lite0; {os.cpu_count()} CPUs, {args.runtime} threads {threads}, "
               f"load average {load:.2f}{', one core kept busy by another process' if args.busy else ''}")
         print(f"{'model':10s} {'fit s':>6s} {'predict ms':>10s} {'judged':>7s} {'dropped':>7s} {'judged %':>8s} "

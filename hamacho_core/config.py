@@ -52,13 +52,15 @@ class Setting:
     cli: bool = True
     gui: bool = False
     flag: str | None = None  #: command-line name when it is not ``--field-name``
+    #: the value model files written before this setting existed were made with (None: the default)
+    legacy: Any = None
 
 
 def setting(default: Any, *, label: str, help: str, low: float | None = None, high: float | None = None,  # noqa: A002
             step: float | None = None, choices: tuple[str, ...] | None = None, special: str | None = None,
-            cli: bool = True, gui: bool = False, flag: str | None = None) -> Any:
+            cli: bool = True, gui: bool = False, flag: str | None = None, legacy: Any = None) -> Any:
     """A dataclass field with its :class:`Setting` (immutable defaults only)."""
-    meta = Setting(label, help, low, high, step, choices, special, cli, gui, flag)
+    meta = Setting(label, help, low, high, step, choices, special, cli, gui, flag, legacy)
     return dataclasses.field(default=default, metadata={"setting": meta})
 
 

@@ -332,6 +332,8 @@ def _config_from(manifest: dict, config_cls: type, overrides: dict, allow_downlo
         if field.name in manifest["config"]:
             value = manifest["config"][field.name]
             values[field.name] = tuple(value) if isinstance(value, list) and _is_tuple(hints[field.name]) else value
+        elif "setting" in field.metadata and field.metadata["setting"].legacy is not None:
+            values[field.name] = field.metadata["setting"].legacy  # a file from before the setting: as it was made
     if values.get("layers") is None:  # pin the resolved layers: immune to changed defaults
         values["layers"] = tuple(manifest["layers"])
     values["allow_download"] = allow_download

@@ -57,6 +57,24 @@ class FitReport:
     validation: Validation | None = None
 
 
+def image_scores(maps: np.ndarray, top_percent: float = 0.0) -> np.ndarray:
+    """Image scores (B,) of final maps (B, H, W): their maximum, or with ``top_percent`` > 0 the mean of that
+    share of each map's highest values (at least one value)."""
+    flat = maps.reshape(len(maps), -1)
+    if top_percent <= 0:
+        return flat.max(axis=1)
+    n = max(1, int(round(top_percent / 100.0 * flat.shape[1])))
+    return np.partition(flat, flat.shape[1] - n, axis=1)[:, flat.shape[1] - n:].mean(axis=1).astype(np.float32)
+
+
+def image_score_text(top_percent: float) -> str:
+    """How :func:`image_scores` turns a map into the image score, for a line application (model.json)."""
+    if top_percent <= 0:
+        return "maximum of the blurred map"
+    return (f"mean of the blurred map's highest n values, n = max(1, round({top_percent:g} / 100 x the map's "
+            "number of values))")
+
+
 class NotFittedError(RuntimeError):
     pass
 
@@ -325,7 +343,7 @@ class AnomalyModel:
             report(progress, "inspect", done, len(images))
         maps = np.concatenate(maps)
         if self.score_is_map_max or self.tiler is not None:
-            return maps.reshape(len(maps), -1).max(axis=1), maps
+            return image_scores(maps, getattr(self.config, "score_top_percent", 0.0)), maps
         return np.concatenate(scores).astype(np.float32), maps
 
     def _finish_maps(self, patch_maps: np.ndarray) -> np.ndarray:

@@ -77,8 +77,11 @@ def _reproduce(folder, image_rgb: np.ndarray) -> tuple[float, np.ndarray]:
         score = None
     post = doc["postprocessing"]
     final = _gaussian_blur(_bilinear(grid, post["map_size"][0]), post["blur"]["sigma"], post["blur"]["kernel"])
-    if score is None:
-        score = float(final.max())
+    if score is None:  # the image score from the map, as model.json says (PaDiM: the mean of its top share)
+        top = doc["scoring"].get("image_score_top_percent", 0.0)
+        n = max(1, round(top / 100 * final.size)) if top > 0 else 1
+        score = float(np.sort(final.ravel())[-n:].mean())
+        assert (top > 0) == ("highest n values" in doc["scoring"]["image_score"])
     return float(score), final
 
 

@@ -3,6 +3,8 @@ computation from the model's own embeddings; the channel-count rule and channel 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -99,11 +101,35 @@ def test_model_distances_match_numpy(fitted, reference, data):
     np.testing.assert_allclose(scores, expected.max(axis=1), rtol=1e-3)
 
 
-def test_image_score_is_max_of_final_map(fitted, data):
+def test_image_score_is_the_mean_of_the_final_maps_top_percent(fitted, data):
     _, test = data
+    assert fitted.config.score_top_percent == 1.0, "the default: the mean of the map's highest 1 %"
     pred = fitted.predict(test)
     assert pred.anomaly_maps.shape == (len(test), SIZE, SIZE)
-    np.testing.assert_array_equal(pred.image_scores, pred.anomaly_maps.reshape(len(test), -1).max(axis=1))
+    flat = np.sort(pred.anomaly_maps.reshape(len(test), -1), axis=1)
+    n = round(0.01 * flat.shape[1])
+    np.testing.assert_allclose(pred.image_scores, flat[:, -n:].mean(axis=1), rtol=1e-6)
+    assert (pred.image_scores < flat[:, -1]).all(), "not the maximum"
+    fitted.config = dataclasses.replace(fitted.config, score_top_percent=0.0)  # 0: the map's maximum
+    try:
+        np.testing.assert_array_equal(fitted.predict(test).image_scores, flat[:, -1])
+    finally:
+        fitted.config = dataclasses.replace(fitted.config, score_top_percent=1.0)
+
+
+def test_a_file_from_before_the_setting_keeps_the_maximum(fitted, data, tmp_path):
+    """Model files written before ``score_top_percent`` existed were calibrated on the map's maximum (the
+    stored files of ``tests/fixtures/models`` check their scores end to end in test_fixture_models)."""
+    from hamacho_core import model_io
+
+    _, test = data
+    path = model_io.save_model(fitted, tmp_path / "m.hmc")
+    manifest = model_io.read_manifest(path)
+    assert manifest["config"]["score_top_percent"] == 1.0
+    config = dict(manifest["config"])
+    del config["score_top_percent"]
+    old = model_io._config_from({**manifest, "config": config}, type(fitted.config), {}, False)
+    assert old.score_top_percent == 0.0
 
 
 def test_embed_is_upsampled_concatenation_of_selected_channels(fitted, data):
