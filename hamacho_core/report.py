@@ -68,6 +68,7 @@ def histogram_figure(scores: np.ndarray, labels: np.ndarray, threshold: float, r
     if review is not None:
         ax.axvline(review, color="tab:orange", ls=":", label=f"review {review:.3g}")
     ax.set(xlabel="raw image score", ylabel="images", title="Score histogram")
+    ax.yaxis.get_major_locator().set_params(integer=True)  # counts of images: no 0.25 ticks
     ax.legend()
     return fig
 
@@ -136,9 +137,10 @@ def thumbnails(model, paths: Sequence[Path], scores: Sequence[float], maps: Sequ
     return out
 
 
-def model_facts(model, model_path: Path | None = None) -> list[tuple[str, str]]:
-    """The rows that say which model was judged: file, kind, backbone, input, thresholds, training data."""
-    training = (model.manifest or {}).get("training") or {}
+def model_facts(model, model_path: Path | None = None, training: dict | None = None) -> list[tuple[str, str]]:
+    """The rows that say which model was judged: file, kind, backbone, input, thresholds, training data
+    (``training``: what the fit recorded; default the model file's)."""
+    training = training or (model.manifest or {}).get("training") or {}
     judge = model.judge
     rows = [("Model file", str(model_path) if model_path else "not saved"),
             ("Model", f"{model.kind} on {model.config.backbone} ({', '.join(model.layers)})"),
@@ -154,7 +156,8 @@ def model_facts(model, model_path: Path | None = None) -> list[tuple[str, str]]:
 
 def build_content(model, paths: Sequence[Path], scores: Sequence[float], labels: Sequence[int], *,
                   maps: Sequence[np.ndarray | None] | None = None, judge=None, model_path: Path | None = None,
-                  facts: Sequence[tuple[str, str]] = (), metrics: Sequence[str] = ()) -> ReportContent:
+                  facts: Sequence[tuple[str, str]] = (), metrics: Sequence[str] = (),
+                  training: dict | None = None) -> ReportContent:
     """The report of judged images (their raw ``scores``, ``labels`` 1/0/-1 and, when kept, ``maps`` at the
     model's input size) at ``judge``'s thresholds (default the model's); escapes and false alarms get
     thumbnails (judged again where no map is given)."""
@@ -162,7 +165,8 @@ def build_content(model, paths: Sequence[Path], scores: Sequence[float], labels:
 
     judge = judge or model.judge
     paths, scores = [Path(p) for p in paths], np.asarray(scores, np.float64)
-    auto = ((model.manifest or {}).get("training") or {}).get("auto")
+    training = training or (model.manifest or {}).get("training") or {}
+    auto = training.get("auto")
     v = validate(scores, labels, judge, names=[f"{p.parent.name}/{p.name}" for p in paths],
                  synthetic=synthetic_from_auto(auto) if judge.image == model.judge.image else None)
 
@@ -172,7 +176,7 @@ def build_content(model, paths: Sequence[Path], scores: Sequence[float], labels:
 
     return ReportContent(
         title=f"Validation report: {model_path.name if model_path else model.kind}",
-        facts=model_facts(model, model_path) + [("Judged", f"{len(paths)} images")] + list(facts),
+        facts=model_facts(model, model_path, training) + [("Judged", f"{len(paths)} images")] + list(facts),
         validation=v, scores=scores, labels=np.asarray(labels), image_threshold=judge.image,
         review_threshold=judge.review, metrics=list(metrics),
         escapes=thumbnails(model, *pick(v.escapes), judge=judge),

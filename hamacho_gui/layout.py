@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtWidgets import QDockWidget
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
+from PySide6.QtWidgets import QDockWidget, QScrollArea, QTabWidget
 
 #: What the image in the middle keeps at least when the side panels are sized (its toolbar's width).
 CENTRAL_WIDTH = 620
+
+
+#: The widest the side panels ask to be (the user may drag them wider), and the thresholds panel's least width.
+SIDE_HINT, SIDE_MINIMUM = 360, 280
+
+
+class SideTabs(QTabWidget):
+    """The left side's tabs: switching to the Train tab (whose settings would like ~440 px, more after a training
+    wrote its status) widened the left dock and pushed the thresholds panel off a 1280 px screen; their size hint
+    is capped, so the docks keep the width the layout (or the user) gave them."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        hint = super().sizeHint()
+        return QSize(min(hint.width(), SIDE_HINT), hint.height())
+
+
+class SideScroll(QScrollArea):
+    """A side panel in a scroll area (on a small screen it scrolls instead of clipping) whose size hint is
+    capped like :class:`SideTabs`' (the thresholds panel asked for 648 px and was squeezed to 229 at 1280)."""
+
+    def __init__(self, widget, parent=None):
+        super().__init__(parent)
+        self.setWidget(widget)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        hint = super().sizeHint()
+        return QSize(min(hint.width(), SIDE_HINT), hint.height())
 
 
 def restore(window) -> None:
@@ -40,6 +70,9 @@ def fit_to_screen(window) -> None:
     if screen is None:
         return
     free = screen.availableGeometry()
+    # Where the screen has room (1280 px and more), the thresholds panel is never squeezed below its own width
+    # plus a scroll bar (Qt gave it 229 px after a training at 1280); on a 1024 px screen it may be.
+    window.default_docks[2].widget().setMinimumWidth(SIDE_MINIMUM if free.width() >= 1280 else 0)
     frame = window.frameGeometry().size() - window.geometry().size()  # title bar and borders, once shown
     width = min(window.width(), free.width() - frame.width())
     height = min(window.height(), free.height() - max(frame.height(), 0))

@@ -275,6 +275,8 @@ class LivePanel(QWidget):
             self.stop()
         self.model, self.model_name = model, name or (model.kind if model else "")
         self._update_buttons()
+        if model is not None and not self.previewing:
+            self._status(f"Model {self.model_name} ready: choose a source and press Start (F5).")
 
     def source_spec(self) -> str:
         return self.source_edit.text().strip()
@@ -528,7 +530,11 @@ class LivePanel(QWidget):
             self.counters.setText(f"OK {c.get('OK', 0)}   NG {c.get('NG', 0)}   REVIEW {c.get('REVIEW', 0)}")
         why = {"stopped": "", "ended": " (end of the source)", "failed": " (failed)"}.get(reason, f" ({reason})")
         text = f"Stopped{why}: {summary.get('judged', 0)} frames judged, {summary.get('dropped', 0)} dropped"
-        # The banner turns grey: the line is not judging any more (its last verdict stays readable).
+        # The banner turns grey: the line is not judging any more (its last verdict stays readable; a PAUSED or
+        # CAMERA LOST banner gives way to it: the run is over, not paused).
+        if self.station in STATION_BANNERS:
+            self.banner.setText(banner_text(self.last_result))
+        self.station = ""
         self.banner.setStyleSheet(f"background: {VERDICT_COLOURS['']}; color: white; font-size: 30px; "
                                   "font-weight: bold; border-radius: 6px; padding: 4px 16px;")
         if "triggers" in summary:
@@ -586,6 +592,7 @@ class LivePanel(QWidget):
         self.preview_button.setEnabled(self.previewing or (not running and bool(self.source_spec())))
         for widget in (self.pause_button, self.reset_button):
             widget.setEnabled(running)
+        self.snapshot_button.setEnabled(not self.previewing)  # a snapshot is of a judged frame
         for widget in (self.source_kind, self.source_edit, self.browse_button, self.save_check, self.save_edit):
             widget.setEnabled(not running and not self.previewing)
         file_options = not running and not self.previewing and self.source_kind.currentData() in FILE_KINDS

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QScrollArea, QTabWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QTabWidget
 
 from hamacho_core import __version__
 from hamacho_core.dataset import Dataset, load_dataset
@@ -56,16 +56,6 @@ def _settle_heap() -> None:
     gc.freeze()
 
 
-def _scrolling(widget) -> QScrollArea:
-    """A panel in a scroll area: on a small screen it scrolls instead of clipping."""
-    area = QScrollArea()
-    area.setWidget(widget)
-    area.setWidgetResizable(True)
-    area.setFrameShape(QScrollArea.Shape.NoFrame)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-    return area
-
-
 class MainWindow(QMainWindow):
     """Dataset + training on the left, the image in the middle, results and thresholds on the right."""
 
@@ -96,14 +86,14 @@ class MainWindow(QMainWindow):
         self.central_tabs.addTab(self.viewer, "Review")
         self.central_tabs.addTab(self.live_panel, "Live")
         self.setCentralWidget(self.central_tabs)
-        left = QTabWidget()
+        left = layout.SideTabs()  # its size hint never widens the left side (issue 24, 8)
         left.addTab(self.dataset_panel, "Dataset")
         left.addTab(self.training_panel, "Train")  # scrolls its settings itself, Train stays in view
         left.addTab(self.model_manager, "Models")
         self.left_tabs = left
         data_dock = self._dock("Data and training", left, Qt.DockWidgetArea.LeftDockWidgetArea)
         results_dock = self._dock("Results", self.results_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        thresholds_dock = self._dock("Thresholds and metrics", _scrolling(self.threshold_panel),
+        thresholds_dock = self._dock("Thresholds and metrics", layout.SideScroll(self.threshold_panel),
                                      Qt.DockWidgetArea.RightDockWidgetArea)
         self.default_docks = (data_dock, results_dock, thresholds_dock)
         self.audit = AuditTrail(self)
@@ -356,7 +346,8 @@ class MainWindow(QMainWindow):
     def export_report(self, path: Path) -> None:
         s = self.session
         self.settings.setValue("last_report", str(Path(path).parent))
-        self.run_job("report", tasks.export_report(s.model, list(s.results), s.thresholds, Path(path), s.model_path),
+        self.run_job("report", tasks.export_report(s.model, list(s.results), s.thresholds, Path(path), s.model_path,
+                                                      s.training),
                   lambda written: self.statusBar().showMessage(f"Validation report written: {written}"))
 
     def export(self, folder: Path) -> None:

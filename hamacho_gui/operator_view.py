@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import time
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -25,6 +26,8 @@ READY, RUNNING, PAUSED, CAMERA_LOST, FAULT, NO_MODEL = ("READY", "RUNNING", "PAU
 STATE_COLOURS = {READY: "#2e4053", RUNNING: "#1b8a3a", PAUSED: "#5d6d7e", CAMERA_LOST: "#4a235a",
                  FAULT: "#c62828", NO_MODEL: "#555555"}
 POLL_MS = 200
+NOTICE_S = 6.0  #: how long a refused PIN is said
+TOP_HEIGHT = 180  #: px of the state and verdict boxes
 PIN_ITERATIONS = 200_000  #: PBKDF2-SHA256 rounds: a stolen settings file does not give the PIN away quickly
 
 
@@ -66,6 +69,8 @@ def station_state(live) -> tuple[str, str]:
         return FAULT, "The inspection stopped with an error: " + live.status_text
     if live.model is None:
         return NO_MODEL, "No model: an engineer loads one"
+    if live.end_reason == "ended":
+        return READY, "The source ended (no more images): press Start to begin again"
     return READY, "Ready: press Start"
 
 
@@ -87,6 +92,7 @@ class OperatorView(QWidget):
         self.live = window.live_panel
         self.setWindowTitle("Hamacho - operator view")
         self._shown_part = None
+        self._notice, self._notice_until = "", 0.0  # a message the refresh keeps up for a while (a refused PIN)
         big = "font-size: 64px; font-weight: bold; color: white; border-radius: 10px; padding: 10px;"
         self.state_label = QLabel(READY)
         self.state_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -97,6 +103,8 @@ class OperatorView(QWidget):
         self.verdict_label = QLabel("—")
         self.verdict_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.verdict_label.setStyleSheet(big)
+        for label in (self.state_label, self.verdict_label):  # one height (two lines of 64 px text), so a pause
+            label.setFixedHeight(TOP_HEIGHT)                      # or a new part never moves the screen
         self.counters_label = QLabel("")
         self.counters_label.setStyleSheet("font-size: 32px;")
         self.counters_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -161,7 +169,8 @@ class OperatorView(QWidget):
                 return False
             if not check_pin(pin, stored):
                 self.window_.audit.record("engineer mode", "operator view", "refused: wrong PIN")
-                self.why_label.setText("Wrong PIN: engineer mode refused")
+                self._notice, self._notice_until = "Wrong PIN: engineer mode refused", time.monotonic() + NOTICE_S
+                self.refresh()
                 return False
         self.window_.audit.record("engineer mode", "operator view", "engineer")
         self.timer.stop()
@@ -183,9 +192,11 @@ class OperatorView(QWidget):
         self.state_label.setText(state)
         self.state_label.setStyleSheet(self.state_label.styleSheet().split(" background:")[0]
                                        + f" background: {STATE_COLOURS[state]};")
-        self.why_label.setText(why)
+        notice = time.monotonic() < self._notice_until
+        self.why_label.setText(self._notice if notice else why)
+        self.why_label.setStyleSheet("font-size: 20px;" + (" color: #c62828; font-weight: bold;" if notice else ""))
         result = self.live.last_result
-        if result is not None and state != PAUSED:
+        if result is not None:  # paused or stopped: the last verdict stays (the state says it is not judging)
             self.verdict_label.setText(f"{result.verdict}\npart {result.part}")
             colour = VERDICT_COLOURS.get(result.verdict, VERDICT_COLOURS[""])
         else:

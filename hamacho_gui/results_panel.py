@@ -181,7 +181,7 @@ class ResultsPanel(QWidget):
         self.filter.setToolTip("Escapes and false alarms are also highlighted in the list (red and orange)")
         self.filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.filter.setMinimumContentsLength(8)  # the long entries show in the open list: the dock stays narrow
-        self.filter.currentIndexChanged.connect(lambda _i: self.proxy.set_verdict(self.filter.currentData()))
+        self.filter.currentIndexChanged.connect(self._on_filter_changed)
         self.held_out_check = QCheckBox("Held-out")
         self.held_out_check.setChecked(True)
         self.held_out_check.setToolTip("Show the good training images kept out of the fit (they set the "
@@ -241,7 +241,15 @@ class ResultsPanel(QWidget):
             self.proxy.refilter()
         self._update_counts()
 
+    def _on_filter_changed(self, _index: int) -> None:
+        self.proxy.set_verdict(self.filter.currentData())
+        self._update_counts()
+        if self.proxy.rowCount() and not self.table.currentIndex().isValid():
+            self.table.selectRow(0)  # the image shown is one of those listed
+
     def set_filter(self, verdict: str) -> None:
+        """Show only ``verdict`` (or the escapes / false alarms); the first listed image is shown when the one
+        shown before is not listed any more."""
         self.filter.setCurrentIndex(max(0, self.filter.findData(verdict)))
 
     def _on_held_out_toggled(self, on: bool) -> None:
@@ -281,13 +289,15 @@ class ResultsPanel(QWidget):
         held = sum(item.set == HELD_OUT for item in self.model.items)
         if not self.proxy.show_held_out:  # the counts are of what is listed
             v = v[[item.set != HELD_OUT for item in self.model.items]]
-        text = (f"{len(v)} images: {int((v == OK).sum())} OK, {int((v == NG).sum())} NG, "
-                f"{int((v == REVIEW).sum())} review")
+        text = f"{len(v)} images"
+        if held:
+            text += (f" (incl. {held} held-out training images)" if self.proxy.show_held_out
+                     else f" ({held} held-out training images hidden)")
+        text += f": {int((v == OK).sum())} OK, {int((v == NG).sum())} NG, {int((v == REVIEW).sum())} review"
         mistakes = [self.model.mistake(row) for row in range(len(self.model.items))]
         if any(item.label >= 0 for item in self.model.items):
             text += (f"; {mistakes.count(ESCAPES)} known defects pass as OK, {mistakes.count(FALSE_ALARMS)} good "
                      "images rejected")
-        if held:
-            text += (f" (incl. {held} held-out training images)" if self.proxy.show_held_out
-                     else f" ({held} held-out training images hidden)")
+        if self.proxy.verdict and not self.proxy.rowCount():
+            text += f". None listed: no image is {self.filter.currentText().split(' (')[0].lower()} now."
         self.counts.setText(text)

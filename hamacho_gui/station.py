@@ -144,11 +144,21 @@ class Station:
         self.window.raise_()
 
     def set_pin(self) -> None:
-        """View > Engineer PIN: set, change or clear (empty) the PIN that leaves the operator view."""
+        """View > Engineer PIN: set, change or clear (empty) the PIN that leaves the operator view; typed twice
+        (a typo would lock the station in the operator view)."""
         pin, ok = QInputDialog.getText(self.window, "Engineer PIN", "New engineer PIN (empty: no PIN):",
                                        QLineEdit.EchoMode.Password)
-        if ok:
-            self.store_pin(pin)
+        if not ok:
+            return
+        if pin:
+            again, ok = QInputDialog.getText(self.window, "Engineer PIN", "The same PIN again:",
+                                             QLineEdit.EchoMode.Password)
+            if not ok:
+                return
+            if again != pin:
+                QMessageBox.warning(self.window, "Engineer PIN", "The two PINs differ: the PIN was not changed.")
+                return
+        self.store_pin(pin)
 
     def store_pin(self, pin: str) -> None:
         settings = self.window.settings
@@ -177,6 +187,7 @@ def shortcuts_html(window) -> str:
     rows = [(spec.text.replace("&", ""), window.menu_actions[spec.name].shortcut().toString())
             for spec in window.menu_actions.specs]
     rows += [("Previous / next result", "Left / Right"), ("Operator view: Start, Pause, Stop, Trigger",
-                                                          "F5, F6, Shift+F5, F8")]
+                                                          "F5, F6, Shift+F5, F8"),
+             ("Image: zoom in / out / fit", "+ / - / 0"), ("Region of interest: finish / cancel", "Enter / Esc")]
     return "<table>" + "".join(f"<tr><td>{text}</td><td><b>{keys}</b></td></tr>" for text, keys in rows if keys) + \
         "</table>"

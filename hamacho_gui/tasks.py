@@ -87,7 +87,7 @@ def export(model: AnomalyModel, items: list[ReviewItem], thresholds: Thresholds,
 
 
 def export_report(model: AnomalyModel, items: list[ReviewItem], thresholds: Thresholds, path: Path,
-                  model_path: Path | None):
+                  model_path: Path | None, training: dict | None = None):
     """The release report (HTML: summary, histogram, escapes' thumbnails) of the results at ``thresholds``."""
     def job(progress, should_stop) -> Path:
         from hamacho_core import report
@@ -95,7 +95,8 @@ def export_report(model: AnomalyModel, items: list[ReviewItem], thresholds: Thre
         progress("report", 0, 1)
         content = report.build_content(model, [r.path for r in items], [r.raw_score for r in items],
                                        [r.label for r in items], maps=[r.anomaly_map for r in items],
-                                       judge=model.judge.at(thresholds), model_path=model_path)
+                                       judge=model.judge.at(thresholds), model_path=model_path,
+                                       training=training)
         check_stop(should_stop, "report")
         written = report.write_report(path, content)
         progress("report", 1, 1)

@@ -96,18 +96,25 @@ def test_operator_view_pin_and_audit_trail(qtbot, window, data, tmp_path, monkey
     assert "OK" in view.counters_label.text() and "NG" in view.counters_label.text()
     view.pause_button.click()
     qtbot.waitUntil(lambda: view.state_label.text() == operator_view.PAUSED, timeout=10_000)
-    assert view.pause_button.text().startswith("Resume") and view.verdict_label.text() == "—"
+    assert view.pause_button.text().startswith("Resume") and "part" in view.verdict_label.text(), (
+        "paused: the last verdict stays, the state says it is not judging")
+    height = view.verdict_label.height()
     view.pause_button.click()
     qtbot.waitUntil(lambda: view.state_label.text() == operator_view.RUNNING, timeout=10_000)
+    assert view.verdict_label.height() == height, "nothing moves on pause and resume"
 
     typed = iter(["1234", "4711"])
     monkeypatch.setattr(operator_view, "ask_pin", lambda _parent: next(typed))
     assert not view.request_engineer_mode(), "a wrong PIN is refused"
     assert view.isVisible() and not window.isVisible() and "Wrong PIN" in view.why_label.text()
+    view.refresh()  # the next poll keeps the refusal up (it was overwritten at once)
+    assert "Wrong PIN" in view.why_label.text()
+    view.pause_button.click()  # paused, then stopped: the Live tab must not keep saying PAUSED
+    qtbot.waitUntil(lambda: view.state_label.text() == operator_view.PAUSED, timeout=10_000)
+    view.stop_button.click()
+    assert not live.running and not live.banner.text().startswith("PAUSED")
     assert view.request_engineer_mode()
     assert window.isVisible() and not view.isVisible()
-    view.stop_button.click()
-    live.stop()
 
     rows = window.audit.rows()
     actions = [(r["action"], r["old"], r["new"]) for r in reversed(rows)]
@@ -149,3 +156,18 @@ def test_reset_layout_and_a_window_that_fits_its_screen(qtbot, tmp_path):
     finally:
         win.session.changes.clear()
         win.close()
+
+
+def test_a_new_pin_is_typed_twice(qtbot, window, monkeypatch):
+    """A typo in a new PIN would lock the station in the operator view: two different PINs change nothing."""
+    from hamacho_gui import station
+
+    warnings = []
+    answers = iter([("1234", True), ("1243", True), ("1234", True), ("1234", True)])
+    monkeypatch.setattr(station.QInputDialog, "getText", lambda *_a, **_k: next(answers))
+    monkeypatch.setattr(station.QMessageBox, "warning", lambda _p, _t, text: warnings.append(text))
+    window.menu_actions["engineer_pin"].trigger()
+    assert warnings and "differ" in warnings[0] and not window.settings.value("engineer_pin", "")
+    window.menu_actions["engineer_pin"].trigger()
+    stored = str(window.settings.value("engineer_pin", ""))
+    assert stored and "1234" not in stored and operator_view.check_pin("1234", stored)

@@ -70,8 +70,10 @@ def test_plain_words_links_highlights_and_report(qtbot, window, dataset_dir, tmp
     window.threshold_panel.set_thresholds(Thresholds(image=lowest - 1e-3, pixel=s.thresholds.pixel))
     assert f"Of {n_good} good images, {n_good} would be rejected as NG." in plain.text()
     assert rows_shown(window) == [], "no escapes left at a threshold below every score: the filter follows"
+    assert "None listed" in panel.counts.text(), "an empty list says why it is empty"
     plain.linkActivated.emit(FALSE_ALARMS)
     assert sorted(rows_shown(window)) == [i for i, r in enumerate(s.results) if r.label == 0]
+    assert panel.current_row() in rows_shown(window), "the image shown is one of those listed"
 
     target = tmp_path / "reports" / "release"
     target.parent.mkdir()
@@ -84,3 +86,4 @@ def test_plain_words_links_highlights_and_report(qtbot, window, dataset_dir, tmp
     assert f"Of {n_good} good images, {n_good} would be rejected as NG." in page
     assert page.count("data:image/png;base64,") >= 1 + n_good, "histogram and each false alarm's thumbnail"
     assert "Validation report written" in window.statusBar().currentMessage()
+    assert "Trained on" in page, "an unsaved model's report says what it was trained on"
